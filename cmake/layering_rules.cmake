@@ -1,0 +1,17 @@
+# The layering table of ARCHITECTURE.md §3: DPD_ALLOWED_<module> lists the modules <module> may use.
+set(DPD_MODULES base json config query store auth session script realtime http resources metrics server cli)
+set(DPD_ALLOWED_base "")
+set(DPD_ALLOWED_json base)
+set(DPD_ALLOWED_config base json)
+set(DPD_ALLOWED_query base json)
+set(DPD_ALLOWED_store base json query)
+set(DPD_ALLOWED_auth base)
+set(DPD_ALLOWED_session base json store query)
+set(DPD_ALLOWED_script base json)
+set(DPD_ALLOWED_realtime base json session store query)
+set(DPD_ALLOWED_http base json)
+set(DPD_ALLOWED_resources base json config query store auth session script realtime metrics)
+set(DPD_ALLOWED_metrics base)
+set(DPD_ALLOWED_server ${DPD_MODULES})
+set(DPD_ALLOWED_cli ${DPD_MODULES})
+

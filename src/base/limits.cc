@@ -1,0 +1,74 @@
+#include "base/limits.h"
+
+#include <charconv>
+#include <variant>
+
+namespace dpd {
+namespace {
+
+using Field = std::variant<std::size_t*, std::chrono::milliseconds*>;
+
+struct Named {
+  std::string_view name;
+  Field field;
+};
+
+std::vector<Named> Table(Limits& l) {
+  return {
+      {"http.request_line_bytes", &l.http.request_line_bytes},
+      {"http.header_bytes", &l.http.header_bytes},
+      {"http.header_count", &l.http.header_count},
+      {"http.query_string_bytes", &l.http.query_string_bytes},
+      {"http.body_bytes", &l.http.body_bytes},
+      {"http.header_deadline_ms", &l.http.header_deadline},
+      {"http.body_deadline_ms", &l.http.body_deadline},
+      {"http.body_rate_grace_ms", &l.http.body_rate_grace},
+      {"http.body_min_rate", &l.http.body_min_rate},
+      {"http.idle_keepalive_ms", &l.http.idle_keepalive},
+      {"http.write_deadline_ms", &l.http.write_deadline},
+      {"http.connections_total", &l.http.connections_total},
+      {"http.connections_per_ip", &l.http.connections_per_ip},
+      {"http.shutdown_grace_ms", &l.http.shutdown_grace},
+      {"json.max_depth", &l.json.max_depth},
+      {"json.max_object_keys", &l.json.max_object_keys},
+      {"json.max_array_elements", &l.json.max_array_elements},
+  };
+}
+
+}  // namespace
+
+Status SetLimit(Limits& limits, std::string_view name, std::string_view value) {
+  std::uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || ptr != value.data() + value.size() || v == 0 || v > (1ULL << 40)) {
+    return Status::BadRequest("limit " + std::string(name) + ": \"" + std::string(value) +
+                              "\" is not a positive integer");
+  }
+  for (auto& entry : Table(limits)) {
+    if (entry.name != name) continue;
+    if (auto* size = std::get_if<std::size_t*>(&entry.field)) {
+      **size = static_cast<std::size_t>(v);
+    } else {
+      *std::get<std::chrono::milliseconds*>(entry.field) = std::chrono::milliseconds(v);
+    }
+    return Status::Ok();
+  }
+  return Status::BadRequest("unknown limit \"" + std::string(name) + "\"");
+}
+
+std::vector<std::string> DescribeLimits(const Limits& limits) {
+  Limits copy = limits;
+  std::vector<std::string> out;
+  for (auto& entry : Table(copy)) {
+    std::uint64_t v = 0;
+    if (auto* size = std::get_if<std::size_t*>(&entry.field)) {
+      v = **size;
+    } else {
+      v = static_cast<std::uint64_t>(std::get<std::chrono::milliseconds*>(entry.field)->count());
+    }
+    out.push_back(std::string(entry.name) + "=" + std::to_string(v));
+  }
+  return out;
+}
+
+}  // namespace dpd

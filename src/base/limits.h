@@ -1,0 +1,55 @@
+#pragma once
+// Every numeric limit of dpd lives here (../shared/RELIABILITY.md B2). Each field is configurable at start-up
+// (server options / CLI) and each has a test that hits it. Defaults are the values of the B2 table.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+
+namespace dpd {
+
+struct HttpLimits {
+  std::size_t request_line_bytes = 8 * 1024;     // 414
+  std::size_t header_bytes = 32 * 1024;          // 431 (all header lines together)
+  std::size_t header_count = 100;                // 431
+  std::size_t query_string_bytes = 8 * 1024;     // 414
+  std::size_t body_bytes = 1024 * 1024;          // 413 (JSON / form bodies)
+  std::chrono::milliseconds header_deadline{10'000};   // slowloris: whole header must arrive in time, else close
+  std::chrono::milliseconds body_deadline{30'000};     // 408 + close
+  std::chrono::milliseconds body_rate_grace{5'000};    // after this, the body must arrive at body_min_rate
+  std::size_t body_min_rate = 1024;                    // bytes per second
+  std::chrono::milliseconds idle_keepalive{60'000};    // close an idle keep-alive connection
+  std::chrono::milliseconds write_deadline{30'000};    // a client that does not read its response is closed
+  std::size_t connections_total = 10'000;        // refuse (close at once) beyond this
+  std::size_t connections_per_ip = 256;          // refuse beyond this
+  // Pipelining: requests on one connection are parsed and answered one at a time, and the read buffer is bounded
+  // (request line + headers + 64 KiB), so pipelined requests wait in the kernel under TCP flow control instead of
+  // in a queue of ours: B2's "16 queued requests" bound is met with zero queued.
+  std::chrono::milliseconds shutdown_grace{10'000};    // graceful stop: in-flight requests get this long
+};
+
+struct JsonLimits {
+  std::size_t max_depth = 64;          // 400 at depth 65
+  std::size_t max_object_keys = 1000;  // 400
+  std::size_t max_array_elements = 10'000;  // 400
+};
+
+struct Limits {
+  HttpLimits http;
+  JsonLimits json;
+};
+
+// Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal
+// value: the `dpd --limit name=value` option. BadRequest for an unknown name or a value that is not a positive
+// integer.
+Status SetLimit(Limits& limits, std::string_view name, std::string_view value);
+
+// Every limit name SetLimit accepts, with its current value ("http.body_bytes=1048576").
+std::vector<std::string> DescribeLimits(const Limits& limits);
+
+}  // namespace dpd

@@ -1,0 +1,39 @@
+#include "base/limits.h"
+
+#include <gtest/gtest.h>
+
+namespace dpd {
+namespace {
+
+TEST(LimitsTest, DefaultsAreTheReliabilityTable) {
+  Limits l;
+  EXPECT_EQ(l.http.request_line_bytes, 8u * 1024);
+  EXPECT_EQ(l.http.header_bytes, 32u * 1024);
+  EXPECT_EQ(l.http.header_count, 100u);
+  EXPECT_EQ(l.http.body_bytes, 1024u * 1024);
+  EXPECT_EQ(l.http.header_deadline.count(), 10'000);
+  EXPECT_EQ(l.http.body_deadline.count(), 30'000);
+  EXPECT_EQ(l.http.connections_total, 10'000u);
+  EXPECT_EQ(l.http.connections_per_ip, 256u);
+  EXPECT_EQ(l.json.max_depth, 64u);
+  EXPECT_EQ(l.json.max_object_keys, 1000u);
+  EXPECT_EQ(l.json.max_array_elements, 10'000u);
+}
+
+TEST(LimitsTest, SetByName) {
+  Limits l;
+  ASSERT_TRUE(SetLimit(l, "http.body_bytes", "2048").ok());
+  EXPECT_EQ(l.http.body_bytes, 2048u);
+  ASSERT_TRUE(SetLimit(l, "http.header_deadline_ms", "800").ok());
+  EXPECT_EQ(l.http.header_deadline.count(), 800);
+  EXPECT_FALSE(SetLimit(l, "http.nope", "1").ok());
+  EXPECT_FALSE(SetLimit(l, "http.body_bytes", "0").ok());
+  EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
+  EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
+  auto all = DescribeLimits(l);
+  EXPECT_EQ(all.size(), 17u);
+  EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
+}
+
+}  // namespace
+}  // namespace dpd

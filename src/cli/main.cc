@@ -1,0 +1,233 @@
+// The `dpd` command (spec/deployd-1.2.md §14, adapted): create, run (default), keygen, showkey.
+// Exit codes: 0 success, 1 usage or app problems (no app folder, bad flag values, port in use),
+// CLI11's own codes for parse errors (printed with --help hints).
+
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "base/log.h"
+#include "config/app.h"
+#include "config/keys.h"
+#include "server/app_server.h"
+
+namespace {
+namespace fs = std::filesystem;
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kKeysFile = ".dpd/keys.json";
+
+struct RunArgs {
+  std::string app;
+  int port = 2403;
+  std::string environment;
+  std::string host;
+  std::string db;
+  unsigned threads = 0;
+  std::string log_level = "info";
+  std::vector<std::string> cors_origins;
+  std::vector<std::string> limits;
+  bool show_limits = false;
+  bool port_given = false;
+};
+
+void AddRunOptions(CLI::App* app, RunArgs& args) {
+  app->add_option("app", args.app, "app folder or path to its app.dpd (default: current folder)");
+  app->add_option("-p,--port", args.port, "HTTP port (default 2403; 0 = any free port)")->check(CLI::Range(0, 65535));
+  app->add_option("-e,--environment", args.environment, "environment (default $DPD_ENV or development)");
+  app->add_option("--host", args.host,
+                  "listen address (default 127.0.0.1 in development, 0.0.0.0 otherwise)");
+  app->add_option("--db", args.db, "store URL: sqlite:<path> (default sqlite:data/app.sqlite) or mongodb://...");
+  app->add_option("--threads", args.threads, "worker threads (default: one per core)");
+  app->add_option("--log-level", args.log_level, "trace|debug|info|warn|error|off (debug logs every request)");
+  app->add_option("--cors-origins", args.cors_origins,
+                  "origins allowed to make credentialed cross-origin requests (default: any, as Deployd)")
+      ->delimiter(',');
+  app->add_option("--limit", args.limits, "set a limit, e.g. --limit http.body_bytes=2097152 (see --show-limits)");
+  app->add_flag("--show-limits", args.show_limits, "print every limit with its value and exit");
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+int Run(RunArgs args) {
+  dpd::Limits limits;
+  for (const auto& item : args.limits) {
+    std::size_t eq = item.find('=');
+    dpd::Status s = eq == std::string::npos
+                        ? dpd::Status::BadRequest("--limit takes name=value, got \"" + item + "\"")
+                        : dpd::SetLimit(limits, item.substr(0, eq), item.substr(eq + 1));
+    if (!s.ok()) {
+      std::cerr << s.message() << "\n";
+      return 1;
+    }
+  }
+  if (args.show_limits) {
+    for (const auto& line : dpd::DescribeLimits(limits)) std::cout << line << "\n";
+    return 0;
+  }
+  fs::path dir = args.app.empty() ? fs::current_path() : fs::path(args.app);
+  if (dir.filename() == "app.dpd") dir = dir.parent_path().empty() ? fs::path(".") : dir.parent_path();
+  if (!dpd::config::IsAppFolder(dir)) {
+    std::cerr << "This directory does not contain a Deployd app!\n"
+              << "  (" << fs::absolute(dir).string() << " has no app.dpd)\n"
+              << "Use \"dpd create <name>\" to create a new app\n"
+              << "or use \"dpd <path to app.dpd>\" to start an app in another directory\n";
+    return 1;
+  }
+  std::error_code ec;
+  fs::current_path(dir, ec);  // Deployd resolves public/ and .dpd/ from the app folder
+  if (ec) {
+    std::cerr << "cannot enter " << dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  fs::create_directories(".dpd", ec);
+  fs::create_directories("data", ec);
+
+  if (args.environment.empty()) {
+    const char* env = std::getenv("DPD_ENV");
+    args.environment = env && *env ? env : "development";
+  }
+  const bool development = args.environment == "development";
+  if (args.host.empty()) args.host = development ? "127.0.0.1" : "0.0.0.0";
+  if (development && !IsLoopback(args.host)) {
+    spdlog::warn("development mode on a non-loopback address ({}): anyone who can reach it can edit the app",
+                 args.host);
+  }
+  if (!development && args.cors_origins.empty()) {
+    spdlog::warn("CORS: every origin may make credentialed requests; restrict with --cors-origins");
+  }
+
+  dpd::server::Options options;
+  options.app_dir = fs::current_path();
+  options.environment = args.environment;
+  options.host = args.host;
+  options.db = args.db;
+  options.threads = args.threads;
+  options.limits = limits;
+  options.cors.origins = args.cors_origins;
+
+  // Signals are taken by this thread only (sigwait below); the workers inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::unique_ptr<dpd::server::AppServer> server;
+  // In development with the default port, a busy port moves on to the next one (up to 5 tries), as Deployd's CLI.
+  const int attempts = (development && !args.port_given) ? 6 : 1;
+  dpd::Status started;
+  for (int i = 0; i < attempts; ++i) {
+    options.port = static_cast<unsigned short>(args.port + i);
+    auto created = dpd::server::AppServer::Create(options);
+    if (!created.ok()) {
+      std::cerr << created.status().message() << "\n";
+      return 1;
+    }
+    server = std::move(*created);
+    started = server->Start();
+    if (started.ok()) break;
+    spdlog::warn("{}", started.message());
+  }
+  if (!started.ok()) {
+    std::cerr << started.message() << "\n";
+    return 1;
+  }
+  std::cout << "listening on port " << server->port() << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal={} stopping: no new connections, finishing in-flight requests", sig);
+  server->Stop();
+  server->Wait();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Create(const std::string& name) {
+  fs::path dir(name);
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    std::cerr << dir.string() << " already exists\n";
+    return 1;
+  }
+  fs::create_directories(dir / "resources", ec);
+  fs::create_directories(dir / "public", ec);
+  fs::create_directories(dir / ".dpd", ec);
+  if (ec) {
+    std::cerr << "cannot create " << dir.string() << ": " << ec.message() << "\n";
+    return 1;
+  }
+  std::ofstream(dir / "app.dpd") << "{}\n";
+  std::ofstream(dir / ".gitignore") << "node_modules/\nnpm-debug.log\n.dpd/\ndata/\n";
+  std::ofstream(dir / "public" / "index.html")
+      << "<!DOCTYPE html>\n<html>\n<head>\n  <meta charset=\"utf-8\">\n  <title>" << dir.filename().string()
+      << "</title>\n</head>\n<body>\n  <h1>Welcome to " << dir.filename().string()
+      << "</h1>\n  <p>This page is public/index.html. Add resources in resources/ "
+         "(each folder with a config.json), then run <code>dpd</code>.</p>\n</body>\n</html>\n";
+  std::cout << "created app " << dir.string() << "\nto start it: cd " << dir.string() << " && dpd\n";
+  return 0;
+}
+
+int Keygen() {
+  auto key = dpd::config::GenerateKey(kKeysFile);
+  if (!key.ok()) {
+    std::cerr << key.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "created key " << key->substr(0, 16) << "...\n";
+  return 0;
+}
+
+int Showkey() {
+  auto keys = dpd::config::ReadKeys(kKeysFile);
+  if (!keys.ok()) {
+    std::cerr << keys.status().message() << "\n";
+    return 1;
+  }
+  if (keys->empty()) {
+    std::cerr << "No key found. Create one with \"dpd keygen\".\n";
+    return 1;
+  }
+  std::cout << keys->front() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dpd — Deployd-compatible realtime API server", "dpd"};
+  app.set_version_flag("-V,--version", std::string("dpd ") + kVersion);
+  app.require_subcommand(0, 1);
+  RunArgs root_args, run_args;
+  AddRunOptions(&app, root_args);
+  CLI::App* run = app.add_subcommand("run", "serve the app (the default command)");
+  AddRunOptions(run, run_args);
+  std::string create_name = "my-deployd-app";
+  CLI::App* create = app.add_subcommand("create", "create a new app folder");
+  create->add_option("name", create_name, "folder name (default my-deployd-app)");
+  CLI::App* keygen = app.add_subcommand("keygen", "add a root key to .dpd/keys.json");
+  CLI::App* showkey = app.add_subcommand("showkey", "print the first root key");
+  CLI11_PARSE(app, argc, argv);
+
+  dpd::InitLogging(run->parsed() ? run_args.log_level : root_args.log_level);
+  if (create->parsed()) return Create(create_name);
+  if (keygen->parsed()) return Keygen();
+  if (showkey->parsed()) return Showkey();
+  if (run->parsed()) {
+    run_args.port_given = run->count("--port") > 0;
+    return Run(run_args);
+  }
+  root_args.port_given = app.count("--port") > 0;
+  return Run(root_args);
+}

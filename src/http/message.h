@@ -1,0 +1,65 @@
+#pragma once
+// Plain HTTP request/response structs handed between the transport (http/server) and the rest of dpd.
+// They carry no Beast types, so modules above http/ compile without Beast. Values; not shared between threads.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace dpd::http {
+
+// Header names are stored lower-case.
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;     // upper-case token as sent ("GET")
+  std::string target;     // origin-form target: path plus optional "?query" (absolute-form is reduced to this)
+  HeaderList headers;
+  std::string body;
+  std::string remote_ip;
+  std::uint64_t id = 0;   // request id, unique per process, also in the logs
+  bool keep_alive = true;
+
+  // The path part of the target (before '?'), raw (not percent-decoded).
+  std::string_view path() const;
+  // The text after the first '?', raw; empty when there is none. has_query() tells "?" from no "?".
+  std::string_view query() const;
+  bool has_query() const { return target.find('?') != std::string::npos; }
+  // First header with this lower-case name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+};
+
+// A file region to send as the body (static files). The transport streams it in bounded chunks.
+struct FileBody {
+  std::filesystem::path path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+struct Response {
+  int status = 200;
+  HeaderList headers;  // names in the case they should be sent
+  std::string body;
+  std::optional<FileBody> file;  // when set, it is the body (and `body` is ignored)
+  bool close = false;            // close the connection after this response
+  bool head = false;             // response to HEAD: headers (with the real Content-Length), no body
+
+  void Set(std::string name, std::string value);
+  const std::string* Get(std::string_view name) const;  // case-insensitive
+};
+
+// The standard reason phrase for `status` ("Not Found"), or "Unknown".
+std::string_view ReasonPhrase(int status);
+
+// Percent-decodes `in`. '+' is kept unless plus_as_space. Returns nullopt on a malformed escape or when the
+// decoded bytes are not valid UTF-8 (overlong forms included) — what JavaScript's decodeURIComponent refuses.
+std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space = false);
+
+// True when `s` is valid UTF-8 (no overlong forms, no surrogates, ≤ U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+
+}  // namespace dpd::http

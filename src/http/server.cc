@@ -1,0 +1,466 @@
+#include "http/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/log.h"
+
+namespace dpd::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// A connection as seen by Stop(): idle ones are closed at once, busy ones finish their request.
+struct ConnState {
+  beast::tcp_stream* stream = nullptr;
+  bool busy = false;
+};
+
+std::string ErrorJson(int status, std::string_view message) {
+  std::string body = "{\"message\":\"";
+  body += message;  // only our own fixed texts pass here
+  body += "\",\"status\":" + std::to_string(status) + "}";
+  return body;
+}
+
+Response TransportError(int status, std::string_view message) {
+  Response r;
+  r.status = status;
+  r.body = ErrorJson(status, message);
+  r.Set("Content-Type", "application/json");
+  r.close = true;
+  return r;
+}
+
+template <typename Message>
+bool HeadersWithinLimits(const Message& msg, const HttpLimits& limits) {
+  std::size_t count = 0, bytes = 0;
+  for (const auto& field : msg) {
+    ++count;
+    bytes += field.name_string().size() + field.value().size() + 4;  // "name: value\r\n"
+  }
+  return count <= limits.header_count && bytes <= limits.header_bytes;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  // Coroutine frames still suspended on a worker are destroyed with their io_context; their cleanup touches the
+  // members below, so the workers go first.
+  ~Impl() {
+    acceptor.reset();
+    workers.clear();
+  }
+
+  ServerOptions options;
+  Handler handler;
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<std::list<ConnState*>> conns;  // conns[i] only touched on worker i's thread
+  std::vector<std::thread> threads;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  unsigned short bound_port = 0;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> active{0};
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<unsigned> next_worker{0};
+  std::mutex ip_mu;
+  std::unordered_map<std::string, std::size_t> per_ip;  // guarded by ip_mu
+  std::mutex done_mu;
+  std::condition_variable done_cv;
+  bool done = false;       // guarded by done_mu
+  bool stop_called = false;  // guarded by done_mu
+
+  bool Admit(const std::string& ip) {
+    if (active.load() >= options.limits.connections_total) return false;
+    std::lock_guard lock(ip_mu);
+    std::size_t& n = per_ip[ip];
+    if (n >= options.limits.connections_per_ip) {
+      if (n == 0) per_ip.erase(ip);
+      return false;
+    }
+    ++n;
+    ++active;
+    return true;
+  }
+
+  void Release(const std::string& ip) {
+    std::lock_guard lock(ip_mu);
+    auto it = per_ip.find(ip);
+    if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    --active;
+  }
+
+  asio::awaitable<void> AcceptLoop() {
+    for (;;) {
+      unsigned w = next_worker++ % workers.size();
+      auto [ec, socket] = co_await acceptor->async_accept(*workers[w], kTuple);
+      if (stopping) co_return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        // EMFILE and friends: back off instead of spinning.
+        spdlog::warn("accept failed error=\"{}\"", ec.message());
+        asio::steady_timer t(acceptor->get_executor(), std::chrono::milliseconds(100));
+        co_await t.async_wait(kTuple);
+        continue;
+      }
+      boost::system::error_code ep_ec;
+      auto ep = socket.remote_endpoint(ep_ec);
+      std::string ip = ep_ec ? std::string("?") : ep.address().to_string();
+      if (!Admit(ip)) {
+        spdlog::warn("connection refused ip={} reason=limit active={}", ip, active.load());
+        socket.close(ep_ec);
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ep_ec);
+      asio::co_spawn(*workers[w], Connection(std::move(socket), ip, w), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("connection ended by exception error=\"{}\"", ex.what());
+        }
+      });
+    }
+  }
+
+  asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive,
+                                      bool& ok) {
+    const auto& limits = options.limits;
+    stream.expires_after(limits.write_deadline);
+    const bool no_body = res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200);
+    if (res.file || res.head) {
+      bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(res.status), 11};
+      for (const auto& [n, v] : res.headers) head.set(n, v);
+      head.keep_alive(keep_alive);
+      if (!no_body) head.content_length(res.file ? res.file->length : res.body.size());
+      bhttp::response_serializer<bhttp::empty_body> sr{head};
+      auto [ec, n] = co_await bhttp::async_write_header(stream, sr, kTuple);
+      if (ec) {
+        ok = false;
+        co_return;
+      }
+      if (res.file && !res.head) {
+        std::FILE* f = std::fopen(res.file->path.c_str(), "rb");
+        if (f == nullptr || std::fseek(f, static_cast<long>(res.file->offset), SEEK_SET) != 0) {
+          if (f) std::fclose(f);
+          ok = false;  // the header promised bytes we cannot send: close
+          co_return;
+        }
+        std::vector<char> chunk(64 * 1024);
+        std::uint64_t left = res.file->length;
+        while (left > 0) {
+          std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+          std::size_t got = std::fread(chunk.data(), 1, want, f);
+          if (got == 0) break;
+          stream.expires_after(limits.write_deadline);
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), kTuple);
+          if (wec) break;
+          left -= got;
+        }
+        std::fclose(f);
+        if (left > 0) ok = false;
+      }
+      co_return;
+    }
+    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), 11};
+    for (const auto& [n, v] : res.headers) out.set(n, v);
+    out.keep_alive(keep_alive);
+    if (!no_body) {
+      out.body() = res.body;
+      out.prepare_payload();
+    }
+    auto [ec, n] = co_await bhttp::async_write(stream, out, kTuple);
+    if (ec) ok = false;
+  }
+
+  // Maps a parse error to a response (or nullopt: just close).
+  // `start_line_done`: the request line was parsed (Beast consumes it before the fields), so a size error is about
+  // the headers (431), not the request line (414).
+  std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done,
+                                             bool in_body) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+        ec == bhttp::error::partial_message || ec == asio::error::operation_aborted) {
+      return std::nullopt;
+    }
+    if (ec == beast::error::timeout) {
+      if (in_body) return TransportError(408, "Request Timeout");
+      return std::nullopt;  // slowloris: header deadline passed, just close
+    }
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      if (!start_line_done) return TransportError(414, "URI Too Long");
+      return TransportError(431, "Request Header Fields Too Large");
+    }
+    if (ec == bhttp::error::body_limit) return TransportError(413, "Payload Too Large");
+    return TransportError(400, "Bad Request");
+  }
+
+  asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w) {
+    const auto& limits = options.limits;
+    beast::tcp_stream stream(std::move(socket));
+    ConnState state{&stream, false};
+    auto& list = conns[w];
+    auto self_it = list.insert(list.end(), &state);
+    struct Cleanup {
+      Impl* impl;
+      std::list<ConnState*>& list;
+      std::list<ConnState*>::iterator it;
+      std::string ip;
+      ~Cleanup() {
+        list.erase(it);
+        impl->Release(ip);
+      }
+    } cleanup{this, list, self_it, ip};
+
+    const std::size_t header_limit = limits.request_line_bytes + limits.header_bytes;
+    beast::flat_buffer buffer(header_limit + 64 * 1024);
+    while (!stopping) {
+      state.busy = false;
+      if (buffer.size() == 0) {
+        stream.expires_after(limits.idle_keepalive);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16 * 1024), kTuple);
+        if (ec) break;
+        buffer.commit(n);
+      }
+      state.busy = true;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(header_limit));
+      parser.body_limit(limits.body_bytes);
+      stream.expires_after(limits.header_deadline);
+      auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+      if (hec) {
+        if (auto r = ParseErrorResponse(hec, !parser.get().target().empty(), false)) {
+          bool ok = true;
+          co_await WriteResponse(stream, *r, false, ok);
+        }
+        break;
+      }
+      auto& msg = parser.get();
+      std::optional<Response> early;
+      std::string target(msg.target());
+      if (msg.method() == bhttp::verb::unknown) {
+        early = TransportError(400, "Bad Request");
+      } else if (msg.method_string().size() + target.size() + 10 > limits.request_line_bytes) {
+        early = TransportError(414, "URI Too Long");
+      } else if (!HeadersWithinLimits(msg, limits)) {
+        early = TransportError(431, "Request Header Fields Too Large");
+      } else {
+        // Absolute-form (RFC 7230 §5.3.2) is reduced to its path: the Host part never influences routing.
+        if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
+          std::size_t slash = target.find('/', target.find("//") + 2);
+          target = slash == std::string::npos ? "/" : target.substr(slash);
+        }
+        std::size_t q = target.find('?');
+        if (target.empty() || target[0] != '/') {
+          if (!(target == "*" && msg.method() == bhttp::verb::options)) early = TransportError(400, "Bad Request");
+          else target = "/";
+        } else if (q != std::string::npos && target.size() - q - 1 > limits.query_string_bytes) {
+          early = TransportError(414, "URI Too Long");
+        }
+      }
+      if (early) {
+        bool ok = true;
+        co_await WriteResponse(stream, *early, false, ok);
+        break;
+      }
+      if (!parser.is_done()) {
+        if (auto expect = msg.find(bhttp::field::expect);
+            expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          stream.expires_after(limits.write_deadline);
+          auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
+          if (cec) break;
+        }
+        // The body must arrive within body_deadline and, after body_rate_grace, at body_min_rate on average.
+        // The deadline is a separate timer that cancels the read (the stream's own expiry would close the socket,
+        // and the client is owed a 408).
+        const auto start = Clock::now();
+        boost::system::error_code bec;
+        asio::steady_timer body_timer(stream.get_executor());
+        bool timed_out = false;
+        stream.expires_never();
+        while (!parser.is_done()) {
+          const std::size_t got = parser.get().body().size();
+          auto rate_deadline = start + std::max<Clock::duration>(
+                                           limits.body_rate_grace,
+                                           std::chrono::milliseconds(1000 * got / std::max<std::size_t>(
+                                                                                       1, limits.body_min_rate)));
+          body_timer.expires_at(std::min(start + limits.body_deadline, rate_deadline));
+          body_timer.async_wait([&timed_out, &stream](boost::system::error_code tec) {
+            if (tec) return;  // cancelled: the read finished first (captures are only touched on expiry)
+            timed_out = true;
+            boost::system::error_code ignored;
+            stream.socket().cancel(ignored);
+          });
+          auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kTuple);
+          body_timer.cancel();
+          if (timed_out) ec = beast::error::timeout;
+          if (ec) {
+            bec = ec;
+            break;
+          }
+        }
+        if (bec) {
+          if (auto r = ParseErrorResponse(bec, true, true)) {
+            bool ok = true;
+            co_await WriteResponse(stream, *r, false, ok);
+          }
+          break;
+        }
+      }
+
+      Request req;
+      req.method = std::string(msg.method_string());
+      req.target = std::move(target);
+      req.headers.reserve(std::distance(msg.begin(), msg.end()));
+      for (const auto& field : msg) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        req.headers.emplace_back(std::move(name), std::string(field.value()));
+      }
+      req.keep_alive = msg.keep_alive();
+      req.body = std::move(msg.body());
+      req.remote_ip = ip;
+      req.id = next_id++;
+
+      const auto t0 = Clock::now();
+      Response res;
+      try {
+        res = co_await handler(req);
+      } catch (const std::exception& e) {
+        spdlog::error("request id={} handler exception error=\"{}\"", req.id, e.what());
+        res = TransportError(500, "Internal error");
+        res.close = false;
+      }
+      const bool keep_alive = req.keep_alive && !res.close && !stopping;
+      bool ok = true;
+      co_await WriteResponse(stream, res, keep_alive, ok);
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+      if (res.status >= 500) {
+        spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,
+                     req.path(), res.status, us);
+      } else {
+        spdlog::debug("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,
+                      req.path(), res.status, us);
+      }
+      if (!ok || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+  }
+};
+
+Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+}
+
+Server::~Server() {
+  Stop();
+  Wait();
+}
+
+Status Server::Start() {
+  auto& im = *impl_;
+  unsigned n = im.options.threads ? im.options.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) im.workers.push_back(std::make_unique<asio::io_context>(1));
+  im.conns.resize(n);
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(im.options.host, ec);
+  if (ec) return Status::BadRequest("invalid listen address \"" + im.options.host + "\"");
+  tcp::endpoint ep(address, im.options.port);
+  im.acceptor = std::make_unique<tcp::acceptor>(*im.workers[0]);
+  im.acceptor->open(ep.protocol(), ec);
+  if (!ec) im.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) im.acceptor->bind(ep, ec);
+  if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen on " + im.options.host + ":" + std::to_string(im.options.port) +
+                               ": " + ec.message());
+  }
+  im.bound_port = im.acceptor->local_endpoint().port();
+  asio::co_spawn(*im.workers[0], im.AcceptLoop(), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("accept loop failed error=\"{}\"", ex.what());
+      std::_Exit(1);  // a server that silently stopped accepting would look alive
+    }
+  });
+  for (unsigned i = 0; i < n; ++i) {
+    im.threads.emplace_back([&im, i] {
+      auto guard = asio::make_work_guard(*im.workers[i]);
+      im.workers[i]->run();
+    });
+  }
+  return Status::Ok();
+}
+
+unsigned short Server::port() const { return impl_->bound_port; }
+std::size_t Server::active_connections() const { return impl_->active.load(); }
+unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
+
+void Server::Stop() {
+  auto& im = *impl_;
+  {
+    std::lock_guard lock(im.done_mu);
+    if (im.stop_called) return;
+    im.stop_called = true;
+  }
+  im.stopping = true;
+  if (im.acceptor) {
+    asio::post(*im.workers[0], [&im] {
+      boost::system::error_code ec;
+      im.acceptor->close(ec);
+    });
+  }
+  for (std::size_t i = 0; i < im.workers.size(); ++i) {
+    asio::post(*im.workers[i], [&im, i] {
+      for (ConnState* c : im.conns[i]) {
+        if (!c->busy) c->stream->cancel();
+      }
+    });
+  }
+  const auto deadline = Clock::now() + im.options.limits.shutdown_grace;
+  while (im.active.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& w : im.workers) w->stop();
+  for (auto& t : im.threads) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard lock(im.done_mu);
+  im.done = true;
+  im.done_cv.notify_all();
+}
+
+void Server::Wait() {
+  std::unique_lock lock(impl_->done_mu);
+  impl_->done_cv.wait(lock, [&] { return impl_->done || (!impl_->stop_called && impl_->threads.empty()); });
+}
+
+}  // namespace dpd::http

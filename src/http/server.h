@@ -1,0 +1,58 @@
+#pragma once
+// The HTTP/1.1 listener (Beast). One io_context per worker thread; a connection lives on one worker for its whole
+// life. Keep-alive, pipelining (requests on a connection are served in order; unread bytes wait in the kernel,
+// bounded by TCP flow control, never in an unbounded queue), the limits of base/limits.h (HttpLimits), and a
+// graceful stop. Knows nothing of resources: every request goes to one Handler.
+//
+// Thread-safety: Start/Stop/Wait from one controlling thread. The handler runs on the connection's worker thread
+// and may co_await; it must not block.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/limits.h"
+#include "base/status.h"
+#include "http/message.h"
+
+namespace dpd::http {
+
+using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 2403;  // 0 = any free port (see Server::port())
+  unsigned threads = 0;        // 0 = one per core
+  HttpLimits limits;
+};
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts the workers. Fails (with the reason) when the address cannot be bound.
+  Status Start();
+  // The bound port (after Start).
+  unsigned short port() const;
+  // Stops accepting, closes idle connections, lets in-flight requests finish (at most limits.shutdown_grace),
+  // then stops the workers. Idempotent; safe to call from a signal-handling thread.
+  void Stop();
+  // Blocks until Stop() has completed.
+  void Wait();
+
+  std::size_t active_connections() const;
+  unsigned worker_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dpd::http

@@ -1,0 +1,46 @@
+#include "resources/resource.h"
+
+namespace dpd::resources {
+
+const std::string* Context::header(std::string_view lower_name) const {
+  if (headers == nullptr) return nullptr;
+  for (const auto& [n, v] : *headers) {
+    if (n == lower_name) return &v;
+  }
+  return nullptr;
+}
+
+Reply Reply::Json(json::value v, int status) {
+  Reply r;
+  r.kind = Kind::kJson;
+  r.status = status;
+  r.json = std::move(v);
+  return r;
+}
+
+Reply Reply::Empty(int status) {
+  Reply r;
+  r.kind = Kind::kEmpty;
+  r.status = status;
+  return r;
+}
+
+Reply Reply::Error(int status, std::string_view message, bool with_status_code) {
+  Reply r;
+  r.kind = Kind::kError;
+  r.status = status;
+  json::object body;
+  body["message"] = message;
+  if (with_status_code) body["statusCode"] = status;
+  r.json = std::move(body);
+  return r;
+}
+
+Reply Reply::FromStatus(const Status& s, bool with_status_code) {
+  return Error(s.http_status(), s.message(), with_status_code);
+}
+
+Resource::Resource(std::string name, std::string type)
+    : name_(std::move(name)), type_(std::move(type)), path_("/" + name_) {}
+
+}  // namespace dpd::resources

@@ -1,0 +1,80 @@
+#pragma once
+// The transport-neutral side of a request: what a resource reads (Context) and what it answers (Reply), and the
+// Resource base every resource type derives from. No HTTP types here (ARCHITECTURE §3: resources/ never uses
+// http/); server/ converts between the two.
+//
+// Thread-safety: a Resource is shared by all worker threads and must be safe to call concurrently; Context and
+// Reply belong to one request.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "json/json.h"
+
+namespace dpd::resources {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct Context {
+  std::string method;                // after the POST-only `_method` override
+  std::string url;                   // raw path below the resource, always starting with '/' ("/1234")
+  json::object query;                // parsed query (spec §3.2)
+  std::optional<json::value> body;   // parsed body (spec §3.3); empty when not parsed
+  const HeaderList* headers = nullptr;  // lower-case names
+  bool is_root = false;
+  std::uint64_t request_id = 0;
+
+  const std::string* header(std::string_view lower_name) const;
+};
+
+struct Reply {
+  enum class Kind {
+    kNext,    // not handled here: try the next matching resource (spec §4.1)
+    kJson,    // `json` as application/json with the no-cache headers (spec §3.8)
+    kText,    // `text` as text/html; charset=utf-8 (spec §3.8)
+    kEmpty,   // no body (204, or an empty 200)
+    kStatic,  // a file from `static_root`, path `static_path` (served by the transport)
+    kError,   // error body `json` (an object) with "status" appended (spec §3.9)
+  };
+  Kind kind = Kind::kNext;
+  int status = 200;
+  json::value json;
+  std::string text;
+  HeaderList headers;
+  std::filesystem::path static_root;
+  std::string static_path;
+
+  static Reply Next() { return {}; }
+  static Reply Json(json::value v, int status = 200);
+  static Reply Empty(int status = 204);
+  // {"message": message} (+ "statusCode" when with_status_code), status appended by the server.
+  static Reply Error(int status, std::string_view message, bool with_status_code = false);
+  // A Status as an error reply.
+  static Reply FromStatus(const Status& s, bool with_status_code = false);
+};
+
+class Resource {
+ public:
+  // `name` is the resource name ("todos", "a/b"); the empty name is the root (static files at "/").
+  Resource(std::string name, std::string type);
+  virtual ~Resource() = default;
+
+  const std::string& name() const { return name_; }
+  const std::string& type() const { return type_; }
+  // "/" + name, or "/" for the root.
+  const std::string& path() const { return path_; }
+
+  virtual boost::asio::awaitable<Reply> Handle(Context& ctx) = 0;
+
+ private:
+  std::string name_, type_, path_;
+};
+
+}  // namespace dpd::resources

@@ -1,0 +1,249 @@
+#include "server/app_server.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include "base/log.h"
+#include "config/app.h"
+#include "http/query_string.h"
+#include "http/server.h"
+#include "http/static_files.h"
+#include "metrics/metrics.h"
+#include "resources/factory.h"
+#include "resources/files.h"
+#include "resources/router.h"
+
+namespace dpd::server {
+namespace {
+
+constexpr std::string_view kReservedPrefix = "/__";
+constexpr std::string_view kHealthPath = "/__health";
+constexpr std::string_view kMethodOverride = "_method";
+
+void AddNoCache(http::Response& res) {
+  res.Set("Cache-Control", "no-cache, no-store, must-revalidate");
+  res.Set("Pragma", "no-cache");
+  res.Set("Expires", "0");
+}
+
+http::Response JsonResponse(int status, std::string body) {
+  http::Response res;
+  res.status = status;
+  res.body = std::move(body);
+  res.Set("Content-Type", "application/json");
+  return res;
+}
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// spec §3.9: the error object with "status" last; an HTML page when the client accepts html.
+http::Response ErrorResponse(const http::Request& req, int status, json::object body) {
+  body.erase("status");
+  body["status"] = status;
+  const std::string* accept = req.header("accept");
+  if (accept != nullptr && accept->find("html") != std::string::npos) {
+    http::Response res;
+    res.status = status;
+    const json::value* message = body.if_contains("message");
+    std::string text = message && message->is_string() ? std::string(message->as_string()) : json::Write(body);
+    res.body = "<!DOCTYPE html><html><head><title>" + std::to_string(status) + "</title></head><body><h1>" +
+               std::to_string(status) + " " + HtmlEscape(text) + "</h1></body></html>";
+    res.Set("Content-Type", "text/html");
+    return res;
+  }
+  return JsonResponse(status, json::Write(body));
+}
+
+http::Response ErrorResponse(const http::Request& req, int status, std::string_view message) {
+  json::object body;
+  body["message"] = message;
+  return ErrorResponse(req, status, std::move(body));
+}
+
+http::Response TextError(int status, std::string text) {
+  http::Response res;
+  res.status = status;
+  res.body = std::move(text);
+  res.Set("Content-Type", "text/plain");
+  return res;
+}
+
+}  // namespace
+
+Status ValidateStoreUrl(const std::string& url) {
+  if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) return Status::Ok();
+  if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) return Status::Ok();
+  return Status::BadRequest("--db must be sqlite:<path> or a mongodb:// URI, got \"" + url + "\"");
+}
+
+struct AppServer::Impl {
+  Options options;
+  config::App app;
+  std::vector<std::string> problems;
+  std::unique_ptr<resources::Router> router;
+  std::shared_ptr<resources::FilesResource> files;
+  metrics::Registry metrics;
+  std::unique_ptr<http::Server> http;
+
+  boost::asio::awaitable<http::Response> Handle(http::Request& req) {
+    http::Response res = co_await Pipeline(req);
+    if (req.method != "OPTIONS") http::AddCorsHeaders(req, options.cors, res);
+    metrics.CountResponse(res.status);
+    co_return res;
+  }
+
+  boost::asio::awaitable<http::Response> Pipeline(http::Request& req) {
+    const std::string_view path = req.path();
+    if (path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+      if (path == kHealthPath && (req.method == "GET" || req.method == "HEAD")) {
+        http::Response res = JsonResponse(200, metrics.HealthJson());
+        AddNoCache(res);
+        res.head = req.method == "HEAD";
+        co_return res;
+      }
+      co_return ErrorResponse(req, 404, "resource not found");
+    }
+    if (req.method == "OPTIONS") co_return http::AnswerOptions(req, options.cors);
+
+    resources::Context ctx;
+    ctx.method = req.method;
+    ctx.headers = &req.headers;
+    ctx.request_id = req.id;
+    if (req.has_query()) {
+      auto query = http::ParseQueryString(req.query(), options.limits.json);
+      if (!query.ok()) co_return TextError(400, query.status().message());
+      ctx.query = std::move(*query);
+    }
+    // `_method` overrides only a POST (a GET link or image must never delete: spec §16.2 item 4).
+    if (auto it = ctx.query.find(kMethodOverride); it != ctx.query.end()) {
+      if (req.method == "POST" && it->value().is_string()) ctx.method = Upper(it->value().as_string());
+      ctx.query.erase(it);
+    }
+    if (ctx.method == "POST" || ctx.method == "PUT" || ctx.method == "DELETE") {
+      auto body = http::ParseBody(req.header("content-type"), req.body, options.limits.json);
+      if (!body.ok()) co_return TextError(400, body.status().message());
+      ctx.body = std::move(*body);
+      if (ctx.body && ctx.body->is_object()) {
+        auto& obj = ctx.body->as_object();
+        if (auto it = obj.find(kMethodOverride); it != obj.end()) {
+          if (req.method == "POST" && it->value().is_string()) ctx.method = Upper(it->value().as_string());
+          obj.erase(it);
+        }
+      }
+    }
+
+    for (const auto& match : router->Resolve(path)) {
+      ctx.url = std::string(match.url);
+      resources::Reply reply = co_await match.resource->Handle(ctx);
+      if (reply.kind == resources::Reply::Kind::kNext) continue;
+      if (reply.kind == resources::Reply::Kind::kStatic) {
+        if (auto res = http::ServeStatic(req, ctx.method, reply.static_root, reply.static_path)) co_return std::move(*res);
+        continue;
+      }
+      co_return Render(req, std::move(reply));
+    }
+    co_return ErrorResponse(req, 404, "resource not found");
+  }
+
+  static std::string Upper(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+  }
+
+  // spec §3.8 / §3.9.
+  static http::Response Render(const http::Request& req, resources::Reply reply) {
+    using Kind = resources::Reply::Kind;
+    http::Response res;
+    switch (reply.kind) {
+      case Kind::kError: {
+        json::object body = reply.json.is_object() ? std::move(reply.json.as_object()) : json::object();
+        res = ErrorResponse(req, reply.status < 400 ? 400 : reply.status, std::move(body));
+        break;
+      }
+      case Kind::kJson:
+        res = JsonResponse(reply.status, json::Write(reply.json));
+        AddNoCache(res);
+        break;
+      case Kind::kText:
+        res.status = reply.status;
+        res.body = std::move(reply.text);
+        res.Set("Content-Type", "text/html; charset=utf-8");
+        AddNoCache(res);
+        break;
+      default:
+        res.status = reply.status;
+        if (res.status != 204 && res.status != 304) res.Set("Content-Type", "text/html; charset=utf-8");
+        AddNoCache(res);
+        break;
+    }
+    for (auto& [n, v] : reply.headers) res.Set(std::move(n), std::move(v));
+    return res;
+  }
+};
+
+AppServer::AppServer() : impl_(std::make_unique<Impl>()) {}
+AppServer::~AppServer() = default;
+
+Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
+  if (!options.db.empty()) {
+    if (Status s = ValidateStoreUrl(options.db); !s.ok()) return s;
+  }
+  auto app = config::LoadApp(options.app_dir, options.environment);
+  if (!app.ok()) return app.status();
+  std::unique_ptr<AppServer> server(new AppServer());
+  Impl& im = *server->impl_;
+  im.options = std::move(options);
+  im.app = std::move(*app);
+  im.problems = im.app.problems;
+  std::vector<std::shared_ptr<resources::Resource>> list;
+  for (const auto& rc : im.app.resources) {
+    auto r = resources::MakeResource(rc);
+    if (!r.ok()) {
+      im.problems.push_back(r.status().message());
+      continue;
+    }
+    list.push_back(std::move(*r));
+  }
+  for (const auto& p : im.problems) spdlog::error("resource skipped: {}", p);
+  im.files = std::make_shared<resources::FilesResource>(im.app.public_dir);
+  im.router = std::make_unique<resources::Router>(std::move(list), im.files);
+  return server;
+}
+
+Status AppServer::Start() {
+  Impl& im = *impl_;
+  http::ServerOptions ho;
+  ho.host = im.options.host;
+  ho.port = im.options.port;
+  ho.threads = im.options.threads;
+  ho.limits = im.options.limits.http;
+  im.http = std::make_unique<http::Server>(ho, [&im](http::Request& req) { return im.Handle(req); });
+  if (Status s = im.http->Start(); !s.ok()) return s;
+  spdlog::info("dpd started app=\"{}\" env={} host={} port={} workers={} resources={}", im.app.root.string(),
+               im.options.environment, im.options.host, im.http->port(), im.http->worker_count(),
+               im.router->resources().size());
+  return Status::Ok();
+}
+
+unsigned short AppServer::port() const { return impl_->http ? impl_->http->port() : 0; }
+void AppServer::Stop() {
+  if (impl_->http) impl_->http->Stop();
+}
+void AppServer::Wait() {
+  if (impl_->http) impl_->http->Wait();
+}
+const std::vector<std::string>& AppServer::problems() const { return impl_->problems; }
+
+}  // namespace dpd::server

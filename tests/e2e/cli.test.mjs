@@ -1,0 +1,124 @@
+// The `dpd` command: exit codes and messages (spec §14 adapted, issue #2 item 4).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { copyFixture, runDpd, startDpd, tempDir } from './harness.mjs';
+
+test('--version and --help', () => {
+  const v = runDpd(['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^dpd \d+\.\d+\.\d+/);
+  const h = runDpd(['--help']);
+  assert.equal(h.code, 0);
+  for (const word of ['create', 'keygen', 'showkey', 'run', '--port', '--environment', '--host', '--db']) {
+    assert.ok(h.stdout.includes(word), `help mentions ${word}`);
+  }
+});
+
+test('without an app folder: clear message, exit 1', () => {
+  const dir = tempDir();
+  const r = runDpd([], { cwd: dir });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /This directory does not contain a Deployd app!/);
+  assert.match(r.stderr, /dpd create/);
+  const r2 = runDpd([path.join(dir, 'nope')]);
+  assert.equal(r2.code, 1);
+});
+
+test('unknown flags and bad values are refused', () => {
+  assert.notEqual(runDpd(['--no-such-flag']).code, 0);
+  assert.notEqual(runDpd(['--port', 'abc']).code, 0);
+  assert.notEqual(runDpd(['--port', '70000']).code, 0);
+  const app = copyFixture('basic');
+  const db = runDpd([app, '--db', 'postgres://x']);
+  assert.equal(db.code, 1);
+  assert.match(db.stderr, /--db must be sqlite:<path> or a mongodb:\/\/ URI/);
+});
+
+test('dpd create makes an app and refuses an existing folder', () => {
+  const dir = tempDir();
+  const r = runDpd(['create', 'myapp'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  const app = path.join(dir, 'myapp');
+  for (const f of ['app.dpd', 'resources', 'public/index.html', '.gitignore', '.dpd']) {
+    assert.ok(fs.existsSync(path.join(app, f)), `${f} exists`);
+  }
+  assert.equal(fs.readFileSync(path.join(app, 'app.dpd'), 'utf8').trim(), '{}');
+  assert.match(fs.readFileSync(path.join(app, '.gitignore'), 'utf8'), /\.dpd\//);
+  const again = runDpd(['create', 'myapp'], { cwd: dir });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already exists/);
+  const dflt = runDpd(['create'], { cwd: dir });
+  assert.equal(dflt.code, 0);
+  assert.ok(fs.existsSync(path.join(dir, 'my-deployd-app', 'app.dpd')));
+});
+
+test('a created app runs and serves its index page', async () => {
+  const dir = tempDir();
+  assert.equal(runDpd(['create', 'x'], { cwd: dir }).code, 0);
+  const server = await startDpd(path.join(dir, 'x', 'app.dpd'));
+  try {
+    const r = await fetch(server.base + '/');
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /Welcome to x/);
+    // run creates .dpd/ and data/ beside app.dpd
+    assert.ok(fs.existsSync(path.join(dir, 'x', 'data')));
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('dpd run subcommand and -e production', async () => {
+  const app = copyFixture('basic');
+  const server = await startDpd(app, ['-e', 'production', '--host', '127.0.0.1']);
+  try {
+    // public-production/ replaces public/ in production
+    const r = await fetch(server.base + '/');
+    assert.match(await r.text(), /production index/);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('keygen and showkey', () => {
+  const dir = tempDir();
+  const none = runDpd(['showkey'], { cwd: dir });
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /dpd keygen/);
+  const k = runDpd(['keygen'], { cwd: dir });
+  assert.equal(k.code, 0);
+  const m = k.stdout.match(/^created key ([0-9a-f]{16})\.\.\.$/m);
+  assert.ok(m, k.stdout);
+  const show = runDpd(['showkey'], { cwd: dir });
+  assert.equal(show.code, 0);
+  assert.match(show.stdout.trim(), /^[0-9a-f]{512}$/);
+  assert.ok(show.stdout.startsWith(m[1]));
+  const file = path.join(dir, '.dpd', 'keys.json');
+  assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+  assert.equal(JSON.parse(fs.readFileSync(file, 'utf8'))[show.stdout.trim()], true);
+});
+
+test('a port in use is reported with exit 1 when -p is given', async () => {
+  const app = copyFixture('basic');
+  const first = await startDpd(app);
+  try {
+    const r = runDpd([app, '-p', String(first.port)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+  } finally {
+    await first.stop();
+  }
+});
+
+test('--limit sets a limit by name; unknown names and bad values exit 1', () => {
+  const shown = runDpd(['--show-limits', '--limit', 'http.body_bytes=2048']);
+  assert.equal(shown.code, 0);
+  assert.match(shown.stdout, /^http\.body_bytes=2048$/m);
+  assert.match(shown.stdout, /^json\.max_depth=64$/m);
+  const bad = runDpd(['--show-limits', '--limit', 'http.nope=1']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown limit "http\.nope"/);
+  assert.equal(runDpd(['--show-limits', '--limit', 'http.body_bytes=-1']).code, 1);
+  assert.equal(runDpd(['--show-limits', '--limit', 'oops']).code, 1);
+});

@@ -1,0 +1,115 @@
+// End-to-end harness: starts a real `dpd` process on an ephemeral port with a copy of a fixture app folder and
+// talks to it over real sockets. Later issues add their scenarios beside these.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+export const fixturesDir = path.join(repoRoot, 'tests', 'fixtures', 'apps');
+export const dpdBin = process.env.DPD_BIN || path.join(repoRoot, 'build', 'release', 'src', 'cli', 'dpd');
+
+/** A fresh temporary folder, removed at process exit. */
+export function tempDir(prefix = 'dpd-e2e-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Copies fixture app `name` into a temp folder and returns its path. */
+export function copyFixture(name) {
+  const dest = path.join(tempDir(), name);
+  fs.cpSync(path.join(fixturesDir, name), dest, { recursive: true, verbatimSymlinks: true });
+  return dest;
+}
+
+/** Runs the dpd binary to completion (for CLI tests). */
+export function runDpd(args, opts = {}) {
+  const r = spawnSync(dpdBin, args, { encoding: 'utf8', timeout: 20000, ...opts });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Starts dpd serving `appDir` on an ephemeral port. Resolves once it prints "listening on port N".
+ * Returns { port, proc, stderr(), stop(signal) → exit code }.
+ */
+export async function startDpd(appDir, args = [], env = {}) {
+  const proc = spawn(dpdBin, [appDir, '--port', '0', ...args], {
+    env: { ...process.env, DPD_ENV: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`dpd did not start:\n${err}`)), 15000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on port (\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
+    exited.then((code) => { clearTimeout(timer); reject(new Error(`dpd exited (${code}):\n${err}`)); });
+  });
+  return {
+    port,
+    proc,
+    base: `http://127.0.0.1:${port}`,
+    stderr: () => err,
+    exited,
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/**
+ * Sends raw bytes on a new connection and collects everything the server sends until it closes the connection
+ * or `idleMs` pass without data. Returns { data, closed }.
+ */
+export function rawExchange(port, chunks, { idleMs = 1500, delayMs = 0 } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    let timer;
+    const finish = (closed) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: data.toString('latin1'), closed });
+    };
+    const arm = () => { clearTimeout(timer); timer = setTimeout(() => finish(false), idleMs); };
+    sock.on('data', (d) => { data = Buffer.concat([data, d]); arm(); });
+    sock.on('close', () => finish(true));
+    sock.on('error', () => {});
+    sock.on('connect', async () => {
+      arm();
+      for (const c of [].concat(chunks)) {
+        if (sock.destroyed) break;
+        sock.write(c);
+        if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      }
+    });
+  });
+}
+
+/** Status code of the first response in raw HTTP text (0 when none). */
+export function statusOf(raw) {
+  const m = raw.match(/^HTTP\/1\.1 (\d{3})/);
+  return m ? Number(m[1]) : 0;
+}
+
+/** fetch() against the server with no redirect following. */
+export async function get(server, urlPath, init = {}) {
+  return fetch(server.base + urlPath, { redirect: 'manual', ...init });
+}
+
+/** Asserts the server still answers: GET /__health is 200. */
+export async function assertAlive(server) {
+  const r = await fetch(server.base + '/__health');
+  if (r.status !== 200) throw new Error(`server not healthy: ${r.status}`);
+  await r.text();
+}

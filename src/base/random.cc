@@ -16,6 +16,7 @@ void EnsureSodium() {
 }  // namespace
 
 std::string RandomHex(std::size_t bytes) {
+  if (bytes == 0) return {};  // randombytes_buf must not get a null buffer (UBSan)
   EnsureSodium();
   std::vector<unsigned char> raw(bytes);
   randombytes_buf(raw.data(), raw.size());

@@ -1,8 +1,13 @@
 #include "http/message.h"
 
 #include <strings.h>
+#include <unistd.h>
 
 namespace dpd::http {
+
+FileHandle::~FileHandle() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 std::string_view Request::path() const {
   std::string_view t = target;

@@ -3,7 +3,7 @@
 // They carry no Beast types, so modules above http/ compile without Beast. Values; not shared between threads.
 
 #include <cstdint>
-#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,9 +33,23 @@ struct Request {
   const std::string* header(std::string_view lower_name) const;
 };
 
-// A file region to send as the body (static files). The transport streams it in bounded chunks.
+// An open file descriptor, closed when the last owner lets go.
+class FileHandle {
+ public:
+  explicit FileHandle(int fd) : fd_(fd) {}
+  ~FileHandle();
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// A region of an already opened file to send as the body (large static files). The transport streams it in
+// bounded chunks with pread, so the file checked at open time is the file sent.
 struct FileBody {
-  std::filesystem::path path;
+  std::shared_ptr<FileHandle> file;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
 };

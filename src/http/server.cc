@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <unistd.h>
 #include <list>
 #include <mutex>
 #include <thread>
@@ -163,25 +164,19 @@ struct Server::Impl {
         co_return;
       }
       if (res.file && !res.head) {
-        std::FILE* f = std::fopen(res.file->path.c_str(), "rb");
-        if (f == nullptr || std::fseek(f, static_cast<long>(res.file->offset), SEEK_SET) != 0) {
-          if (f) std::fclose(f);
-          ok = false;  // the header promised bytes we cannot send: close
-          co_return;
-        }
         std::vector<char> chunk(64 * 1024);
-        std::uint64_t left = res.file->length;
+        std::uint64_t left = res.file->length, at = res.file->offset;
         while (left > 0) {
           std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
-          std::size_t got = std::fread(chunk.data(), 1, want, f);
-          if (got == 0) break;
+          ssize_t got = ::pread(res.file->file->fd(), chunk.data(), want, static_cast<off_t>(at));
+          if (got <= 0) break;
           stream.expires_after(limits.write_deadline);
-          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), got), kTuple);
+          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(got)), kTuple);
           if (wec) break;
-          left -= got;
+          left -= static_cast<std::uint64_t>(got);
+          at += static_cast<std::uint64_t>(got);
         }
-        std::fclose(f);
-        if (left > 0) ok = false;
+        if (left > 0) ok = false;  // the header promised bytes we could not send: close
       }
       co_return;
     }

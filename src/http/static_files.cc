@@ -1,6 +1,10 @@
 #include "http/static_files.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -28,10 +32,10 @@ std::optional<std::time_t> ParseHttpDate(const std::string& s) {
 }
 
 // Decodes and checks the path segments; nullopt when the path must not be served.
-std::optional<fs::path> SafeRelativePath(std::string_view url_path) {
+std::optional<std::string> SafeRelativePath(std::string_view url_path) {
   auto decoded = PercentDecode(url_path);
   if (!decoded) return std::nullopt;
-  fs::path rel;
+  std::string rel;
   std::size_t start = 0;
   const std::string& p = *decoded;
   while (start < p.size()) {
@@ -44,23 +48,19 @@ std::optional<fs::path> SafeRelativePath(std::string_view url_path) {
     if (seg[0] == '.' || seg.find('\0') != std::string_view::npos || seg.find('\\') != std::string_view::npos) {
       return std::nullopt;
     }
-    rel /= std::string(seg);
+    if (!rel.empty()) rel += '/';
+    rel.append(seg);
   }
   return rel;
 }
 
-bool Inside(const fs::path& root, const fs::path& candidate) {
-  auto r = root.begin(), c = candidate.begin();
-  for (; r != root.end(); ++r, ++c) {
-    if (c == candidate.end() || *r != *c) return false;
-  }
-  return true;
-}
+constexpr std::size_t kInlineFileBytes = 64 * 1024;
 
 }  // namespace
 
-std::string_view ContentTypeFor(const fs::path& file) {
-  std::string ext = file.extension().string();
+std::string_view ContentTypeFor(std::string_view file_name) {
+  std::size_t dot = file_name.rfind('.');
+  std::string ext(dot == std::string_view::npos ? std::string_view() : file_name.substr(dot));
   for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
       {".html", "text/html; charset=UTF-8"}, {".htm", "text/html; charset=UTF-8"},
@@ -79,18 +79,46 @@ std::string_view ContentTypeFor(const fs::path& file) {
   return "application/octet-stream";
 }
 
-std::optional<Response> ServeStatic(const Request& req, std::string_view method, const fs::path& public_dir,
-                                    std::string_view url_path) {
+StaticRoot::StaticRoot(fs::path dir) : dir_(std::move(dir)) {
+  fd_ = ::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+StaticRoot::~StaticRoot() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int StaticRoot::OpenBeneath(const std::string& relative) const {
+  if (fd_ < 0) return -1;
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;  // O_NONBLOCK: a FIFO in public/ must not hang us
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const char* path = relative.empty() ? "." : relative.c_str();
+  long fd = ::syscall(SYS_openat2, fd_, path, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) {
+    // Kernels before 5.6: resolve by hand and require the result to stay inside the folder.
+    std::error_code ec;
+    fs::path root = fs::canonical(dir_, ec);
+    fs::path target = fs::weakly_canonical(root / relative, ec);
+    if (ec) return -1;
+    auto [r, t] = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+    if (r != root.end()) return -1;
+    fd = ::open(target.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  }
+  return static_cast<int>(fd);
+}
+
+std::optional<Response> StaticRoot::Serve(const Request& req, std::string_view method,
+                                          std::string_view url_path) const {
   const bool head = method == "HEAD";
   if (method != "GET" && !head) return std::nullopt;
   auto rel = SafeRelativePath(url_path);
   if (!rel) return std::nullopt;
-  std::error_code ec;
-  const fs::path root = fs::canonical(public_dir, ec);
-  if (ec) return std::nullopt;
-  fs::path file = fs::weakly_canonical(root / *rel, ec);  // resolves symlinks
-  if (ec || !Inside(root, file)) return std::nullopt;
-  if (fs::is_directory(file, ec)) {
+  auto file = std::make_shared<FileHandle>(OpenBeneath(*rel));
+  if (file->fd() < 0) return std::nullopt;
+  struct stat st {};
+  if (::fstat(file->fd(), &st) != 0) return std::nullopt;
+  std::string name = *rel;
+  if (S_ISDIR(st.st_mode)) {
     if (url_path.empty() || url_path.back() != '/') {
       Response r;
       r.status = 301;
@@ -109,12 +137,11 @@ std::optional<Response> ServeStatic(const Request& req, std::string_view method,
       r.head = head;
       return r;
     }
-    file /= "index.html";
-    file = fs::weakly_canonical(file, ec);
-    if (ec || !Inside(root, file)) return std::nullopt;
+    name = rel->empty() ? "index.html" : *rel + "/index.html";
+    file = std::make_shared<FileHandle>(OpenBeneath(name));
+    if (file->fd() < 0 || ::fstat(file->fd(), &st) != 0) return std::nullopt;
   }
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (!S_ISREG(st.st_mode)) return std::nullopt;
   const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
   char etag_buf[64];
   std::snprintf(etag_buf, sizeof etag_buf, "W/\"%llx-%llx\"", static_cast<unsigned long long>(size),
@@ -128,7 +155,7 @@ std::optional<Response> ServeStatic(const Request& req, std::string_view method,
   r.Set("Cache-Control", "public, max-age=0");
   r.Set("Last-Modified", last_modified);
   r.Set("ETag", etag);
-  r.Set("Content-Type", std::string(ContentTypeFor(file)));
+  r.Set("Content-Type", std::string(ContentTypeFor(name)));
 
   // Conditional GET: If-None-Match wins over If-Modified-Since; unparsable dates are ignored.
   bool not_modified = false;
@@ -195,7 +222,14 @@ std::optional<Response> ServeStatic(const Request& req, std::string_view method,
                                  std::to_string(size));
     }
   }
-  r.file = FileBody{file, offset, length};
+  if (length <= kInlineFileBytes) {
+    // Small files go out in one write with their header.
+    r.body.resize(static_cast<std::size_t>(length));
+    ssize_t got = length ? ::pread(file->fd(), r.body.data(), r.body.size(), static_cast<off_t>(offset)) : 0;
+    if (got < 0 || static_cast<std::uint64_t>(got) != length) return std::nullopt;
+    return r;
+  }
+  r.file = FileBody{std::move(file), offset, length};
   return r;
 }
 

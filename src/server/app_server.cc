@@ -93,6 +93,7 @@ struct AppServer::Impl {
   std::vector<std::string> problems;
   std::unique_ptr<resources::Router> router;
   std::shared_ptr<resources::FilesResource> files;
+  std::unique_ptr<http::StaticRoot> static_root;  // the files resource's folder, opened once
   metrics::Registry metrics;
   std::unique_ptr<http::Server> http;
 
@@ -148,7 +149,13 @@ struct AppServer::Impl {
       resources::Reply reply = co_await match.resource->Handle(ctx);
       if (reply.kind == resources::Reply::Kind::kNext) continue;
       if (reply.kind == resources::Reply::Kind::kStatic) {
-        if (auto res = http::ServeStatic(req, ctx.method, reply.static_root, reply.static_path)) co_return std::move(*res);
+        std::optional<http::Response> res;
+        if (reply.static_root == static_root->dir()) {
+          res = static_root->Serve(req, ctx.method, reply.static_path);
+        } else {
+          res = http::StaticRoot(reply.static_root).Serve(req, ctx.method, reply.static_path);
+        }
+        if (res) co_return std::move(*res);
         continue;
       }
       co_return Render(req, std::move(reply));
@@ -218,6 +225,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   }
   for (const auto& p : im.problems) spdlog::error("resource skipped: {}", p);
   im.files = std::make_shared<resources::FilesResource>(im.app.public_dir);
+  im.static_root = std::make_unique<http::StaticRoot>(im.app.public_dir);
   im.router = std::make_unique<resources::Router>(std::move(list), im.files);
   return server;
 }

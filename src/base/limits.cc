@@ -32,6 +32,12 @@ std::vector<Named> Table(Limits& l) {
       {"json.max_depth", &l.json.max_depth},
       {"json.max_object_keys", &l.json.max_object_keys},
       {"json.max_array_elements", &l.json.max_array_elements},
+      {"query.max_limit", &l.query.max_limit},
+      {"query.max_in_elements", &l.query.max_in_elements},
+      {"query.max_or_branches", &l.query.max_or_branches},
+      {"query.max_nesting", &l.query.max_nesting},
+      {"query.max_regex_length", &l.query.max_regex_length},
+      {"query.max_path_length", &l.query.max_path_length},
   };
 }
 

@@ -39,9 +39,19 @@ struct JsonLimits {
   std::size_t max_array_elements = 10'000;  // 400
 };
 
+struct QueryLimits {
+  std::size_t max_limit = 1000;        // $limit is clamped to this; a query without $limit returns at most this many
+  std::size_t max_in_elements = 1000;  // $in / $nin / $all operands: 400 beyond
+  std::size_t max_or_branches = 64;    // $or / $and / $nor branches: 400 beyond
+  std::size_t max_nesting = 16;        // nested $and/$or/$nor/$elemMatch/$not: 400 beyond
+  std::size_t max_regex_length = 256;  // $regex pattern characters: 400 beyond (the engine is linear-time RE2)
+  std::size_t max_path_length = 256;   // a dotted field path: 400 beyond
+};
+
 struct Limits {
   HttpLimits http;
   JsonLimits json;
+  QueryLimits query;
 };
 
 // Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal

@@ -18,6 +18,10 @@ TEST(LimitsTest, DefaultsAreTheReliabilityTable) {
   EXPECT_EQ(l.json.max_depth, 64u);
   EXPECT_EQ(l.json.max_object_keys, 1000u);
   EXPECT_EQ(l.json.max_array_elements, 10'000u);
+  EXPECT_EQ(l.query.max_limit, 1000u);
+  EXPECT_EQ(l.query.max_in_elements, 1000u);
+  EXPECT_EQ(l.query.max_or_branches, 64u);
+  EXPECT_EQ(l.query.max_regex_length, 256u);
 }
 
 TEST(LimitsTest, SetByName) {
@@ -31,7 +35,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 17u);
+  EXPECT_EQ(all.size(), 23u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

@@ -49,7 +49,7 @@ describe('HTTP bad input', () => {
 
   for (const [name, bytes, allowed] of cases) {
     test(name, async () => {
-      const { data, closed } = await rawExchange(server.port, bytes + 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', { idleMs: 3000 });
+      const { data, closed } = await rawExchange(server.port, bytes + 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { idleMs: 3000 });
       const status = statusOf(data);
       assert.ok(allowed.includes(status), `got ${status}: ${data.slice(0, 200)}`);
       // framing errors answer in Deployd's error shape and close the connection

@@ -64,6 +64,8 @@ class Status {
 template <typename T>
 class Result {
  public:
+  // An empty Result is an Internal error (needed by asio's co_spawn; never returned on purpose).
+  Result() : v_(Status(Code::kInternal, "no result")) {}
   Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}     // NOLINT: must not be OK
 

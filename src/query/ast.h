@@ -24,6 +24,9 @@ struct Condition {
   json::value operand;        // kIn/kNin/kAll: array of scalars; kExists: bool; kSize: int; kMod: [divisor, rest]
   std::string regex_options;  // kRegex: subset of "imsx"
   bool negated = false;       // wrapped in $not
+  // False when the value can never be an array (a typed scalar property, or `id`): stores then skip the
+  // "equality on an array matches an element" branch, which keeps plain index lookups.
+  bool array_aware = true;
   std::shared_ptr<const Filter> elem;  // kElemMatch: the filter each element is tested against
 };
 

@@ -177,17 +177,25 @@ void Project(const Query& q, json::object& doc) {
 
 void ApplyQueryOptions(const Query& q, std::size_t default_limit, std::vector<json::object>& docs) {
   if (!q.sort.empty()) {
-    std::stable_sort(docs.begin(), docs.end(), [&](const json::object& a, const json::object& b) {
-      json::value va(a), vb(b);
+    // Ties keep insertion order, reversed when the last key is descending (what the SQLite store does).
+    std::vector<std::size_t> order(docs.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::vector<json::value> values(docs.begin(), docs.end());
+    const bool last_desc = q.sort.back().descending;
+    std::sort(order.begin(), order.end(), [&](std::size_t ia, std::size_t ib) {
       for (const auto& key : q.sort) {
-        const json::value* x = Lookup(va, key.path);
-        const json::value* y = Lookup(vb, key.path);
+        const json::value* x = Lookup(values[ia], key.path);
+        const json::value* y = Lookup(values[ib], key.path);
         int rx = TypeRank(x), ry = TypeRank(y);
         int c = rx != ry ? (rx < ry ? -1 : 1) : (x && y ? Compare(*x, *y).value_or(0) : 0);
         if (c != 0) return key.descending ? c > 0 : c < 0;
       }
-      return false;
+      return last_desc ? ia > ib : ia < ib;
     });
+    std::vector<json::object> sorted;
+    sorted.reserve(docs.size());
+    for (std::size_t i : order) sorted.push_back(std::move(docs[i]));
+    docs = std::move(sorted);
   }
   std::size_t skip = static_cast<std::size_t>(std::min<std::int64_t>(q.skip, static_cast<std::int64_t>(docs.size())));
   docs.erase(docs.begin(), docs.begin() + static_cast<std::ptrdiff_t>(skip));

@@ -118,7 +118,13 @@ class Parser {
     return false;
   }
 
-  static void AddCondition(Filter& out, Condition c) {
+  void AddCondition(Filter& out, Condition c) const {
+    if (c.path == "id") {
+      c.array_aware = false;
+    } else if (c.path.find('.') == std::string::npos) {
+      const Property* p = schema_.Find(c.path);
+      if (p && p->has_type && p->type != Type::kArray && p->type != Type::kObject) c.array_aware = false;
+    }
     Filter f;
     f.kind = Filter::Kind::kCondition;
     f.condition = std::move(c);

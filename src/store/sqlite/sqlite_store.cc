@@ -1,0 +1,452 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "query/regex.h"
+#include "store/sqlite/sql_builder.h"
+
+namespace dpd::store::sqlite {
+namespace asio = boost::asio;
+namespace {
+
+// dpd_regexp(pattern, options, value): RE2 search, the compiled pattern cached per statement (auxdata).
+void RegexpFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  using Holder = std::shared_ptr<const query::Regex>;
+  if (sqlite3_value_type(argv[2]) != SQLITE_TEXT) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  Holder re;
+  if (auto* cached = static_cast<Holder*>(sqlite3_get_auxdata(ctx, 0))) {
+    re = *cached;
+  } else {
+    const char* pattern = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+    const char* options = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
+    auto compiled = query::Regex::Compile(pattern ? pattern : "", options ? options : "", SIZE_MAX);
+    if (!compiled.ok()) {
+      sqlite3_result_error(ctx, "invalid regex", -1);
+      return;
+    }
+    re = *compiled;
+    // SQLite keeps the compiled pattern for the rest of the statement (or frees it at once; `re` stays valid).
+    sqlite3_set_auxdata(ctx, 0, new Holder(re), [](void* p) { delete static_cast<Holder*>(p); });
+  }
+  const char* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[2]));
+  int n = sqlite3_value_bytes(argv[2]);
+  sqlite3_result_int(ctx, re->Search(std::string_view(text ? text : "", static_cast<std::size_t>(n))));
+}
+
+// One SQLite connection with its prepared-statement cache. Used by one thread at a time.
+class Connection {
+ public:
+  Connection(sqlite3* db, std::size_t cache_size) : db_(db), cache_size_(cache_size) {}
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+  sqlite3* db() const { return db_; }
+
+  Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string message = err ? err : "sqlite error";
+      sqlite3_free(err);
+      return Status::Unavailable("store: " + message);
+    }
+    return Status::Ok();
+  }
+
+  // A prepared statement, reset and with bindings cleared, owned by the cache.
+  Result<sqlite3_stmt*> Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      return it->second;
+    }
+    if (cache_.size() >= cache_size_) {
+      for (auto& [s, stmt] : cache_) sqlite3_finalize(stmt);
+      cache_.clear();
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                           nullptr) != SQLITE_OK) {
+      std::string message = sqlite3_errmsg(db_);
+      // A missing table means an empty collection (it is created at start-up; a renamed resource may lag).
+      if (message.rfind("no such table", 0) == 0) return Status::NotFound(message);
+      return Status::Internal("store: " + message);
+    }
+    cache_.emplace(sql, stmt);
+    return stmt;
+  }
+
+  static Status Bind(sqlite3_stmt* stmt, const std::vector<json::value>& params) {
+    int i = 1;
+    for (const auto& p : params) {
+      int rc;
+      if (p.is_string()) {
+        rc = sqlite3_bind_text(stmt, i, p.get_string().data(), static_cast<int>(p.get_string().size()),
+                               SQLITE_TRANSIENT);
+      } else if (p.is_int64()) {
+        rc = sqlite3_bind_int64(stmt, i, p.get_int64());
+      } else if (p.is_uint64()) {
+        rc = sqlite3_bind_double(stmt, i, static_cast<double>(p.get_uint64()));
+      } else if (p.is_double()) {
+        rc = sqlite3_bind_double(stmt, i, p.get_double());
+      } else if (p.is_bool()) {
+        rc = sqlite3_bind_int(stmt, i, p.get_bool() ? 1 : 0);
+      } else if (p.is_null()) {
+        rc = sqlite3_bind_null(stmt, i);
+      } else {
+        std::string text = json::Write(p);
+        rc = sqlite3_bind_text(stmt, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) return Status::Internal("store: bind failed");
+      ++i;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  sqlite3* db_;
+  std::size_t cache_size_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+Result<std::unique_ptr<Connection>> OpenConnection(const std::filesystem::path& file, bool writer,
+                                                   const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
+  if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close_v2(db);
+    return Status::Unavailable("cannot open " + file.string() + ": " + message);
+  }
+  auto conn = std::make_unique<Connection>(db, options.statement_cache);
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_create_function_v2(db, "dpd_regexp", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, RegexpFunction,
+                             nullptr, nullptr, nullptr);
+  if (writer) {
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF"}) {
+      if (Status s = conn->Exec(pragma); !s.ok()) return s;
+    }
+    if (Status s = conn->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return conn;
+}
+
+struct WriteOp {
+  enum class Kind { kInsert, kReplace, kRemove, kDrop } kind;
+  std::string collection;
+  std::string id;
+  std::string doc;  // JSON text
+  std::vector<std::string> ids;
+  std::function<void(Status, std::int64_t)> done;
+};
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  SqliteOptions options;
+  std::uint64_t instance = 0;  // distinguishes stores in the per-thread reader cache
+  std::unique_ptr<Connection> writer;
+  std::thread writer_thread;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
+  bool stopping = false;      // guarded by mu
+  std::atomic<std::uint64_t> writes{0}, batches{0};
+
+  static std::atomic<std::uint64_t> next_instance;
+
+  Connection* Reader() {
+    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> readers;
+    auto it = readers.find(instance);
+    if (it != readers.end()) return it->second.get();
+    auto conn = OpenConnection(options.file, false, options);
+    if (!conn.ok()) return nullptr;
+    return readers.emplace(instance, std::move(*conn)).first->second.get();
+  }
+
+  void Enqueue(std::unique_ptr<WriteOp> op) {
+    {
+      std::lock_guard lock(mu);
+      queue.push_back(std::move(op));
+    }
+    cv.notify_one();
+  }
+
+  // Runs one write inside the open transaction.
+  std::pair<Status, std::int64_t> Apply(WriteOp& op) {
+    const std::string table = QuoteIdent(op.collection);
+    auto step = [&](const std::string& sql, const std::vector<json::value>& params) -> std::pair<Status, std::int64_t> {
+      auto stmt = writer->Prepare(sql);
+      if (!stmt.ok()) return {stmt.status(), 0};
+      if (Status s = Connection::Bind(*stmt, params); !s.ok()) return {s, 0};
+      int rc = sqlite3_step(*stmt);
+      if (rc == SQLITE_DONE) return {Status::Ok(), sqlite3_changes64(writer->db())};
+      std::string message = sqlite3_errmsg(writer->db());
+      sqlite3_reset(*stmt);
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        // "UNIQUE constraint failed: index '<collection>__<property>'"
+        std::string prefix = "index '" + op.collection + "__";
+        std::size_t at = message.find(prefix);
+        std::string property = at == std::string::npos ? "id" : message.substr(at + prefix.size());
+        if (!property.empty() && property.back() == '\'') property.pop_back();
+        return {Status::BadRequest(std::string(kUniquePrefix) + property), 0};
+      }
+      return {Status::Unavailable("store: " + message), 0};
+    };
+    switch (op.kind) {
+      case WriteOp::Kind::kInsert:
+        return step("INSERT INTO " + table + "(id, doc) VALUES(?, ?)",
+                    {json::value(json::string(op.id)), json::value(json::string(op.doc))});
+      case WriteOp::Kind::kReplace: {
+        auto r = step("UPDATE " + table + " SET doc=? WHERE id=?",
+                      {json::value(json::string(op.doc)), json::value(json::string(op.id))});
+        if (r.first.ok() && r.second == 0) return {Status::NotFound("no such document"), 0};
+        return r;
+      }
+      case WriteOp::Kind::kRemove: {
+        std::int64_t total = 0;
+        for (std::size_t i = 0; i < op.ids.size(); i += 500) {
+          std::string sql = "DELETE FROM " + table + " WHERE id IN (";
+          std::vector<json::value> params;
+          for (std::size_t k = i; k < std::min(op.ids.size(), i + 500); ++k) {
+            sql += params.empty() ? "?" : ",?";
+            params.emplace_back(json::string(op.ids[k]));
+          }
+          sql += ")";
+          auto r = step(sql, params);
+          if (!r.first.ok()) return r;
+          total += r.second;
+        }
+        return {Status::Ok(), total};
+      }
+      case WriteOp::Kind::kDrop:
+        return step("DELETE FROM " + table, {});
+    }
+    return {Status::Internal("unknown write"), 0};
+  }
+
+  void WriterLoop() {
+    std::vector<std::unique_ptr<WriteOp>> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty() && stopping) return;
+        while (!queue.empty() && batch.size() < options.max_batch) {
+          batch.push_back(std::move(queue.front()));
+          queue.pop_front();
+        }
+      }
+      std::vector<std::pair<Status, std::int64_t>> results(batch.size());
+      Status begin = writer->Exec("BEGIN IMMEDIATE");
+      if (begin.ok()) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          writer->Exec("SAVEPOINT w");
+          results[i] = Apply(*batch[i]);
+          if (!results[i].first.ok()) writer->Exec("ROLLBACK TO w");
+          writer->Exec("RELEASE w");
+        }
+        Status commit = writer->Exec("COMMIT");
+        if (!commit.ok()) {
+          writer->Exec("ROLLBACK");
+          for (auto& r : results) r = {commit, 0};
+        } else {
+          ++batches;
+          writes += batch.size();
+        }
+      } else {
+        for (auto& r : results) r = {begin, 0};
+      }
+      // Answer only now: every write of the batch is durable (or failed).
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->done(results[i].first, results[i].second);
+      batch.clear();
+    }
+  }
+
+  // Queues a write and suspends the caller until its batch committed; resumes on the caller's executor.
+  // Not a coroutine itself: the op travels as a unique_ptr, never as a coroutine parameter (GCC 12 mishandles
+  // by-value class parameters of coroutines holding short strings).
+  asio::awaitable<std::pair<Status, std::int64_t>> Submit(std::unique_ptr<WriteOp> op) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::pair<Status, std::int64_t>)>(
+        [this, op = std::move(op)](auto handler) mutable {
+          auto executor = asio::get_associated_executor(handler);
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          op->done = [executor, shared](Status s, std::int64_t n) {
+            asio::post(executor, [shared, s = std::move(s), n]() mutable {
+              (*shared)(std::make_pair(std::move(s), n));
+            });
+          };
+          Enqueue(std::move(op));
+        },
+        asio::use_awaitable);
+  }
+
+  Result<std::vector<Document>> RunFind(std::string_view collection, const query::Query& q,
+                                        std::size_t default_limit) {
+    auto sql = BuildFind(collection, q, default_limit);
+    if (!sql.ok()) return sql.status();
+    Connection* conn = Reader();
+    if (conn == nullptr) return Status::Unavailable("store: cannot open a read connection");
+    auto stmt = conn->Prepare(sql->text);
+    if (!stmt.ok()) {
+      if (stmt.status().code() == Code::kNotFound) return std::vector<Document>{};
+      return stmt.status();
+    }
+    if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
+    std::vector<Document> out;
+    int rc;
+    while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+      Document d;
+      d.id.assign(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 0)),
+                  static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 0)));
+      std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 1)),
+                            static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 1)));
+      boost::system::error_code ec;
+      json::value v = boost::json::parse(text, ec);
+      if (!ec && v.is_object()) d.fields = std::move(v.as_object());
+      out.push_back(std::move(d));
+    }
+    sqlite3_reset(*stmt);
+    if (rc != SQLITE_DONE) return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(conn->db()));
+    return out;
+  }
+};
+
+std::atomic<std::uint64_t> SqliteStore::Impl::next_instance{1};
+
+SqliteStore::SqliteStore() : impl_(std::make_unique<Impl>()) {}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->writer_thread.joinable()) impl_->writer_thread.join();
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options) {
+  std::error_code ec;
+  if (options.file.has_parent_path()) std::filesystem::create_directories(options.file.parent_path(), ec);
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
+  auto& im = *store->impl_;
+  im.options = std::move(options);
+  im.instance = Impl::next_instance++;
+  auto writer = OpenConnection(im.options.file, true, im.options);
+  if (!writer.ok()) return writer.status();
+  im.writer = std::move(*writer);
+  im.writer_thread = std::thread([&im] { im.WriterLoop(); });
+  return store;
+}
+
+Status SqliteStore::Prepare(const CollectionSpec& spec) {
+  // DDL on a connection of its own, at start-up before requests arrive (busy_timeout covers the writer).
+  std::vector<std::string> statements;
+  statements.push_back("CREATE TABLE IF NOT EXISTS " + QuoteIdent(spec.name) +
+                       " (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)");
+  for (const auto& index : spec.indexes) {
+    auto sql = BuildCreateIndex(spec.name, index);
+    if (!sql.ok()) return sql.status();
+    statements.push_back(*sql);
+  }
+  auto conn = OpenConnection(impl_->options.file, true, impl_->options);
+  if (!conn.ok()) return conn.status();
+  for (const auto& sql : statements) {
+    if (Status s = (*conn)->Exec(sql); !s.ok()) {
+      if (s.message().find("UNIQUE constraint failed") != std::string::npos) {
+        return Status::BadRequest("cannot create the unique index on " + spec.name + ": existing documents share a value");
+      }
+      return s;
+    }
+  }
+  return Status::Ok();
+}
+
+asio::awaitable<Result<std::vector<Document>>> SqliteStore::Find(std::string_view collection, const query::Query& q,
+                                                                 std::size_t default_limit) {
+  co_return impl_->RunFind(collection, q, default_limit);
+}
+
+asio::awaitable<Result<std::int64_t>> SqliteStore::Count(std::string_view collection, const query::Filter& filter) {
+  auto sql = BuildCount(collection, filter);
+  if (!sql.ok()) co_return sql.status();
+  Connection* conn = impl_->Reader();
+  if (conn == nullptr) co_return Status::Unavailable("store: cannot open a read connection");
+  auto stmt = conn->Prepare(sql->text);
+  if (!stmt.ok()) co_return stmt.status().code() == Code::kNotFound ? Result<std::int64_t>(0) : stmt.status();
+  if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) co_return s;
+  std::int64_t n = 0;
+  if (sqlite3_step(*stmt) == SQLITE_ROW) n = sqlite3_column_int64(*stmt, 0);
+  sqlite3_reset(*stmt);
+  co_return n;
+}
+
+asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, Document doc) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kInsert, std::string(collection), std::move(doc.id), json::Write(doc.fields), {}, {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  co_return status;
+}
+
+asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, Document doc) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kReplace, std::string(collection), std::move(doc.id), json::Write(doc.fields), {}, {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  co_return status;
+}
+
+asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, std::vector<std::string> ids) {
+  if (ids.empty()) co_return std::int64_t{0};
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, std::move(ids), {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  if (!status.ok()) co_return status;
+  co_return n;
+}
+
+asio::awaitable<Status> SqliteStore::Drop(std::string_view collection) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kDrop, std::string(collection), {}, {}, {}, {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  co_return status;
+}
+
+Result<std::string> SqliteStore::ExplainFind(std::string_view collection, const query::Query& q) {
+  auto sql = BuildFind(collection, q, 1000);
+  if (!sql.ok()) return sql.status();
+  Connection* conn = impl_->Reader();
+  if (conn == nullptr) return Status::Unavailable("no reader");
+  auto stmt = conn->Prepare("EXPLAIN QUERY PLAN " + sql->text);
+  if (!stmt.ok()) return stmt.status();
+  if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
+  std::string plan;
+  while (sqlite3_step(*stmt) == SQLITE_ROW) {
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 3));
+    plan += "\n";
+  }
+  sqlite3_reset(*stmt);
+  return plan;
+}
+
+std::uint64_t SqliteStore::writes_committed() const { return impl_->writes.load(); }
+std::uint64_t SqliteStore::batches_committed() const { return impl_->batches.load(); }
+
+}  // namespace dpd::store::sqlite

@@ -1,0 +1,55 @@
+#pragma once
+// The embedded store (ARCHITECTURE §4): one SQLite file in WAL mode. Writes go to one writer thread that batches
+// whatever is queued into one transaction (group commit, one fsync with synchronous=FULL) and answers each write
+// only after its batch committed; each write runs in its own savepoint, so one failing write does not fail its
+// batch-mates. Reads run inline on the calling worker thread on that thread's own read-only connection, with
+// prepared statements cached per connection.
+//
+// Thread-safety: all Store methods are safe from any thread. Prepare() must finish before requests arrive.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace dpd::store::sqlite {
+
+struct SqliteOptions {
+  std::filesystem::path file;
+  bool synchronous_full = true;    // false = synchronous=NORMAL (durable against process crashes, not power loss)
+  std::size_t max_batch = 512;     // writes per transaction
+  std::size_t statement_cache = 256;  // prepared statements per connection
+};
+
+class SqliteStore : public Store {
+ public:
+  // Opens (creating) the database file and starts the writer thread.
+  static Result<std::unique_ptr<SqliteStore>> Open(SqliteOptions options);
+  ~SqliteStore() override;
+
+  Status Prepare(const CollectionSpec& spec) override;
+  boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection, const query::Query& q,
+                                                             std::size_t default_limit) override;
+  boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
+                                                     const query::Filter& filter) override;
+  boost::asio::awaitable<Status> Insert(std::string_view collection, Document doc) override;
+  boost::asio::awaitable<Status> Replace(std::string_view collection, Document doc) override;
+  boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
+                                                      std::vector<std::string> ids) override;
+  boost::asio::awaitable<Status> Drop(std::string_view collection) override;
+
+  // EXPLAIN QUERY PLAN of the find `q` would run (for tests: indexes must be used).
+  Result<std::string> ExplainFind(std::string_view collection, const query::Query& q);
+
+  // Writes committed and transactions (batches) used so far.
+  std::uint64_t writes_committed() const;
+  std::uint64_t batches_committed() const;
+
+ private:
+  SqliteStore();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dpd::store::sqlite

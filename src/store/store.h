@@ -1,0 +1,66 @@
+#pragma once
+// The storage interface (ARCHITECTURE §4). Collections hold JSON documents addressed by a string id; queries come
+// only as query::Query / query::Filter ASTs, never as client JSON. Every call is asynchronous from the caller's view
+// (co_await); an implementation may complete reads inline and must answer a write only once it is durable.
+//
+// Thread-safety: all methods may be called concurrently from any worker thread; completions resume on the
+// caller's executor.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/status.h"
+#include "json/json.h"
+#include "query/ast.h"
+
+namespace dpd::store {
+
+struct IndexSpec {
+  std::string path;  // a schema property name
+  bool unique = false;
+};
+
+struct CollectionSpec {
+  std::string name;  // resource name, e.g. "todos" or "shop/orders"
+  std::vector<IndexSpec> indexes;
+};
+
+// A document as stored: its id and its fields (without "id").
+struct Document {
+  std::string id;
+  json::object fields;
+};
+
+// A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
+constexpr std::string_view kUniquePrefix = "unique:";
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates the collection's storage and its indexes when missing. Called at start-up, before serving.
+  virtual Status Prepare(const CollectionSpec& spec) = 0;
+
+  // Documents matching `q` with its sort, skip and limit applied (limit 0 = `default_limit`). No projection.
+  virtual boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection,
+                                                                     const query::Query& q,
+                                                                     std::size_t default_limit) = 0;
+  virtual boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
+                                                             const query::Filter& filter) = 0;
+  // Inserts a new document; a duplicate unique property fails with kUniquePrefix.
+  virtual boost::asio::awaitable<Status> Insert(std::string_view collection, Document doc) = 0;
+  // Replaces the fields of document `doc.id`; NotFound when it does not exist.
+  virtual boost::asio::awaitable<Status> Replace(std::string_view collection, Document doc) = 0;
+  // Removes the documents with these ids; returns how many existed.
+  virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
+                                                              std::vector<std::string> ids) = 0;
+  // Removes every document of the collection (used when a resource is deleted).
+  virtual boost::asio::awaitable<Status> Drop(std::string_view collection) = 0;
+};
+
+}  // namespace dpd::store

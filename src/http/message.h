@@ -73,6 +73,9 @@ std::string_view ReasonPhrase(int status);
 // decoded bytes are not valid UTF-8 (overlong forms included) — what JavaScript's decodeURIComponent refuses.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space = false);
 
+// The value of cookie `name` in a Cookie header ("a=1; sid=xyz"), or nullopt.
+std::optional<std::string_view> CookieValue(std::string_view header, std::string_view name);
+
 // True when `s` is valid UTF-8 (no overlong forms, no surrogates, ≤ U+10FFFF).
 bool IsValidUtf8(std::string_view s);
 

@@ -28,6 +28,13 @@ TEST(MessageTest, PercentDecode) {
   EXPECT_FALSE(PercentDecode("%ff"));
 }
 
+TEST(MessageTest, Cookies) {
+  EXPECT_EQ(*CookieValue("a=1; sid=xyz; DpdSshKey=k", "sid"), "xyz");
+  EXPECT_EQ(*CookieValue("DpdSshKey=k", "DpdSshKey"), "k");
+  EXPECT_FALSE(CookieValue("a=1; xsid=2", "sid"));
+  EXPECT_FALSE(CookieValue("", "sid"));
+}
+
 TEST(MessageTest, ResponseHeadersCaseInsensitive) {
   Response r;
   r.Set("Content-Type", "a");

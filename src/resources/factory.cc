@@ -1,12 +1,13 @@
 #include "resources/factory.h"
 
+#include "resources/collection.h"
+
 namespace dpd::resources {
 namespace {
 
-// Collection and UserCollection are known types whose HTTP API arrives with the collections issue (#3) and the
-// users issue (#5). Until then they own their URL space and answer 501 with Deployd's error shape, so routing and
-// namespaces already behave as they will.
-class PendingCollection : public Resource {
+// UserCollection is a known type whose API (login, sessions, password hashing) arrives with the users issue (#5).
+// Until then it owns its URL space and answers 501 with Deployd's error shape.
+class PendingUserCollection : public Resource {
  public:
   using Resource::Resource;
   boost::asio::awaitable<Reply> Handle(Context&) override {
@@ -16,12 +17,23 @@ class PendingCollection : public Resource {
 
 }  // namespace
 
-Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& config) {
-  if (config.type == "Collection" || config.type == "UserCollection") {
-    return std::shared_ptr<Resource>(std::make_shared<PendingCollection>(config.name, config.type));
+Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& config, const Dependencies& deps) {
+  const std::string where = "resources/" + config.name + "/config.json";
+  if (config.type == "Collection") {
+    auto schema = query::Schema::FromConfig(config.settings);
+    if (!schema.ok()) return Status::BadRequest(where + ": " + schema.status().message());
+    auto collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store,
+                                                   deps.limits, std::make_shared<NoEvents>());
+    if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {
+      return Status::BadRequest(where + ": " + s.message());
+    }
+    return std::shared_ptr<Resource>(std::move(collection));
   }
-  return Status::BadRequest("Cannot find type \"" + config.type + "\" for resource " + config.name + " (" +
-                            "resources/" + config.name + "/config.json)");
+  if (config.type == "UserCollection") {
+    return std::shared_ptr<Resource>(std::make_shared<PendingUserCollection>(config.name, config.type));
+  }
+  return Status::BadRequest("Cannot find type \"" + config.type + "\" for resource " + config.name + " (" + where +
+                            ")");
 }
 
 }  // namespace dpd::resources

@@ -1,15 +1,23 @@
 #pragma once
-// Builds resource instances from their config.json (spec §1.2). Unknown types are an error naming the file, and
-// the caller leaves that resource out (dpd never exits over one bad resource, unlike Deployd).
+// Builds resource instances from their config.json (spec §1.2). Unknown types and unusable configs are an error
+// naming the file, and the caller leaves that resource out (dpd never exits over one bad resource, unlike Deployd).
 
 #include <memory>
 
+#include "base/limits.h"
 #include "base/status.h"
 #include "config/app.h"
 #include "resources/resource.h"
+#include "store/store.h"
 
 namespace dpd::resources {
 
-Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& config);
+struct Dependencies {
+  store::Store* store = nullptr;
+  Limits limits;
+};
+
+// Creates the resource and prepares its storage (tables, indexes).
+Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& config, const Dependencies& deps);
 
 }  // namespace dpd::resources

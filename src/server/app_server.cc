@@ -2,8 +2,14 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <mutex>
+
 #include "base/log.h"
 #include "config/app.h"
+#include "config/keys.h"
 #include "http/query_string.h"
 #include "http/server.h"
 #include "http/static_files.h"
@@ -11,6 +17,7 @@
 #include "resources/factory.h"
 #include "resources/files.h"
 #include "resources/router.h"
+#include "store/sqlite/sqlite_store.h"
 
 namespace dpd::server {
 namespace {
@@ -81,6 +88,38 @@ http::Response TextError(int status, std::string text) {
 
 }  // namespace
 
+// Root keys of .dpd/keys.json (spec §9), re-read when the file changes. Thread-safe.
+class RootKeys {
+ public:
+  explicit RootKeys(std::filesystem::path file) : file_(std::move(file)) {}
+
+  // Constant-time comparison against every key.
+  bool Matches(std::string_view presented) {
+    std::lock_guard lock(mu_);
+    Refresh();
+    bool match = false;
+    for (const auto& k : keys_) {
+      if (k.size() == presented.size() && sodium_memcmp(k.data(), presented.data(), k.size()) == 0) match = true;
+    }
+    return match;
+  }
+
+ private:
+  void Refresh() {
+    struct stat st {};
+    std::int64_t stamp = ::stat(file_.c_str(), &st) == 0 ? st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec : -1;
+    if (stamp == stamp_) return;
+    stamp_ = stamp;
+    auto keys = config::ReadKeys(file_);
+    keys_ = keys.ok() ? std::move(*keys) : std::vector<std::string>{};
+  }
+
+  std::filesystem::path file_;
+  std::mutex mu_;
+  std::int64_t stamp_ = -2;        // guarded by mu_
+  std::vector<std::string> keys_;  // guarded by mu_
+};
+
 Status ValidateStoreUrl(const std::string& url) {
   if (url.rfind("sqlite:", 0) == 0 && url.size() > 7) return Status::Ok();
   if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) return Status::Ok();
@@ -88,6 +127,8 @@ Status ValidateStoreUrl(const std::string& url) {
 }
 
 struct AppServer::Impl {
+  // Declared first so it is destroyed last: resources and in-flight requests use it.
+  std::unique_ptr<store::Store> store;
   Options options;
   config::App app;
   std::vector<std::string> problems;
@@ -96,6 +137,19 @@ struct AppServer::Impl {
   std::unique_ptr<http::StaticRoot> static_root;  // the files resource's folder, opened once
   metrics::Registry metrics;
   std::unique_ptr<http::Server> http;
+  std::unique_ptr<RootKeys> root_keys;
+  bool any_key_is_root = false;  // development on a loopback listener only
+
+  bool IsRoot(const http::Request& req) {
+    std::string_view key;
+    if (const std::string* h = req.header("dpd-ssh-key")) {
+      key = *h;
+    } else if (const std::string* cookie = req.header("cookie")) {
+      if (auto v = http::CookieValue(*cookie, "DpdSshKey")) key = *v;
+    }
+    if (key.empty()) return false;
+    return any_key_is_root || root_keys->Matches(key);
+  }
 
   boost::asio::awaitable<http::Response> Handle(http::Request& req) {
     http::Response res = co_await Pipeline(req);
@@ -121,6 +175,7 @@ struct AppServer::Impl {
     ctx.method = req.method;
     ctx.headers = &req.headers;
     ctx.request_id = req.id;
+    ctx.is_root = IsRoot(req);
     if (req.has_query()) {
       auto query = http::ParseQueryString(req.query(), options.limits.json);
       if (!query.ok()) co_return TextError(400, query.status().message());
@@ -214,9 +269,23 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.options = std::move(options);
   im.app = std::move(*app);
   im.problems = im.app.problems;
+  const std::string& db = im.options.db;
+  if (db.rfind("mongodb", 0) == 0) {
+    return Status::BadRequest("the MongoDB store is not available in this build yet; use sqlite:<path>");
+  }
+  std::filesystem::path db_file = db.empty() ? std::filesystem::path("data/app.sqlite") : std::filesystem::path(db.substr(7));
+  if (db_file.is_relative()) db_file = im.app.root / db_file;
+  auto sqlite = store::sqlite::SqliteStore::Open({db_file});
+  if (!sqlite.ok()) return sqlite.status();
+  im.store = std::move(*sqlite);
+  im.root_keys = std::make_unique<RootKeys>(im.app.root / ".dpd" / "keys.json");
+  const std::string& host = im.options.host;
+  im.any_key_is_root = im.options.environment == "development" &&
+                       (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
+  resources::Dependencies deps{im.store.get(), im.options.limits};
   std::vector<std::shared_ptr<resources::Resource>> list;
   for (const auto& rc : im.app.resources) {
-    auto r = resources::MakeResource(rc);
+    auto r = resources::MakeResource(rc, deps);
     if (!r.ok()) {
       im.problems.push_back(r.status().message());
       continue;

@@ -39,6 +39,8 @@ struct Document {
 // A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
 constexpr std::string_view kUniquePrefix = "unique:";
 
+// Coroutine parameters are references (the caller co_awaits at once, so they outlive the call) rather than
+// by-value class objects, which GCC 12 miscompiles when built from braced temporaries.
 class Store {
  public:
   virtual ~Store() = default;
@@ -53,12 +55,12 @@ class Store {
   virtual boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                              const query::Filter& filter) = 0;
   // Inserts a new document; a duplicate unique property fails with kUniquePrefix.
-  virtual boost::asio::awaitable<Status> Insert(std::string_view collection, Document doc) = 0;
+  virtual boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) = 0;
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
-  virtual boost::asio::awaitable<Status> Replace(std::string_view collection, Document doc) = 0;
+  virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;
   // Removes the documents with these ids; returns how many existed.
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
-                                                              std::vector<std::string> ids) = 0;
+                                                              const std::vector<std::string>& ids) = 0;
   // Removes every document of the collection (used when a resource is deleted).
   virtual boost::asio::awaitable<Status> Drop(std::string_view collection) = 0;
 };

@@ -43,13 +43,20 @@ describe('basic app', () => {
   });
 
   test('resources own their whole prefix, nested namespaces route to the longest', async () => {
-    for (const p of ['/todos', '/todos/', '/todos/abc/def', '/todos?x=1', '/somenamespace/test/1', '/users/me']) {
+    // a collection answers everything under its path: lists, and "not found" for ids that do not exist
+    for (const p of ['/todos', '/todos/', '/todos?x=1', '/somenamespace/test']) {
       const r = await get(server, p);
-      const body = await r.json();
-      assert.equal(r.status, 501, p);
-      const type = p.startsWith('/users') ? 'UserCollection' : 'Collection';
-      assert.equal(body.message, `${type} resources are not available in this build yet`);
+      assert.equal(r.status, 200, p);
+      assert.deepEqual(await r.json(), [], p);
     }
+    for (const p of ['/todos/abc/def', '/somenamespace/test/1']) {
+      const r = await get(server, p);
+      assert.equal(r.status, 404, p);
+      assert.equal(await r.text(), '{"message":"not found","statusCode":404,"status":404}');
+    }
+    const users = await get(server, '/users/me');
+    assert.equal(users.status, 501);
+    assert.equal((await users.json()).message, 'UserCollection resources are not available in this build yet');
     // /somenamespace alone is not a resource: falls through to static files → 404
     assert.equal((await get(server, '/somenamespace')).status, 404);
   });

@@ -403,21 +403,21 @@ asio::awaitable<Result<std::int64_t>> SqliteStore::Count(std::string_view collec
   co_return n;
 }
 
-asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, Document doc) {
-  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kInsert, std::string(collection), std::move(doc.id), json::Write(doc.fields), {}, {}});
+asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, const Document& doc) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kInsert, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
 }
 
-asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, Document doc) {
-  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kReplace, std::string(collection), std::move(doc.id), json::Write(doc.fields), {}, {}});
+asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, const Document& doc) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kReplace, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
 }
 
-asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, std::vector<std::string> ids) {
+asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, const std::vector<std::string>& ids) {
   if (ids.empty()) co_return std::int64_t{0};
-  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, std::move(ids), {}});
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, ids, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   if (!status.ok()) co_return status;
   co_return n;

@@ -33,10 +33,10 @@ class SqliteStore : public Store {
                                                              std::size_t default_limit) override;
   boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                      const query::Filter& filter) override;
-  boost::asio::awaitable<Status> Insert(std::string_view collection, Document doc) override;
-  boost::asio::awaitable<Status> Replace(std::string_view collection, Document doc) override;
+  boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;
+  boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
-                                                      std::vector<std::string> ids) override;
+                                                      const std::vector<std::string>& ids) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;
 
   // EXPLAIN QUERY PLAN of the find `q` would run (for tests: indexes must be used).

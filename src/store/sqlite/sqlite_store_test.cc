@@ -121,9 +121,10 @@ TEST_F(SqliteStoreTest, HostileValuesAreParameters) {
 TEST_F(SqliteStoreTest, ConcurrentWritesAreGroupCommitted) {
   asio::io_context ioc;
   int ok = 0;
-  for (int i = 0; i < 200; ++i) {
-    asio::co_spawn(ioc, store_->Insert("todos", Document{"w" + std::to_string(i), json::object{{"score", i}}}),
-                   [&](std::exception_ptr, Status s) { ok += s.ok(); });
+  std::vector<Document> docs;  // must outlive the calls (the store takes references)
+  for (int i = 0; i < 200; ++i) docs.push_back(Document{"w" + std::to_string(i), json::object{{"score", i}}});
+  for (const auto& d : docs) {
+    asio::co_spawn(ioc, store_->Insert("todos", d), [&](std::exception_ptr, Status s) { ok += s.ok(); });
   }
   ioc.run();
   EXPECT_EQ(ok, 200);

@@ -1,0 +1,368 @@
+#include "resources/collection.h"
+
+#include "base/log.h"
+#include "base/random.h"
+#include "query/matcher.h"
+#include "query/parse.h"
+#include "query/update.h"
+
+namespace dpd::resources {
+namespace {
+
+constexpr std::string_view kMustProvideId = "must provide id to update an object";
+constexpr std::string_view kMustIncludeObject = "You must include an object when saving or updating.";
+constexpr std::string_view kNoObject = "No object exists that matches that query";
+constexpr std::string_view kDeleteNeedsId =
+    "You must include a query with an id when deleting an object from a collection.";
+constexpr std::string_view kNotFound = "not found";
+
+// The document as clients see it: its fields, then "id" last.
+json::object ToJson(store::Document d) {
+  json::object out = std::move(d.fields);
+  out.erase("id");
+  out["id"] = std::move(d.id);
+  return out;
+}
+
+Reply ErrorsReply(json::object errors) {
+  Reply r;
+  r.kind = Reply::Kind::kError;
+  r.status = 400;
+  r.json = json::object{{"errors", std::move(errors)}};
+  return r;
+}
+
+// Store failures: a unique index refusal is the property's validation error; the rest is 503 (unavailable) or
+// 500, without internals.
+Reply StoreError(const Status& s) {
+  if (s.code() == Code::kBadRequest && s.message().rfind(store::kUniquePrefix, 0) == 0) {
+    json::object errors;
+    errors[s.message().substr(store::kUniquePrefix.size())] = "is already in use";
+    return ErrorsReply(std::move(errors));
+  }
+  if (s.code() == Code::kNotFound) return Reply::Error(400, kNoObject);
+  spdlog::error("store error: {}", s.message());
+  Reply r = Reply::Error(s.code() == Code::kUnavailable ? 503 : 500,
+                         s.code() == Code::kUnavailable ? "Database unavailable" : "Internal error");
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+bool IsObjectBody(const Context& ctx) { return ctx.body && (ctx.body->is_object() || ctx.body->is_array()); }
+
+json::object BodyObject(const Context& ctx) {
+  // A JSON array body counts as an object with index keys, all of which sanitisation drops (spec §3.3).
+  return ctx.body && ctx.body->is_object() ? ctx.body->as_object() : json::object();
+}
+
+void Hide(json::object& doc, const std::vector<std::string>& hidden) {
+  for (const auto& h : hidden) doc.erase(h);
+}
+
+}  // namespace
+
+Collection::Collection(std::string name, std::string type, query::Schema schema, store::Store* store,
+                       const Limits& limits, std::shared_ptr<EventRunner> events)
+    : Resource(std::move(name), std::move(type)),
+      schema_(std::move(schema)),
+      store_(store),
+      limits_(limits),
+      events_(std::move(events)) {}
+
+boost::asio::awaitable<EventOutcome> Collection::Fire(Event event, std::string_view method, json::object* data,
+                                                      const json::object* previous, Context& ctx) {
+  if (!events_->Has(event)) co_return EventOutcome{};
+  EventCall call;
+  call.event = event;
+  call.method = std::string(method);
+  call.data = data;
+  call.previous = previous;
+  call.query = &ctx.query;
+  call.ctx = &ctx;
+  co_return co_await events_->Run(call);
+}
+
+store::CollectionSpec Collection::StorageSpec() const {
+  store::CollectionSpec spec{name(), {}};
+  for (const auto& p : schema_.properties) {
+    if (p.index || p.unique) spec.indexes.push_back({p.name, p.unique});
+  }
+  return spec;
+}
+
+boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
+  // spec §5.1: id from the query, else the first path segment, else the body.
+  std::string_view rest = std::string_view(ctx.url).substr(1);
+  std::string segment(rest.substr(0, rest.find('/')));
+  if (segment == "rename") co_return co_await Rename(ctx);
+  json::value id_value;
+  const json::value* id = nullptr;
+  if (const json::value* q = ctx.query.if_contains("id")) {
+    id = q;
+  } else if (!segment.empty()) {
+    id_value = json::string(segment);
+    id = &id_value;
+  } else if (ctx.body && ctx.body->is_object()) {
+    id = ctx.body->as_object().if_contains("id");
+  }
+  if (id != nullptr) {
+    id_value = *id;
+    id = &id_value;
+    ctx.query["id"] = id_value;
+  }
+  if (ctx.method == "GET") {
+    if (segment == "count") co_return co_await Count(ctx);
+    if (segment == "index-of") {
+      std::string_view after = rest.substr(std::min(rest.size(), segment.size() + 1));
+      ctx.query.erase("id");
+      co_return co_await IndexOf(ctx, std::string(after.substr(0, after.find('/'))));
+    }
+    co_return co_await Get(ctx, id);
+  }
+  // (No co_await inside ?: — GCC 12 miscompiles it.)
+  if (ctx.method == "PUT" && (id == nullptr || !id->is_string()) && !ctx.is_root) {
+    co_return Reply::Error(400, kMustProvideId);
+  }
+  if (ctx.method == "POST" || ctx.method == "PUT") {
+    if (id != nullptr) co_return co_await Update(ctx, id);
+    co_return co_await Create(ctx);
+  }
+  if (ctx.method == "DELETE") co_return co_await Delete(ctx, id);
+  // Deployd never answers other methods (the client hangs); dpd says so.
+  Reply r = Reply::Error(405, "Method " + ctx.method + " is not supported by collections");
+  r.headers.emplace_back("Allow", "GET, POST, PUT, DELETE");
+  co_return r;
+}
+
+boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* id) {
+  EventOutcome before = co_await Fire(Event::kBeforeRequest, "GET", nullptr, nullptr, ctx);
+  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+  if (!found.ok()) co_return StoreError(found.status());
+  const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
+  json::array list;
+  for (auto& d : *found) {
+    json::object doc = ToJson(std::move(d));
+    if (events_->Has(Event::kGet)) {
+      EventOutcome out = co_await Fire(Event::kGet, "GET", &doc, nullptr, ctx);
+      if (out.cancelled()) {
+        if (by_id) co_return Reply::FromStatus(out.status, true);
+        continue;  // a cancelled document leaves a list silently
+      }
+      Hide(doc, out.hidden);
+    }
+    query::Project(*q, doc);
+    list.push_back(std::move(doc));
+  }
+  if (by_id) {
+    if (list.empty()) co_return Reply::Error(404, kNotFound, true);
+    co_return Reply::Json(std::move(list[0]));
+  }
+  co_return Reply::Json(std::move(list));
+}
+
+boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
+  if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
+  const json::object body = BodyObject(ctx);
+  auto commands = query::ExtractCommands(body);
+  json::object doc = query::Sanitize(schema_, body);
+  EventOutcome before = co_await Fire(Event::kBeforeRequest, "POST", &doc, nullptr, ctx);
+  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  if (events_->Has(Event::kValidate)) {
+    EventOutcome v = co_await Fire(Event::kValidate, "POST", &doc, nullptr, ctx);
+    if (v.cancelled()) co_return Reply::FromStatus(v.status, true);
+    if (!v.errors.empty()) co_return ErrorsReply(std::move(v.errors));
+  }
+  query::ApplyCommands(commands, doc);
+  if (json::object errors = query::Validate(schema_, doc, true); !errors.empty()) {
+    co_return ErrorsReply(std::move(errors));
+  }
+  std::string id = NewDocumentId();
+  std::vector<std::string> hidden;
+  if (events_->Has(Event::kPost)) {
+    doc["id"] = id;
+    EventOutcome p = co_await Fire(Event::kPost, "POST", &doc, nullptr, ctx);
+    if (p.cancelled()) co_return Reply::FromStatus(p.status, true);
+    if (!p.errors.empty()) co_return ErrorsReply(std::move(p.errors));
+    doc.erase("id");
+    for (const auto& f : p.protected_fields) doc.erase(f);
+  }
+  store::Document stored_doc{id, doc};
+  Status s = co_await store_->Insert(name(), stored_doc);
+  if (!s.ok()) co_return StoreError(s);
+  json::object out = ToJson(store::Document{std::move(id), std::move(doc)});
+  if (events_->Has(Event::kAfterCommit)) {
+    co_await Fire(Event::kAfterCommit, "POST", &out, nullptr, ctx);
+  }
+  co_return Reply::Json(std::move(out));
+}
+
+boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value* id) {
+  if (!id->is_string() && !ctx.is_root) co_return Reply::Error(400, kMustProvideId);
+  if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
+  const json::object body = BodyObject(ctx);
+  auto commands = query::ExtractCommands(body);
+  json::object changes = query::Sanitize(schema_, body);
+  EventOutcome before = co_await Fire(Event::kBeforeRequest, ctx.method, &changes, nullptr, ctx);
+  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  // The target: the first document matching {id, …other query fields} (so extra fields act as a guard).
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  q->limit = 1;
+  q->skip = 0;
+  auto found = co_await store_->Find(name(), *q, 1);
+  if (!found.ok()) co_return StoreError(found.status());
+  if (found->empty()) co_return Reply::Error(400, kNoObject);
+  store::Document stored = std::move((*found)[0]);
+  json::object previous = stored.fields;
+  previous["id"] = stored.id;
+  json::object merged = std::move(stored.fields);
+  for (auto& kv : changes) merged[kv.key()] = kv.value();
+  query::ApplyCommands(commands, merged);
+  if (json::object errors = query::Validate(schema_, merged, false); !errors.empty()) {
+    co_return ErrorsReply(std::move(errors));
+  }
+  std::vector<std::string> hidden;
+  for (Event e : {Event::kValidate, Event::kPut}) {
+    if (!events_->Has(e)) continue;
+    merged["id"] = stored.id;
+    EventOutcome out = co_await Fire(e, ctx.method, &merged, &previous, ctx);
+    merged.erase("id");
+    if (out.cancelled()) co_return Reply::FromStatus(out.status, true);
+    if (!out.errors.empty()) co_return ErrorsReply(std::move(out.errors));
+    for (const auto& f : out.protected_fields) {
+      if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
+      else merged.erase(f);
+    }
+    hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
+  }
+  store::Document replacement{stored.id, merged};
+  Status s = co_await store_->Replace(name(), replacement);
+  if (!s.ok()) co_return StoreError(s);
+  json::object out = ToJson(store::Document{stored.id, std::move(merged)});
+  if (events_->Has(Event::kAfterCommit)) {
+    co_await Fire(Event::kAfterCommit, ctx.method, &out, &previous, ctx);
+  }
+  Hide(out, hidden);
+  co_return Reply::Json(std::move(out));
+}
+
+boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value* id) {
+  if (id == nullptr || id->is_null()) co_return Reply::Error(400, kDeleteNeedsId);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  EventOutcome before = co_await Fire(Event::kBeforeRequest, "DELETE", nullptr, nullptr, ctx);
+  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  // Matches are removed a page at a time (max_limit ids per page), so a delete-by-query is memory-bounded.
+  std::int64_t removed = 0;
+  q->sort.clear();
+  q->skip = 0;
+  q->limit = static_cast<std::int64_t>(limits_.query.max_limit);
+  for (;;) {
+    auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+    if (!found.ok()) co_return StoreError(found.status());
+    if (found->empty()) break;
+    const bool single = found->size() == 1 && removed == 0;
+    std::vector<std::string> ids;
+    std::size_t skipped = 0;
+    for (auto& d : *found) {
+      if (events_->Has(Event::kDelete)) {
+        json::object doc = ToJson(d);
+        EventOutcome out = co_await Fire(Event::kDelete, "DELETE", &doc, nullptr, ctx);
+        if (out.cancelled()) {
+          if (single) co_return Reply::FromStatus(out.status, true);
+          ++skipped;
+          continue;
+        }
+      }
+      ids.push_back(d.id);
+    }
+    std::size_t page = found->size();
+    auto n = co_await store_->Remove(name(), ids);
+    if (!n.ok()) co_return StoreError(n.status());
+    removed += *n;
+    if (page < limits_.query.max_limit) break;
+    if (skipped > 0) q->skip += static_cast<std::int64_t>(skipped);  // cancelled ones stay; page past them
+  }
+  if (removed > 0 && events_->Has(Event::kAfterCommit)) {
+    co_await Fire(Event::kAfterCommit, "DELETE", nullptr, nullptr, ctx);
+  }
+  co_return Reply::Json(json::object{{"count", removed}});
+}
+
+boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
+  if (!ctx.is_root) co_return Reply::Error(403, "Must be root to count", true);
+  ctx.query.erase("id");
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  auto n = co_await store_->Count(name(), q->filter);
+  if (!n.ok()) co_return StoreError(n.status());
+  co_return Reply::Json(json::object{{"count", *n}});
+}
+
+boost::asio::awaitable<Reply> Collection::IndexOf(Context& ctx, const std::string& id) {
+  if (!ctx.is_root) co_return Reply::Error(403, "Must be root to get index", true);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  // Pages through the sorted ids until `id` appears.
+  std::int64_t position = 0;
+  q->limit = static_cast<std::int64_t>(limits_.query.max_limit);
+  for (;;) {
+    auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+    if (!found.ok()) co_return StoreError(found.status());
+    for (const auto& d : *found) {
+      if (d.id == id) co_return Reply::Json(json::object{{"index", position}});
+      ++position;
+    }
+    if (found->size() < limits_.query.max_limit) break;
+    q->skip += static_cast<std::int64_t>(found->size());
+  }
+  co_return Reply::Json(json::object{{"index", -1}});
+}
+
+boost::asio::awaitable<Reply> Collection::Rename(Context& ctx) {
+  // Deployd let anyone rename fields across a collection and crashed on GET (spec §16.2 item 2): root only here.
+  if (!ctx.is_root) co_return Reply::Error(403, "Must be root to rename", true);
+  const json::object body = BodyObject(ctx);
+  const json::value* props = body.if_contains("properties");
+  if (props == nullptr || !props->is_object()) {
+    co_return Reply::Error(400, "rename needs {\"properties\": {\"old\": \"new\"}}");
+  }
+  std::vector<std::pair<std::string, std::string>> renames;
+  for (const auto& kv : props->as_object()) {
+    if (!kv.value().is_string() || !query::IsValidPath(kv.key(), 128) ||
+        !query::IsValidPath(kv.value().as_string(), 128)) {
+      co_return Reply::Error(400, "rename: property names must be strings of letters, digits, _ $ -");
+    }
+    renames.emplace_back(std::string(kv.key()), std::string(kv.value().as_string()));
+  }
+  query::Query all;
+  all.limit = static_cast<std::int64_t>(limits_.query.max_limit);
+  std::int64_t updated = 0;
+  for (;;) {
+    auto found = co_await store_->Find(name(), all, limits_.query.max_limit);
+    if (!found.ok()) co_return StoreError(found.status());
+    for (auto& d : *found) {
+      bool changed = false;
+      for (const auto& [from, to] : renames) {
+        if (json::value* v = d.fields.if_contains(from)) {
+          json::value moved = std::move(*v);
+          d.fields.erase(from);
+          d.fields[to] = std::move(moved);
+          changed = true;
+        }
+      }
+      if (!changed) continue;
+      Status s = co_await store_->Replace(name(), d);
+      if (!s.ok()) co_return StoreError(s);
+      ++updated;
+    }
+    if (found->size() < limits_.query.max_limit) break;
+    all.skip += static_cast<std::int64_t>(found->size());
+  }
+  co_return Reply::Json(json::object{{"updated", updated}});
+}
+
+}  // namespace dpd::resources

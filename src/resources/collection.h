@@ -1,0 +1,49 @@
+#pragma once
+// The Collection resource: Deployd's whole collection HTTP API (spec §5) over a Store — list/by-id/by-query GET,
+// POST create (or update when an id is given), PUT partial update with the update commands of §5.7, DELETE by id
+// or query, /count and /index-of (root only), the root-only /rename — with schema sanitisation and validation,
+// the error bodies of §3.9 and the event points of §6.1 called through EventRunner.
+//
+// Thread-safety: immutable after construction; Handle runs concurrently on all workers.
+
+#include <memory>
+
+#include "base/limits.h"
+#include "query/schema.h"
+#include "resources/events.h"
+#include "resources/resource.h"
+#include "store/store.h"
+
+namespace dpd::resources {
+
+class Collection : public Resource {
+ public:
+  Collection(std::string name, std::string type, query::Schema schema, store::Store* store, const Limits& limits,
+             std::shared_ptr<EventRunner> events);
+
+  boost::asio::awaitable<Reply> Handle(Context& ctx) override;
+
+  const query::Schema& schema() const { return schema_; }
+  // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
+  store::CollectionSpec StorageSpec() const;
+
+ private:
+  boost::asio::awaitable<Reply> Get(Context& ctx, const json::value* id);
+  boost::asio::awaitable<Reply> Create(Context& ctx);
+  boost::asio::awaitable<Reply> Update(Context& ctx, const json::value* id);
+  boost::asio::awaitable<Reply> Delete(Context& ctx, const json::value* id);
+  boost::asio::awaitable<Reply> Count(Context& ctx);
+  boost::asio::awaitable<Reply> IndexOf(Context& ctx, const std::string& id);
+  boost::asio::awaitable<Reply> Rename(Context& ctx);
+  // Runs one event point. Coroutine parameters are kept trivially copyable on purpose: GCC 12 miscompiles
+  // by-value class parameters (holding short strings) of coroutines built from braced temporaries.
+  boost::asio::awaitable<EventOutcome> Fire(Event event, std::string_view method, json::object* data,
+                                            const json::object* previous, Context& ctx);
+
+  query::Schema schema_;
+  store::Store* store_;
+  Limits limits_;
+  std::shared_ptr<EventRunner> events_;
+};
+
+}  // namespace dpd::resources

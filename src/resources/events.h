@@ -1,0 +1,52 @@
+#pragma once
+// The event points of a collection (spec §6.1): BeforeRequest, Validate, Post, Put, Get, Delete, AfterCommit.
+// The collection calls them, in the spec's order, through this interface; the V8 implementation arrives with the
+// scripts issue. NoEvents (every event absent) is the only implementation until then.
+//
+// Thread-safety: an implementation is shared by all worker threads.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "json/json.h"
+#include "resources/resource.h"
+
+namespace dpd::resources {
+
+enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfterCommit };
+
+struct EventCall {
+  Event event;
+  std::string method;               // "GET", "POST", "PUT", "DELETE" (the `event`/`method` script variables)
+  json::object* data = nullptr;     // `this`: the document (or body) the event may change
+  const json::object* previous = nullptr;  // PUT: the stored document before the change
+  json::object* query = nullptr;    // the raw query (BeforeRequest/Get may change it)
+  Context* ctx = nullptr;
+};
+
+struct EventOutcome {
+  Status status;                    // a cancel()/exception: the request (or, for Get/Delete lists, the item) fails
+  json::object errors;              // error(field, msg) calls: 400 {"errors": …}
+  std::vector<std::string> hidden;  // hide(): left out of the response
+  std::vector<std::string> protected_fields;  // protect(): not written
+  bool cancelled() const { return !status.ok(); }
+};
+
+class EventRunner {
+ public:
+  virtual ~EventRunner() = default;
+  virtual bool Has(Event event) const = 0;
+  virtual boost::asio::awaitable<EventOutcome> Run(const EventCall& call) = 0;
+};
+
+// No event scripts: every event is absent and running one changes nothing.
+class NoEvents : public EventRunner {
+ public:
+  bool Has(Event) const override { return false; }
+  boost::asio::awaitable<EventOutcome> Run(const EventCall&) override { co_return EventOutcome{}; }
+};
+
+}  // namespace dpd::resources

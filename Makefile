@@ -6,7 +6,7 @@ PORT ?= 2403
 JOBS ?= $(shell nproc)
 DPD := build/$(PRESET)/src/cli/dpd
 
-.PHONY: all setup build run test test-release test-asan unit e2e bench format clean
+.PHONY: all setup build run test test-release test-asan unit e2e crash bench format clean
 
 all: build
 
@@ -38,7 +38,12 @@ unit:
 	ctest --preset $(PRESET) -j $(JOBS)
 
 e2e:
-	cd tests && DPD_BIN=$(CURDIR)/$(DPD) node --test --test-concurrency=2 e2e/
+	cd tests && DPD_BIN=$(CURDIR)/$(DPD) node --test --test-concurrency=2 e2e/ crash/
+
+# Many kill -9 rounds (make test runs 3).
+crash: setup
+	@$(MAKE) --no-print-directory build PRESET=release
+	cd tests && CRASH_ITERATIONS=$${CRASH_ITERATIONS:-50} DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test crash/
 
 bench: setup
 	@$(MAKE) --no-print-directory build PRESET=release

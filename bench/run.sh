@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Benchmarks as ratios measured in one run (PERFORMANCE.md): the ceiling C0 (bench/ceiling) and dpd on the same
-# machine, same wrk settings. Prints a Markdown table and appends it to bench/results/<date>.md.
-#   DURATION=15 CONNECTIONS=64 THREADS=2 bench/run.sh
+# Benchmarks as ratios measured in one run (PERFORMANCE.md): the ceiling C0 (bench/ceiling) and dpd serving the
+# standard app (bench/app, seeded with SEED todos through the HTTP API), same machine, same wrk settings.
+# Prints a Markdown table and appends it to bench/results/<date>.md.
+#   DURATION=15 CONNECTIONS=64 SEED=10000 bench/run.sh [workload ...]     (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${THREADS:-2}
+SEED=${SEED:-10000}
 BIN=build/release
 C0_PORT=${C0_PORT:-2501}
 DPD_PORT=${DPD_PORT:-2502}
+export BENCH_DIR=$(pwd)/bench
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] || workloads=(C0 static W1 W2 W3 W4 W6)
 
 work=$(mktemp -d)
 pids=()
@@ -18,19 +23,22 @@ trap cleanup EXIT
 
 cp -r bench/app "$work/app"
 head -c 1024 /dev/zero | tr '\0' 'x' > "$work/app/public/1k.txt"
+export IDS_FILE="$work/ids.txt"
 
 "$BIN/bench/ceiling" "$C0_PORT" > "$work/c0.log" 2>&1 & pids+=($!)
 "$BIN/src/cli/dpd" "$work/app" --port "$DPD_PORT" --log-level warn > "$work/dpd.log" 2>&1 & pids+=($!)
 dpd_pid=$!
 for port in "$C0_PORT" "$DPD_PORT"; do
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/__health" >/dev/null 2>&1 && break
-    curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
 done
+node bench/seed.mjs "http://127.0.0.1:$DPD_PORT" "$SEED" "$IDS_FILE"
+rss_seeded=$(awk '/VmRSS/ {print $2}' "/proc/$dpd_pid/status")
 
-# run <name> <url>: prints "req/s p50 p99 errors"
+# run <url> [lua script]: prints "req/s|p50|p99|errors"
 run() {
-  local out
-  out=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$2" 2>&1)
+  local out args=(-t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+  [ -n "${2:-}" ] && args+=(-s "$2")
+  out=$(wrk "${args[@]}" "$1" 2>&1)
   local rps p50 p99 errors
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -38,32 +46,40 @@ run() {
   errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
   echo "$rps|$p50|$p99|${errors:-none}"
 }
-
 cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
 
-declare -A result
-result[C0]=$(run C0 "http://127.0.0.1:$C0_PORT/")
+dpd_url="http://127.0.0.1:$DPD_PORT"
+declare -A result label
+label=([C0]="C0 (ceiling)" [static]="static GET /1k.txt" [W1]="W1 GET by id" [W2]="W2 query+sort+limit (indexed)"
+       [W3]="W3 POST (durable)" [W4]="W4 PUT \$inc (durable)" [W6]="W6 mixed 80/20")
 cpu0=$(cpu_of "$dpd_pid")
-result[static]=$(run static "http://127.0.0.1:$DPD_PORT/1k.txt")
-result[health]=$(run health "http://127.0.0.1:$DPD_PORT/__health")
+for w in "${workloads[@]}"; do
+  case $w in
+    C0) result[$w]=$(run "http://127.0.0.1:$C0_PORT/") ;;
+    static) result[$w]=$(run "$dpd_url/1k.txt") ;;
+    W1) result[$w]=$(run "$dpd_url" bench/wrk/w1.lua) ;;
+    W2) result[$w]=$(run "$dpd_url" bench/wrk/w2.lua) ;;
+    W3) result[$w]=$(run "$dpd_url" bench/wrk/w3.lua) ;;
+    W4) result[$w]=$(run "$dpd_url" bench/wrk/w4.lua) ;;
+    W6) result[$w]=$(run "$dpd_url" bench/wrk/w6.lua) ;;
+    *) echo "unknown workload $w" >&2; exit 1 ;;
+  esac
+done
 cpu1=$(cpu_of "$dpd_pid")
-rss=$(awk '/VmHWM/ {print $2}' "/proc/$dpd_pid/status")
+peak=$(awk '/VmHWM/ {print $2}' "/proc/$dpd_pid/status")
 
-c0_rps=$(echo "${result[C0]}" | cut -d'|' -f1)
+c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
 {
-  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(git rev-parse --short HEAD) — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $(nproc) cores shared with wrk"
+  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(git rev-parse --short HEAD) — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk"
   echo
   echo "| workload | req/s | p50 | p99 | errors | ratio to C0 |"
   echo "| --- | --- | --- | --- | --- | --- |"
-  for name in C0 static health; do
-    IFS='|' read -r rps p50 p99 errors <<< "${result[$name]}"
-    ratio=$(awk -v a="$rps" -v b="$c0_rps" 'BEGIN { printf "%.2f", a / b }')
-    label=$name
-    [ "$name" = static ] && label="static GET /1k.txt"
-    [ "$name" = health ] && label="GET /__health"
-    echo "| $label | $rps | $p50 | $p99 | $errors | $ratio |"
+  for w in "${workloads[@]}"; do
+    IFS='|' read -r rps p50 p99 errors <<< "${result[$w]}"
+    ratio=$(awk -v a="$rps" -v b="$c0_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    echo "| ${label[$w]} | $rps | $p50 | $p99 | $errors | $ratio |"
   done
   echo
-  echo "dpd: CPU seconds during its runs $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }'), peak RSS $((rss / 1024)) MiB"
+  echo "dpd: RSS after seeding $((rss_seeded / 1024)) MiB, peak RSS $((peak / 1024)) MiB, CPU seconds during the runs $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }')"
   echo
 } | tee -a "bench/results/$(date -u +%Y-%m-%d).md"

@@ -273,9 +273,22 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   if (db.rfind("mongodb", 0) == 0) {
     return Status::BadRequest("the MongoDB store is not available in this build yet; use sqlite:<path>");
   }
-  std::filesystem::path db_file = db.empty() ? std::filesystem::path("data/app.sqlite") : std::filesystem::path(db.substr(7));
+  // sqlite:<path>[?synchronous=normal|full] — FULL (the default) makes an acknowledged write survive power loss.
+  std::string spec = db.empty() ? "data/app.sqlite" : db.substr(7);
+  store::sqlite::SqliteOptions sqlite_options;
+  if (std::size_t qm = spec.find('?'); qm != std::string::npos) {
+    std::string params = spec.substr(qm + 1);
+    spec.resize(qm);
+    if (params == "synchronous=normal") {
+      sqlite_options.synchronous_full = false;
+    } else if (params != "synchronous=full") {
+      return Status::BadRequest("unknown sqlite option \"" + params + "\" (synchronous=normal|full)");
+    }
+  }
+  std::filesystem::path db_file = spec;
   if (db_file.is_relative()) db_file = im.app.root / db_file;
-  auto sqlite = store::sqlite::SqliteStore::Open({db_file});
+  sqlite_options.file = db_file;
+  auto sqlite = store::sqlite::SqliteStore::Open(sqlite_options);
   if (!sqlite.ok()) return sqlite.status();
   im.store = std::move(*sqlite);
   im.root_keys = std::make_unique<RootKeys>(im.app.root / ".dpd" / "keys.json");

@@ -36,6 +36,24 @@ test('unknown flags and bad values are refused', () => {
   assert.match(db.stderr, /--db must be sqlite:<path> or a mongodb:\/\/ URI/);
 });
 
+test('--db sqlite:<path> puts the database there; bad options and MongoDB (not yet) are refused', async () => {
+  const app = copyFixture('collections');
+  const server = await startDpd(app, ['--db', 'sqlite:elsewhere/my.sqlite?synchronous=normal']);
+  try {
+    const r = await fetch(server.base + '/todos', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"title":"x"}' });
+    assert.equal(r.status, 200);
+    assert.ok(fs.existsSync(path.join(app, 'elsewhere', 'my.sqlite')));
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  const bad = runDpd([app, '--db', 'sqlite:x.sqlite?synchronous=off']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown sqlite option/);
+  const mongo = runDpd([app, '--db', 'mongodb://127.0.0.1/x']);
+  assert.equal(mongo.code, 1);
+  assert.match(mongo.stderr, /MongoDB store is not available/);
+});
+
 test('dpd create makes an app and refuses an existing folder', () => {
   const dir = tempDir();
   const r = runDpd(['create', 'myapp'], { cwd: dir });

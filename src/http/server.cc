@@ -147,48 +147,72 @@ struct Server::Impl {
     }
   }
 
+  // The status line and headers, written by hand: one buffer, one write (Beast's serializer cost more than the
+  // rest of a small response). Header values are our own; CR/LF are stripped anyway.
+  static std::string SerializeHead(const Response& res, bool keep_alive, bool http10, bool no_body,
+                                   std::uint64_t content_length) {
+    std::string out;
+    out.reserve(192 + res.body.size());
+    out += "HTTP/1.1 ";
+    out += std::to_string(res.status);
+    out += ' ';
+    out += ReasonPhrase(res.status);
+    out += "\r\n";
+    for (const auto& [name, value] : res.headers) {
+      if (beast::iequals(name, "content-length") || beast::iequals(name, "connection") ||
+          beast::iequals(name, "transfer-encoding")) {
+        continue;
+      }
+      out += name;
+      out += ": ";
+      for (char c : value) {
+        if (c != '\r' && c != '\n') out += c;
+      }
+      out += "\r\n";
+    }
+    if (!no_body) {
+      out += "Content-Length: ";
+      out += std::to_string(content_length);
+      out += "\r\n";
+    }
+    if (!keep_alive) {
+      out += "Connection: close\r\n";
+    } else if (http10) {
+      out += "Connection: keep-alive\r\n";
+    }
+    out += "\r\n";
+    return out;
+  }
+
   asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive,
-                                      bool& ok) {
+                                      bool& ok, bool http10 = false) {
     const auto& limits = options.limits;
     stream.expires_after(limits.write_deadline);
     const bool no_body = res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200);
-    if (res.file || res.head) {
-      bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(res.status), 11};
-      for (const auto& [n, v] : res.headers) head.set(n, v);
-      head.keep_alive(keep_alive);
-      if (!no_body) head.content_length(res.file ? res.file->length : res.body.size());
-      bhttp::response_serializer<bhttp::empty_body> sr{head};
-      auto [ec, n] = co_await bhttp::async_write_header(stream, sr, kTuple);
-      if (ec) {
-        ok = false;
-        co_return;
-      }
-      if (res.file && !res.head) {
-        std::vector<char> chunk(64 * 1024);
-        std::uint64_t left = res.file->length, at = res.file->offset;
-        while (left > 0) {
-          std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
-          ssize_t got = ::pread(res.file->file->fd(), chunk.data(), want, static_cast<off_t>(at));
-          if (got <= 0) break;
-          stream.expires_after(limits.write_deadline);
-          auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(got)), kTuple);
-          if (wec) break;
-          left -= static_cast<std::uint64_t>(got);
-          at += static_cast<std::uint64_t>(got);
-        }
-        if (left > 0) ok = false;  // the header promised bytes we could not send: close
-      }
+    const std::uint64_t length = res.file ? res.file->length : res.body.size();
+    std::string head = SerializeHead(res, keep_alive, http10, no_body, length);
+    if (!no_body && !res.head && !res.file) head += res.body;
+    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kTuple);
+    if (ec) {
+      ok = false;
       co_return;
     }
-    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), 11};
-    for (const auto& [n, v] : res.headers) out.set(n, v);
-    out.keep_alive(keep_alive);
-    if (!no_body) {
-      out.body() = res.body;
-      out.prepare_payload();
+    if (res.file && !res.head && !no_body) {
+      std::vector<char> chunk(64 * 1024);
+      std::uint64_t left = res.file->length, at = res.file->offset;
+      while (left > 0) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+        ssize_t got = ::pread(res.file->file->fd(), chunk.data(), want, static_cast<off_t>(at));
+        if (got <= 0) break;
+        stream.expires_after(limits.write_deadline);
+        auto [wec, wn] =
+            co_await asio::async_write(stream, asio::buffer(chunk.data(), static_cast<std::size_t>(got)), kTuple);
+        if (wec) break;
+        left -= static_cast<std::uint64_t>(got);
+        at += static_cast<std::uint64_t>(got);
+      }
+      if (left > 0) ok = false;  // the header promised bytes we could not send: close
     }
-    auto [ec, n] = co_await bhttp::async_write(stream, out, kTuple);
-    if (ec) ok = false;
   }
 
   // Maps a parse error to a response (or nullopt: just close).
@@ -336,6 +360,7 @@ struct Server::Impl {
         req.headers.emplace_back(std::move(name), std::string(field.value()));
       }
       req.keep_alive = msg.keep_alive();
+      const bool http10 = msg.version() == 10;
       req.body = std::move(msg.body());
       req.remote_ip = ip;
       req.id = next_id++;
@@ -351,7 +376,7 @@ struct Server::Impl {
       }
       const bool keep_alive = req.keep_alive && !res.close && !stopping;
       bool ok = true;
-      co_await WriteResponse(stream, res, keep_alive, ok);
+      co_await WriteResponse(stream, res, keep_alive, ok, http10);
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
       if (res.status >= 500) {
         spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,

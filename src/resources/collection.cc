@@ -139,9 +139,31 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
+  const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
+  if (!events_->Has(Event::kGet) && q->fields.empty()) {
+    // Nothing needs the documents as trees: send the stored JSON as it is.
+    auto texts = co_await store_->FindJson(name(), *q, limits_.query.max_limit);
+    if (!texts.ok()) co_return StoreError(texts.status());
+    Reply r;
+    r.kind = Reply::Kind::kRawJson;
+    if (by_id) {
+      if (texts->empty()) co_return Reply::Error(404, kNotFound, true);
+      r.text = std::move((*texts)[0]);
+      co_return r;
+    }
+    std::size_t total = 2;
+    for (const auto& t : *texts) total += t.size() + 1;
+    r.text.reserve(total);
+    r.text += '[';
+    for (std::size_t i = 0; i < texts->size(); ++i) {
+      if (i) r.text += ',';
+      r.text += (*texts)[i];
+    }
+    r.text += ']';
+    co_return r;
+  }
   auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
   if (!found.ok()) co_return StoreError(found.status());
-  const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
   json::array list;
   for (auto& d : *found) {
     json::object doc = ToJson(std::move(d));

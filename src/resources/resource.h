@@ -38,6 +38,7 @@ struct Reply {
   enum class Kind {
     kNext,    // not handled here: try the next matching resource (spec §4.1)
     kJson,    // `json` as application/json with the no-cache headers (spec §3.8)
+    kRawJson, // `text` is already JSON: sent as kJson would be
     kText,    // `text` as text/html; charset=utf-8 (spec §3.8)
     kEmpty,   // no body (204, or an empty 200)
     kStatic,  // a file from `static_root`, path `static_path` (served by the transport)

@@ -238,6 +238,10 @@ struct AppServer::Impl {
         res = JsonResponse(reply.status, json::Write(reply.json));
         AddNoCache(res);
         break;
+      case Kind::kRawJson:
+        res = JsonResponse(reply.status, std::move(reply.text));
+        AddNoCache(res);
+        break;
       case Kind::kText:
         res.status = reply.status;
         res.body = std::move(reply.text);

@@ -52,6 +52,11 @@ class Store {
   virtual boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection,
                                                                      const query::Query& q,
                                                                      std::size_t default_limit) = 0;
+  // Like Find, but each document as JSON text exactly as clients see it (fields, then "id" last), without
+  // building a document tree: the fast path for reads no script needs to see.
+  virtual boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection,
+                                                                            const query::Query& q,
+                                                                            std::size_t default_limit) = 0;
   virtual boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                              const query::Filter& filter) = 0;
   // Inserts a new document; a duplicate unique property fails with kUniquePrefix.

@@ -303,34 +303,30 @@ struct SqliteStore::Impl {
         asio::use_awaitable);
   }
 
-  Result<std::vector<Document>> RunFind(std::string_view collection, const query::Query& q,
-                                        std::size_t default_limit) {
+  // Runs the find and hands each row (id, doc text) to `row`.
+  template <typename Row>
+  Status RunFind(std::string_view collection, const query::Query& q, std::size_t default_limit, Row&& row) {
     auto sql = BuildFind(collection, q, default_limit);
     if (!sql.ok()) return sql.status();
     Connection* conn = Reader();
     if (conn == nullptr) return Status::Unavailable("store: cannot open a read connection");
     auto stmt = conn->Prepare(sql->text);
     if (!stmt.ok()) {
-      if (stmt.status().code() == Code::kNotFound) return std::vector<Document>{};
+      if (stmt.status().code() == Code::kNotFound) return Status::Ok();  // no table yet: no documents
       return stmt.status();
     }
     if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
-    std::vector<Document> out;
     int rc;
     while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
-      Document d;
-      d.id.assign(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 0)),
-                  static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 0)));
+      std::string_view id(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 0)),
+                          static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 0)));
       std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 1)),
                             static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 1)));
-      boost::system::error_code ec;
-      json::value v = boost::json::parse(text, ec);
-      if (!ec && v.is_object()) d.fields = std::move(v.as_object());
-      out.push_back(std::move(d));
+      row(id, text);
     }
     sqlite3_reset(*stmt);
     if (rc != SQLITE_DONE) return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(conn->db()));
-    return out;
+    return Status::Ok();
   }
 };
 
@@ -386,7 +382,40 @@ Status SqliteStore::Prepare(const CollectionSpec& spec) {
 
 asio::awaitable<Result<std::vector<Document>>> SqliteStore::Find(std::string_view collection, const query::Query& q,
                                                                  std::size_t default_limit) {
-  co_return impl_->RunFind(collection, q, default_limit);
+  std::vector<Document> out;
+  Status s = impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
+    Document d;
+    d.id = std::string(id);
+    boost::system::error_code ec;
+    json::value v = boost::json::parse(text, ec);
+    if (!ec && v.is_object()) d.fields = std::move(v.as_object());
+    out.push_back(std::move(d));
+  });
+  if (!s.ok()) co_return s;
+  co_return out;
+}
+
+asio::awaitable<Result<std::vector<std::string>>> SqliteStore::FindJson(std::string_view collection,
+                                                                        const query::Query& q,
+                                                                        std::size_t default_limit) {
+  std::vector<std::string> out;
+  Status s = impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
+    // Stored text is our own compact JSON object without "id"; ids are hex, so no escaping is needed.
+    std::string doc;
+    doc.reserve(text.size() + id.size() + 10);
+    if (text.size() <= 2) {
+      doc = "{";
+    } else {
+      doc.append(text.substr(0, text.size() - 1));
+      doc += ',';
+    }
+    doc += "\"id\":";
+    doc += json::Write(json::value(json::string(id)));
+    doc += '}';
+    out.push_back(std::move(doc));
+  });
+  if (!s.ok()) co_return s;
+  co_return out;
 }
 
 asio::awaitable<Result<std::int64_t>> SqliteStore::Count(std::string_view collection, const query::Filter& filter) {

@@ -31,6 +31,9 @@ class SqliteStore : public Store {
   Status Prepare(const CollectionSpec& spec) override;
   boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection, const query::Query& q,
                                                              std::size_t default_limit) override;
+  boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection,
+                                                                    const query::Query& q,
+                                                                    std::size_t default_limit) override;
   boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                      const query::Filter& filter) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;

@@ -74,6 +74,14 @@ TEST_F(SqliteStoreTest, CrudRoundTrip) {
   ASSERT_TRUE(found.ok());
   ASSERT_EQ(found->size(), 1u);
   EXPECT_EQ(json::Write((*found)[0].fields), R"({"title":"two","score":7,"tags":["x"]})");
+  auto texts = Run(store_->FindJson("todos", Q(R"({"$sort":{"score":1}})"), 1000));
+  ASSERT_TRUE(texts.ok());
+  ASSERT_EQ(texts->size(), 2u);
+  EXPECT_EQ((*texts)[0], R"({"title":"one","score":5,"id":"a1"})");
+  EXPECT_EQ((*texts)[1], R"({"title":"two","score":7,"tags":["x"],"id":"a2"})");
+  ASSERT_TRUE(Insert("a3", "{}").ok());
+  EXPECT_EQ((*Run(store_->FindJson("todos", Q(R"({"id":"a3"})"), 1000)))[0], R"({"id":"a3"})");
+  ASSERT_EQ(*Run(store_->Remove("todos", std::vector<std::string>{"a3"})), 1);
   EXPECT_TRUE(Run(store_->Replace("todos", Document{"a2", json::Parse(R"({"title":"two!"})")->as_object()})).ok());
   EXPECT_EQ(Run(store_->Replace("todos", Document{"zz", {}})).code(), Code::kNotFound);
   EXPECT_EQ(Ids(R"({"title":"two!"})"), std::vector<std::string>{"a2"});

@@ -263,10 +263,15 @@ struct SqliteStore::Impl {
       Status begin = writer->Exec("BEGIN IMMEDIATE");
       if (begin.ok()) {
         for (std::size_t i = 0; i < batch.size(); ++i) {
-          writer->Exec("SAVEPOINT w");
+          // A single statement that fails is undone by SQLite alone (the transaction goes on); only a
+          // multi-statement remove needs a savepoint to stay all-or-nothing.
+          const bool multi = batch[i]->kind == WriteOp::Kind::kRemove && batch[i]->ids.size() > 500;
+          if (multi) writer->Exec("SAVEPOINT w");
           results[i] = Apply(*batch[i]);
-          if (!results[i].first.ok()) writer->Exec("ROLLBACK TO w");
-          writer->Exec("RELEASE w");
+          if (multi) {
+            if (!results[i].first.ok()) writer->Exec("ROLLBACK TO w");
+            writer->Exec("RELEASE w");
+          }
         }
         Status commit = writer->Exec("COMMIT");
         if (!commit.ok()) {

@@ -136,7 +136,7 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
 
 boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* id) {
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "GET", nullptr, nullptr, ctx);
-  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  if (before.cancelled()) co_return before.ErrorReply();
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
@@ -170,7 +170,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
     if (events_->Has(Event::kGet)) {
       EventOutcome out = co_await Fire(Event::kGet, "GET", &doc, nullptr, ctx);
       if (out.cancelled()) {
-        if (by_id) co_return Reply::FromStatus(out.status, true);
+        if (by_id || out.fatal) co_return out.ErrorReply();
         continue;  // a cancelled document leaves a list silently
       }
       Hide(doc, out.hidden);
@@ -191,10 +191,10 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   auto commands = query::ExtractCommands(body);
   json::object doc = query::Sanitize(schema_, body);
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "POST", &doc, nullptr, ctx);
-  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  if (before.cancelled()) co_return before.ErrorReply();
   if (events_->Has(Event::kValidate)) {
     EventOutcome v = co_await Fire(Event::kValidate, "POST", &doc, nullptr, ctx);
-    if (v.cancelled()) co_return Reply::FromStatus(v.status, true);
+    if (v.cancelled()) co_return v.ErrorReply();
     if (!v.errors.empty()) co_return ErrorsReply(std::move(v.errors));
   }
   query::ApplyCommands(commands, doc);
@@ -206,7 +206,7 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (events_->Has(Event::kPost)) {
     doc["id"] = id;
     EventOutcome p = co_await Fire(Event::kPost, "POST", &doc, nullptr, ctx);
-    if (p.cancelled()) co_return Reply::FromStatus(p.status, true);
+    if (p.cancelled()) co_return p.ErrorReply();
     if (!p.errors.empty()) co_return ErrorsReply(std::move(p.errors));
     doc.erase("id");
     for (const auto& f : p.protected_fields) doc.erase(f);
@@ -228,7 +228,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   auto commands = query::ExtractCommands(body);
   json::object changes = query::Sanitize(schema_, body);
   EventOutcome before = co_await Fire(Event::kBeforeRequest, ctx.method, &changes, nullptr, ctx);
-  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  if (before.cancelled()) co_return before.ErrorReply();
   // The target: the first document matching {id, …other query fields} (so extra fields act as a guard).
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
@@ -252,7 +252,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     merged["id"] = stored.id;
     EventOutcome out = co_await Fire(e, ctx.method, &merged, &previous, ctx);
     merged.erase("id");
-    if (out.cancelled()) co_return Reply::FromStatus(out.status, true);
+    if (out.cancelled()) co_return out.ErrorReply();
     if (!out.errors.empty()) co_return ErrorsReply(std::move(out.errors));
     for (const auto& f : out.protected_fields) {
       if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
@@ -276,7 +276,7 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "DELETE", nullptr, nullptr, ctx);
-  if (before.cancelled()) co_return Reply::FromStatus(before.status, true);
+  if (before.cancelled()) co_return before.ErrorReply();
   // Matches are removed a page at a time (max_limit ids per page), so a delete-by-query is memory-bounded.
   std::int64_t removed = 0;
   q->sort.clear();
@@ -294,7 +294,7 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
         json::object doc = ToJson(d);
         EventOutcome out = co_await Fire(Event::kDelete, "DELETE", &doc, nullptr, ctx);
         if (out.cancelled()) {
-          if (single) co_return Reply::FromStatus(out.status, true);
+          if (single || out.fatal) co_return out.ErrorReply();
           ++skipped;
           continue;
         }

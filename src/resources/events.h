@@ -29,10 +29,15 @@ struct EventCall {
 
 struct EventOutcome {
   Status status;                    // a cancel()/exception: the request (or, for Get/Delete lists, the item) fails
+  int http_status = 400;            // with status: the response status (cancel(msg, 401) → 401)
+  bool status_code_field = false;   // the error body carries "statusCode" (a status was given, spec §6.6)
+  bool fatal = false;               // an exception or a stopped script (not cancel()): fails a whole list too
   json::object errors;              // error(field, msg) calls: 400 {"errors": …}
   std::vector<std::string> hidden;  // hide(): left out of the response
   std::vector<std::string> protected_fields;  // protect(): not written
   bool cancelled() const { return !status.ok(); }
+  // The error reply for a cancelled event.
+  Reply ErrorReply() const { return Reply::Error(http_status, status.message(), status_code_field); }
 };
 
 class EventRunner {

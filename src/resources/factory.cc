@@ -1,6 +1,8 @@
 #include "resources/factory.h"
 
+#include "base/log.h"
 #include "resources/collection.h"
+#include "resources/script_events.h"
 
 namespace dpd::resources {
 namespace {
@@ -22,8 +24,17 @@ Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& con
   if (config.type == "Collection") {
     auto schema = query::Schema::FromConfig(config.settings);
     if (!schema.ok()) return Status::BadRequest(where + ": " + schema.status().message());
+    std::shared_ptr<EventRunner> events;
+    if (config.scripts.empty()) {
+      events = std::make_shared<NoEvents>();
+    } else {
+      auto scripts = std::make_shared<ScriptEvents>(config.name, config.scripts);
+      // A syntax error is reported now, with file and line; requests that run that event then fail (spec §6.6).
+      for (const auto& problem : scripts->CheckAll()) spdlog::error("event script: {}", problem);
+      events = std::move(scripts);
+    }
     auto collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store,
-                                                   deps.limits, std::make_shared<NoEvents>());
+                                                   deps.limits, std::move(events));
     if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {
       return Status::BadRequest(where + ": " + s.message());
     }

@@ -1,0 +1,323 @@
+#include "script/engine.h"
+
+#include <libplatform/libplatform.h>
+#include <v8.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "base/log.h"
+#include "script/prelude.js.h"
+
+namespace dpd::script {
+namespace {
+
+std::unique_ptr<v8::Platform>& PlatformHolder() {
+  static std::unique_ptr<v8::Platform> platform;
+  return platform;
+}
+
+void InitializeV8() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    PlatformHolder() = v8::platform::NewDefaultPlatform();
+    v8::V8::InitializePlatform(PlatformHolder().get());
+    v8::V8::Initialize();
+  });
+}
+
+// One thread for the whole process: stops calls that run past their deadline. TerminateExecution is one of the
+// few V8 calls that may come from another thread.
+class Watchdog {
+ public:
+  static Watchdog& Get() {
+    static Watchdog* dog = new Watchdog();  // lives for the process (threads may still use it at exit)
+    return *dog;
+  }
+
+  void Arm(v8::Isolate* isolate, std::chrono::steady_clock::time_point deadline, std::atomic<bool>* fired) {
+    std::lock_guard lock(mu_);
+    armed_[isolate] = {deadline, fired};
+    cv_.notify_one();
+  }
+  void Disarm(v8::Isolate* isolate) {
+    std::lock_guard lock(mu_);
+    armed_.erase(isolate);
+  }
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point deadline;
+    std::atomic<bool>* fired;
+  };
+  Watchdog() : thread_([this] { Loop(); }) { thread_.detach(); }
+  void Loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      auto next = std::chrono::steady_clock::time_point::max();
+      auto now = std::chrono::steady_clock::now();
+      for (auto it = armed_.begin(); it != armed_.end();) {
+        if (it->second.deadline <= now) {
+          it->second.fired->store(true);
+          it->first->TerminateExecution();
+          it = armed_.erase(it);
+        } else {
+          next = std::min(next, it->second.deadline);
+          ++it;
+        }
+      }
+      if (next == std::chrono::steady_clock::time_point::max()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, next);
+      }
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unordered_map<v8::Isolate*, Entry> armed_;  // guarded by mu_
+  std::thread thread_;
+};
+
+std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> v) {
+  v8::String::Utf8Value s(isolate, v);
+  return *s ? std::string(*s, static_cast<std::size_t>(s.length())) : std::string();
+}
+
+v8::Local<v8::String> V8Str(v8::Isolate* isolate, std::string_view s) {
+  return v8::String::NewFromUtf8(isolate, s.data(), v8::NewStringType::kNormal, static_cast<int>(s.size()))
+      .ToLocalChecked();
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  ScriptLimits limits;
+  v8::Isolate::CreateParams params;
+  v8::Isolate* isolate = nullptr;
+  v8::Global<v8::Context> context;
+  v8::Global<v8::Function> prelude;
+  v8::Global<v8::Object> host;
+  Invocation* current = nullptr;  // the call in progress (host functions report to it)
+  std::atomic<bool> timed_out{false};
+  bool out_of_memory = false;
+  std::uint64_t hits = 0, misses = 0;
+  // Compiled functions, most recently used first; key = parameter names + "\n" + source.
+  std::list<std::pair<std::string, v8::Global<v8::Function>>> lru;
+  std::unordered_map<std::string, decltype(lru)::iterator> index;
+
+  ~Impl() { Dispose(); }
+
+  void Dispose() {
+    if (isolate == nullptr) return;
+    lru.clear();
+    index.clear();
+    prelude.Reset();
+    host.Reset();
+    context.Reset();
+    isolate->Dispose();
+    isolate = nullptr;
+    delete params.array_buffer_allocator;
+    params.array_buffer_allocator = nullptr;
+  }
+
+  static size_t NearHeapLimit(void* data, size_t current, size_t) {
+    auto* self = static_cast<Impl*>(data);
+    self->out_of_memory = true;
+    self->isolate->TerminateExecution();
+    return current + 32 * 1024 * 1024;  // room to unwind; this isolate is replaced after the call
+  }
+
+  static void HostLog(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    auto* self = static_cast<Impl*>(info.Data().As<v8::External>()->Value());
+    if (self->current && self->current->log && info.Length() > 0) {
+      self->current->log(ToStd(info.GetIsolate(), info[0]));
+    }
+  }
+
+  static void HostEmit(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    auto* self = static_cast<Impl*>(info.Data().As<v8::External>()->Value());
+    if (self->current && self->current->emit && info.Length() > 0) {
+      auto parsed = json::Parse(ToStd(info.GetIsolate(), info[0]));
+      if (parsed.ok() && parsed->is_array()) self->current->emit(parsed->as_array());
+    }
+  }
+
+  void Create() {
+    InitializeV8();
+    params = v8::Isolate::CreateParams();
+    params.array_buffer_allocator = v8::ArrayBuffer::Allocator::NewDefaultAllocator();
+    params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_bytes);
+    isolate = v8::Isolate::New(params);
+    isolate->AddNearHeapLimitCallback(&Impl::NearHeapLimit, this);
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handles(isolate);
+    v8::Local<v8::Context> ctx = v8::Context::New(isolate);
+    v8::Context::Scope context_scope(ctx);
+    context.Reset(isolate, ctx);
+    auto compile = [&](const char* src) {
+      v8::Local<v8::Script> s = v8::Script::Compile(ctx, V8Str(isolate, src)).ToLocalChecked();
+      return s->Run(ctx).ToLocalChecked();
+    };
+    prelude.Reset(isolate, compile(kPrelude).As<v8::Function>());
+    v8::Local<v8::Object> h = v8::Object::New(isolate);
+    v8::Local<v8::External> me = v8::External::New(isolate, this);
+    h->Set(ctx, V8Str(isolate, "log"), v8::Function::New(ctx, &Impl::HostLog, me).ToLocalChecked()).Check();
+    h->Set(ctx, V8Str(isolate, "emit"), v8::Function::New(ctx, &Impl::HostEmit, me).ToLocalChecked()).Check();
+    host.Reset(isolate, h);
+    compile(kLockdown);
+  }
+
+  // The compiled function for (names, source), compiling on a miss. Empty with `error` set on a syntax error.
+  v8::MaybeLocal<v8::Function> Compile(v8::Local<v8::Context> ctx, const Program& program,
+                                       const std::vector<std::string>& names, std::string& error) {
+    std::string key;
+    for (const auto& n : names) key += n + ",";
+    key += "\n" + program.source;
+    if (auto it = index.find(key); it != index.end()) {
+      ++hits;
+      lru.splice(lru.begin(), lru, it->second);
+      return it->second->second.Get(isolate);
+    }
+    ++misses;
+    v8::TryCatch try_catch(isolate);
+    std::vector<v8::Local<v8::String>> params_v8;
+    for (const auto& n : names) params_v8.push_back(V8Str(isolate, n));
+    v8::ScriptOrigin origin(isolate, V8Str(isolate, program.file));
+    v8::ScriptCompiler::Source source(V8Str(isolate, program.source), origin);
+    v8::MaybeLocal<v8::Function> fn =
+        v8::ScriptCompiler::CompileFunction(ctx, &source, params_v8.size(), params_v8.data(), 0, nullptr);
+    if (fn.IsEmpty()) {
+      v8::Local<v8::Message> m = try_catch.Message();
+      int line = m.IsEmpty() ? 0 : m->GetLineNumber(ctx).FromMaybe(0);
+      error = program.file + ":" + std::to_string(line) + ": " +
+              (try_catch.HasCaught() ? ToStd(isolate, try_catch.Exception()) : std::string("compile error"));
+      return {};
+    }
+    lru.emplace_front(key, v8::Global<v8::Function>(isolate, fn.ToLocalChecked()));
+    index[key] = lru.begin();
+    while (lru.size() > limits.cache_entries) {
+      index.erase(lru.back().first);
+      lru.pop_back();
+    }
+    return fn;
+  }
+};
+
+Runtime::Runtime(const ScriptLimits& limits) : impl_(std::make_unique<Impl>()) {
+  impl_->limits = limits;
+  impl_->Create();
+}
+
+Runtime::~Runtime() = default;
+
+Runtime& Runtime::ForThisThread(const ScriptLimits& limits) {
+  thread_local std::unique_ptr<Runtime> runtime;
+  if (!runtime) runtime.reset(new Runtime(limits));
+  return *runtime;
+}
+
+std::uint64_t Runtime::cache_hits() const { return impl_->hits; }
+std::uint64_t Runtime::cache_misses() const { return impl_->misses; }
+
+Status Runtime::Check(const Program& program, const std::vector<std::string>& names) {
+  Impl& im = *impl_;
+  v8::Isolate::Scope isolate_scope(im.isolate);
+  v8::HandleScope handles(im.isolate);
+  v8::Local<v8::Context> ctx = im.context.Get(im.isolate);
+  v8::Context::Scope context_scope(ctx);
+  std::string error;
+  if (im.Compile(ctx, program, names, error).IsEmpty()) return Status::BadRequest(error);
+  return Status::Ok();
+}
+
+Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
+  Impl& im = *impl_;
+  Outcome out;
+  {
+    v8::Isolate::Scope isolate_scope(im.isolate);
+    v8::HandleScope handles(im.isolate);
+    v8::Local<v8::Context> ctx = im.context.Get(im.isolate);
+    v8::Context::Scope context_scope(ctx);
+    std::string error;
+    v8::Local<v8::Function> fn;
+    if (!im.Compile(ctx, program, names, error).ToLocal(&fn)) {
+      out.kind = Outcome::Kind::kError;
+      out.message = error;
+      return out;
+    }
+    json::object values;
+    for (auto& [name, value] : inv.values) values[name] = std::move(value);
+    json::array name_list;
+    for (const auto& n : names) name_list.emplace_back(n);
+    v8::Local<v8::Object> flags = v8::Object::New(im.isolate);
+    flags->Set(ctx, V8Str(im.isolate, "errors"), v8::Boolean::New(im.isolate, inv.allow_errors)).Check();
+    flags->Set(ctx, V8Str(im.isolate, "hide"), v8::Boolean::New(im.isolate, inv.allow_hide)).Check();
+    flags->Set(ctx, V8Str(im.isolate, "protect"), v8::Boolean::New(im.isolate, inv.allow_protect)).Check();
+    v8::Local<v8::Value> names_v8 = v8::JSON::Parse(ctx, V8Str(im.isolate, json::Write(name_list))).ToLocalChecked();
+    v8::Local<v8::Value> args[] = {fn,
+                                   V8Str(im.isolate, json::Write(inv.self)),
+                                   V8Str(im.isolate, json::Write(values)),
+                                   names_v8,
+                                   flags,
+                                   im.host.Get(im.isolate)};
+    im.current = &inv;
+    im.timed_out = false;
+    Watchdog::Get().Arm(im.isolate, std::chrono::steady_clock::now() + im.limits.wall_time, &im.timed_out);
+    v8::TryCatch try_catch(im.isolate);
+    v8::MaybeLocal<v8::Value> result =
+        im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), 6, args);
+    Watchdog::Get().Disarm(im.isolate);
+    im.current = nullptr;
+    if (result.IsEmpty()) {
+      if (im.isolate->IsExecutionTerminating() || im.timed_out || im.out_of_memory) {
+        im.isolate->CancelTerminateExecution();
+      }
+      if (im.out_of_memory) {
+        out.kind = Outcome::Kind::kOutOfMemory;
+        out.message = program.file + ": script ran out of memory";
+      } else if (im.timed_out) {
+        out.kind = Outcome::Kind::kTimeout;
+        out.message = program.file + ": script timeout";
+      } else {
+        out.kind = Outcome::Kind::kError;
+        out.message = try_catch.HasCaught() ? ToStd(im.isolate, try_catch.Exception()) : "script failed";
+      }
+    } else {
+      auto report = json::Parse(ToStd(im.isolate, result.ToLocalChecked()));
+      if (!report.ok() || !report->is_object()) {
+        out.kind = Outcome::Kind::kError;
+        out.message = program.file + ": the event result could not be read";
+      } else {
+        json::object& r = report->as_object();
+        std::string_view kind = r["kind"].as_string();
+        out.kind = kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled
+                                                                        : Outcome::Kind::kError;
+        if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
+        if (const json::value& st = r["status"]; st.is_number()) {
+          out.status = static_cast<int>(st.to_number<double>());
+          out.status_given = true;
+        }
+        if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
+        if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
+        if (const json::value* q = r.if_contains("query")) out.query = *q;
+        for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
+        for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
+      }
+    }
+  }
+  if (im.out_of_memory) {
+    // The heap of this isolate is near its limit: start over with a fresh one.
+    spdlog::warn("script isolate replaced after running out of memory file={}", program.file);
+    im.Dispose();
+    im.out_of_memory = false;
+    im.Create();
+  }
+  return out;
+}
+
+}  // namespace dpd::script

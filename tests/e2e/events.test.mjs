@@ -1,0 +1,110 @@
+// Event scripts on V8 (spec §6), the synchronous part: every Collection event in its order with its `this`, the
+// helpers (cancel*, error*, hide, protect, changed, previous, query edits), the outcome mapping of §6.6, syntax
+// errors, and a runaway script stopped without taking the server down.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { assertAlive, copyFixture, startDpd } from './harness.mjs';
+
+async function api(server, method, path, body, headers = {}) {
+  const init = { method, headers: { 'content-type': 'application/json', ...headers } };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const r = await fetch(server.base + path, init);
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, text, json };
+}
+
+describe('event scripts', () => {
+  let server;
+  before(async () => { server = await startDpd(copyFixture('events')); });
+  after(async () => { assert.equal(await server.stop(), 0); });
+
+  test('syntax errors are reported at load with file and line', () => {
+    assert.match(server.stderr(), /event script: resources\/broken\/get\.js:1: SyntaxError/);
+  });
+
+  test('POST: BeforeRequest edits, Validate errors, Post adds fields, cancel with status', async () => {
+    let r = await api(server, 'POST', '/todos', { title: 'before' });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.title, 'changed-by-br');
+    assert.equal(r.json.createdAt, 1234, 'a field set by a script is stored even outside the schema');
+    assert.equal(r.json.owner, 'guest');
+    const stored = await api(server, 'GET', `/todos/${r.json.id}`);
+    assert.equal(stored.json.createdAt, 1234);
+    r = await api(server, 'POST', '/todos', { title: 'x'.repeat(30), count: -1 });
+    assert.equal(r.text, '{"errors":{"title":"too long","count":"must not be negative"},"status":400}');
+    r = await api(server, 'POST', '/todos', { title: 'cancel me' });
+    assert.equal(r.text, '{"message":"nope","statusCode":401,"status":401}');
+    r = await api(server, 'POST', '/todos', { title: 'throws' });
+    assert.equal(r.text, '{"message":"Cannot read properties of null (reading \'fail\')","status":400}');
+    r = await api(server, 'POST', '/todos', { title: 'require' });
+    assert.equal(r.text, '{"message":"require is not defined","status":400}');
+    r = await api(server, 'POST', '/todos', { title: 'thrown string' });
+    assert.equal(r.text, '{"message":"plain string","status":400}');
+    r = await api(server, 'POST', '/todos?blocked=1', { title: 'x' });
+    assert.equal(r.text, '{"message":"blocked by beforerequest","statusCode":403,"status":403}');
+    r = await api(server, 'POST', '/todos', { title: 'rooted' }, { 'dpd-ssh-key': 'k' });
+    assert.equal(r.json.owner, 'root');
+  });
+
+  test('GET: per-document event, hide, cancel drops list items but fails by-id; query edits', async () => {
+    const skip = (await api(server, 'POST', '/todos', { title: 'skip' })).json;
+    const secret = (await api(server, 'POST', '/todos', { title: 'has secret', secret: 's3' })).json;
+    let r = await api(server, 'GET', '/todos');
+    assert.ok(r.json.every((t) => t.viewed === true));
+    assert.ok(!r.json.some((t) => t.title === 'skip'));
+    const s = r.json.find((t) => t.id === secret.id);
+    assert.ok(s && !('secret' in s));
+    r = await api(server, 'GET', `/todos/${skip.id}`);
+    assert.equal(r.text, '{"message":"skipped","status":400}');
+    r = await api(server, 'GET', '/todos?limitOne=1');
+    assert.equal(r.json.length, 1);
+  });
+
+  test('PUT: protect keeps the stored value, changed/previous, cancel with an object', async () => {
+    const t = (await api(server, 'POST', '/todos', { title: 'p1', count: 1 })).json;
+    let r = await api(server, 'PUT', `/todos/${t.id}`, { title: 'p2', owner: 'mallory' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.owner, 'guest');
+    assert.equal(r.json.count, 101);
+    r = await api(server, 'PUT', `/todos/${t.id}`, { title: 'put-cancel' });
+    assert.equal(r.text, '{"message":"obj","statusCode":404,"status":404}');
+    const stored = (await api(server, 'GET', `/todos/${t.id}`)).json;
+    assert.equal(stored.title, 'p2');
+    assert.equal(stored.owner, 'guest');
+  });
+
+  test('DELETE: cancel on the only match fails the request; AfterCommit runs', async () => {
+    const keep = (await api(server, 'POST', '/todos', { title: 'keep' })).json;
+    let r = await api(server, 'DELETE', `/todos/${keep.id}`);
+    assert.equal(r.text, '{"message":"kept","statusCode":403,"status":403}');
+    const gone = (await api(server, 'POST', '/todos', { title: 'gone' })).json;
+    r = await api(server, 'DELETE', `/todos/${gone.id}`);
+    assert.deepEqual(r.json, { count: 1 });
+    await new Promise((res) => setTimeout(res, 100));
+    assert.match(server.stderr(), /script file=resources\/todos\/aftercommit\.js console="aftercommit DELETE/);
+  });
+
+  test('a syntax error answers 400 at request time; events that are fine still run', async () => {
+    const r = await api(server, 'POST', '/broken', { name: 'n' });
+    assert.equal(r.status, 200);
+    const g = await api(server, 'GET', '/broken');
+    assert.equal(g.status, 400);
+    assert.match(g.json.message, /SyntaxError/);
+  });
+
+  test('a runaway script is stopped (500, named) and the server serves the next request', async () => {
+    await api(server, 'POST', '/slow', { name: 'n' });
+    const r = await api(server, 'GET', '/slow');
+    assert.equal(r.status, 500);
+    assert.equal(r.json.message, 'resources/slow/get.js: script timeout');
+    await api(server, 'POST', '/hog', { name: 'n' });
+    const h = await api(server, 'GET', '/hog');
+    assert.equal(h.status, 500);
+    assert.equal(h.json.message, 'resources/hog/get.js: script ran out of memory');
+    await assertAlive(server);
+    const ok = await api(server, 'GET', '/todos');
+    assert.equal(ok.status, 200);
+  });
+});

@@ -109,6 +109,9 @@ struct Runtime::Impl {
   // Compiled functions, most recently used first; key = parameter names + "\n" + source.
   std::list<std::pair<std::string, v8::Global<v8::Function>>> lru;
   std::unordered_map<std::string, decltype(lru)::iterator> index;
+  // Per-call constants built once: the parameter-name arrays and the 8 helper-flag objects.
+  std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
+  v8::Global<v8::Object> flag_objects[8];
 
   ~Impl() { Dispose(); }
 
@@ -116,6 +119,8 @@ struct Runtime::Impl {
     if (isolate == nullptr) return;
     lru.clear();
     index.clear();
+    name_arrays.clear();
+    for (auto& f : flag_objects) f.Reset();
     prelude.Reset();
     host.Reset();
     context.Reset();
@@ -254,11 +259,23 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     for (auto& [name, value] : inv.values) values[name] = std::move(value);
     json::array name_list;
     for (const auto& n : names) name_list.emplace_back(n);
-    v8::Local<v8::Object> flags = v8::Object::New(im.isolate);
-    flags->Set(ctx, V8Str(im.isolate, "errors"), v8::Boolean::New(im.isolate, inv.allow_errors)).Check();
-    flags->Set(ctx, V8Str(im.isolate, "hide"), v8::Boolean::New(im.isolate, inv.allow_hide)).Check();
-    flags->Set(ctx, V8Str(im.isolate, "protect"), v8::Boolean::New(im.isolate, inv.allow_protect)).Check();
-    v8::Local<v8::Value> names_v8 = v8::JSON::Parse(ctx, V8Str(im.isolate, json::Write(name_list))).ToLocalChecked();
+    std::string names_text = json::Write(name_list);
+    auto cached_names = im.name_arrays.find(names_text);
+    if (cached_names == im.name_arrays.end()) {
+      v8::Local<v8::Value> arr = v8::JSON::Parse(ctx, V8Str(im.isolate, names_text)).ToLocalChecked();
+      cached_names = im.name_arrays.emplace(names_text, v8::Global<v8::Value>(im.isolate, arr)).first;
+    }
+    v8::Local<v8::Value> names_v8 = cached_names->second.Get(im.isolate);
+    const int flag_index = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0);
+    if (im.flag_objects[flag_index].IsEmpty()) {
+      v8::Local<v8::Object> f = v8::Object::New(im.isolate);
+      f->Set(ctx, V8Str(im.isolate, "errors"), v8::Boolean::New(im.isolate, inv.allow_errors)).Check();
+      f->Set(ctx, V8Str(im.isolate, "hide"), v8::Boolean::New(im.isolate, inv.allow_hide)).Check();
+      f->Set(ctx, V8Str(im.isolate, "protect"), v8::Boolean::New(im.isolate, inv.allow_protect)).Check();
+      f->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
+      im.flag_objects[flag_index].Reset(im.isolate, f);
+    }
+    v8::Local<v8::Object> flags = im.flag_objects[flag_index].Get(im.isolate);
     v8::Local<v8::Value> args[] = {fn,
                                    V8Str(im.isolate, json::Write(inv.self)),
                                    V8Str(im.isolate, json::Write(values)),

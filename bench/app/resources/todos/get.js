@@ -1,0 +1,1 @@
+if (!me || me.id !== this.owner) hide('owner');

@@ -1,0 +1,2 @@
+this.createdAt = Date.now();
+this.owner = me && me.id;

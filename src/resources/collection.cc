@@ -4,10 +4,12 @@
 #include "base/random.h"
 #include "query/matcher.h"
 #include "query/parse.h"
+#include "query/js.h"
 #include "query/update.h"
 
 namespace dpd::resources {
 namespace {
+namespace js = query::js;
 
 constexpr std::string_view kMustProvideId = "must provide id to update an object";
 constexpr std::string_view kMustIncludeObject = "You must include an object when saving or updating.";
@@ -59,6 +61,13 @@ void Hide(json::object& doc, const std::vector<std::string>& hidden) {
   for (const auto& h : hidden) doc.erase(h);
 }
 
+// Root requests with $skipEvents (query or body) run no event (spec §6.1); for anyone else it is ignored.
+bool SkipEvents(const Context& ctx) {
+  if (!ctx.is_root) return false;
+  if (js::Truthy(ctx.query.if_contains("$skipEvents"))) return true;
+  return ctx.body && ctx.body->is_object() && js::Truthy(ctx.body->as_object().if_contains("$skipEvents"));
+}
+
 }  // namespace
 
 Collection::Collection(std::string name, std::string type, query::Schema schema, store::Store* store,
@@ -71,7 +80,7 @@ Collection::Collection(std::string name, std::string type, query::Schema schema,
 
 boost::asio::awaitable<EventOutcome> Collection::Fire(Event event, std::string_view method, json::object* data,
                                                       const json::object* previous, Context& ctx) {
-  if (!events_->Has(event)) co_return EventOutcome{};
+  if (!events_->Has(event) || SkipEvents(ctx)) co_return EventOutcome{};
   EventCall call;
   call.event = event;
   call.method = std::string(method);
@@ -140,7 +149,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
-  if (!events_->Has(Event::kGet) && q->fields.empty()) {
+  if ((!events_->Has(Event::kGet) || SkipEvents(ctx)) && q->fields.empty()) {
     // Nothing needs the documents as trees: send the stored JSON as it is.
     auto texts = co_await store_->FindJson(name(), *q, limits_.query.max_limit);
     if (!texts.ok()) co_return StoreError(texts.status());
@@ -167,7 +176,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   json::array list;
   for (auto& d : *found) {
     json::object doc = ToJson(std::move(d));
-    if (events_->Has(Event::kGet)) {
+    if (events_->Has(Event::kGet) && !SkipEvents(ctx)) {
       EventOutcome out = co_await Fire(Event::kGet, "GET", &doc, nullptr, ctx);
       if (out.cancelled()) {
         if (by_id || out.fatal) co_return out.ErrorReply();

@@ -86,6 +86,20 @@ describe('event scripts', () => {
     assert.match(server.stderr(), /script file=resources\/todos\/aftercommit\.js console="aftercommit DELETE/);
   });
 
+  test('$skipEvents: root skips every event; anyone else is ignored', async () => {
+    let r = await api(server, 'POST', '/todos', { title: 'cancel me', $skipEvents: true });
+    assert.equal(r.status, 401, 'non-root: events still run');
+    r = await api(server, 'POST', '/todos', { title: 'cancel me', $skipEvents: true }, { 'dpd-ssh-key': 'k' });
+    assert.equal(r.status, 200);
+    assert.ok(!('createdAt' in r.json));
+    const skip = (await api(server, 'POST', '/todos', { title: 'skip' })).json;
+    r = await api(server, 'GET', `/todos/${skip.id}?$skipEvents=true`, undefined, { 'dpd-ssh-key': 'k' });
+    assert.equal(r.status, 200);
+    assert.ok(!('viewed' in r.json));
+    r = await api(server, 'GET', `/todos/${skip.id}?$skipEvents=true`);
+    assert.equal(r.status, 400);
+  });
+
   test('a syntax error answers 400 at request time; events that are fine still run', async () => {
     const r = await api(server, 'POST', '/broken', { name: 'n' });
     assert.equal(r.status, 200);

@@ -149,17 +149,13 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
-  if ((!events_->Has(Event::kGet) || SkipEvents(ctx)) && q->fields.empty()) {
-    // Nothing needs the documents as trees: send the stored JSON as it is.
+  if (q->fields.empty()) {
+    // The documents go out as the stored JSON text; a Get event runs over all of them in one call into V8.
     auto texts = co_await store_->FindJson(name(), *q, limits_.query.max_limit);
     if (!texts.ok()) co_return StoreError(texts.status());
+    if (by_id && texts->empty()) co_return Reply::Error(404, kNotFound, true);
     Reply r;
     r.kind = Reply::Kind::kRawJson;
-    if (by_id) {
-      if (texts->empty()) co_return Reply::Error(404, kNotFound, true);
-      r.text = std::move((*texts)[0]);
-      co_return r;
-    }
     std::size_t total = 2;
     for (const auto& t : *texts) total += t.size() + 1;
     r.text.reserve(total);
@@ -169,6 +165,16 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
       r.text += (*texts)[i];
     }
     r.text += ']';
+    if (events_->Has(Event::kGet) && !SkipEvents(ctx)) {
+      EventOutcome failure;
+      auto list = co_await events_->RunGetList(ctx, r.text, by_id, failure);
+      if (!list.ok()) co_return failure.ErrorReply();
+      r.text = std::move(*list);
+    }
+    if (by_id) {
+      if (r.text.size() <= 2) co_return Reply::Error(404, kNotFound, true);
+      r.text = r.text.substr(1, r.text.size() - 2);  // the one document of "[...]"
+    }
     co_return r;
   }
   auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);

@@ -45,6 +45,11 @@ class EventRunner {
   virtual ~EventRunner() = default;
   virtual bool Has(Event event) const = 0;
   virtual boost::asio::awaitable<EventOutcome> Run(const EventCall& call) = 0;
+  // The Get event over a whole result at once (`documents_json`: a JSON array of documents as clients see them).
+  // Returns the response body — survivors, hidden properties removed — or fails with `failure` filled in. With
+  // `single` (a by-id GET) a cancel fails the request. Called only when Has(Event::kGet).
+  virtual boost::asio::awaitable<Result<std::string>> RunGetList(Context& ctx, const std::string& documents_json,
+                                                                 bool single, EventOutcome& failure) = 0;
 };
 
 // No event scripts: every event is absent and running one changes nothing.
@@ -52,6 +57,10 @@ class NoEvents : public EventRunner {
  public:
   bool Has(Event) const override { return false; }
   boost::asio::awaitable<EventOutcome> Run(const EventCall&) override { co_return EventOutcome{}; }
+  boost::asio::awaitable<Result<std::string>> RunGetList(Context&, const std::string& documents_json, bool,
+                                                         EventOutcome&) override {
+    co_return documents_json;
+  }
 };
 
 }  // namespace dpd::resources

@@ -47,6 +47,57 @@ std::vector<std::string> ScriptEvents::CheckAll() const {
   return problems;
 }
 
+namespace {
+
+// Maps what a script did to the collection's terms (spec §6.6).
+void MapFailure(const script::Outcome& out, const std::string& file, EventOutcome& result) {
+  switch (out.kind) {
+    case script::Outcome::Kind::kOk:
+      break;
+    case script::Outcome::Kind::kCancelled:
+      result.status = Status::BadRequest(out.message);
+      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
+      result.status_code_field = out.status_given;
+      break;
+    case script::Outcome::Kind::kError:
+      result.status = Status::BadRequest(out.message);
+      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
+      result.fatal = true;
+      break;
+    case script::Outcome::Kind::kTimeout:
+    case script::Outcome::Kind::kOutOfMemory:
+      spdlog::error("script stopped file={} reason=\"{}\"", file, out.message);
+      result.status = Status::Internal(out.message);
+      result.http_status = 500;
+      result.fatal = true;
+      break;
+  }
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,
+                                                                     bool single, EventOutcome& failure) {
+  auto it = scripts_.find(FileOf(Event::kGet));
+  if (it == scripts_.end()) co_return Status::Internal("no get.js");
+  const std::string file = "resources/" + resource_ + "/" + it->first;
+  script::Invocation inv;
+  inv.allow_errors = inv.allow_hide = true;
+  inv.values.emplace_back("query", ctx.query);
+  inv.values.emplace_back("isRoot", ctx.is_root);
+  inv.values.emplace_back("ctx", json::object{{"method", ctx.method}, {"url", ctx.url},
+                                              {"req", json::object{{"method", ctx.method}, {"isRoot", ctx.is_root}}}});
+  inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
+  inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
+  auto out = script::Runtime::ForThisThread().RunEach({file, it->second}, ParameterNames(), std::move(inv),
+                                                      documents_json, single);
+  if (out.failure.kind != script::Outcome::Kind::kOk) {
+    MapFailure(out.failure, file, failure);
+    co_return failure.status;
+  }
+  co_return std::move(out.list_json);
+}
+
 boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   EventOutcome result;
   auto it = scripts_.find(FileOf(call.event));
@@ -86,27 +137,7 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
 
   script::Outcome out = script::Runtime::ForThisThread().Run({file, it->second}, ParameterNames(), std::move(inv));
-  switch (out.kind) {
-    case script::Outcome::Kind::kOk:
-      break;
-    case script::Outcome::Kind::kCancelled:
-      result.status = Status::BadRequest(out.message);
-      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
-      result.status_code_field = out.status_given;
-      break;
-    case script::Outcome::Kind::kError:
-      result.status = Status::BadRequest(out.message);
-      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
-      result.fatal = true;
-      break;
-    case script::Outcome::Kind::kTimeout:
-    case script::Outcome::Kind::kOutOfMemory:
-      spdlog::error("script stopped file={} reason=\"{}\"", file, out.message);
-      result.status = Status::Internal(out.message);
-      result.http_status = 500;
-      result.fatal = true;
-      break;
-  }
+  MapFailure(out, file, result);
   if (out.kind == script::Outcome::Kind::kOk || out.kind == script::Outcome::Kind::kCancelled) {
     if (call.data) *call.data = std::move(out.self);
     if (call.query && out.query.is_object()) *call.query = std::move(out.query.as_object());

@@ -23,6 +23,11 @@ class ScriptEvents : public EventRunner {
   bool Has(Event event) const override;
   boost::asio::awaitable<EventOutcome> Run(const EventCall& call) override;
 
+  // The Get event over a whole result in one call into V8 (documents_json: a JSON array as stored). Returns the
+  // response body (survivors, hidden properties removed), or the outcome that fails the request.
+  boost::asio::awaitable<Result<std::string>> RunGetList(Context& ctx, const std::string& documents_json, bool single,
+                                                         EventOutcome& failure) override;
+
   // Compiles every script on the calling thread; one line per syntax error ("resources/x/get.js:3: SyntaxError…").
   std::vector<std::string> CheckAll() const;
 

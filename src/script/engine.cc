@@ -111,7 +111,7 @@ struct Runtime::Impl {
   std::unordered_map<std::string, decltype(lru)::iterator> index;
   // Per-call constants built once: the parameter-name arrays and the 8 helper-flag objects.
   std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
-  v8::Global<v8::Object> flag_objects[8];
+  v8::Global<v8::Object> flag_objects[16];
 
   ~Impl() { Dispose(); }
 
@@ -240,9 +240,11 @@ Status Runtime::Check(const Program& program, const std::vector<std::string>& na
   return Status::Ok();
 }
 
-Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
+Result<std::string> Runtime::CallPrelude(const Program& program, const std::vector<std::string>& names,
+                                         Invocation& inv, const std::string& self_text, bool each, bool single,
+                                         Outcome& failure) {
   Impl& im = *impl_;
-  Outcome out;
+  Result<std::string> text = Status::Internal("not run");
   {
     v8::Isolate::Scope isolate_scope(im.isolate);
     v8::HandleScope handles(im.isolate);
@@ -251,9 +253,9 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     std::string error;
     v8::Local<v8::Function> fn;
     if (!im.Compile(ctx, program, names, error).ToLocal(&fn)) {
-      out.kind = Outcome::Kind::kError;
-      out.message = error;
-      return out;
+      failure.kind = Outcome::Kind::kError;
+      failure.message = error;
+      return Status::BadRequest(error);
     }
     json::object values;
     for (auto& [name, value] : inv.values) values[name] = std::move(value);
@@ -266,28 +268,30 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
       cached_names = im.name_arrays.emplace(names_text, v8::Global<v8::Value>(im.isolate, arr)).first;
     }
     v8::Local<v8::Value> names_v8 = cached_names->second.Get(im.isolate);
-    const int flag_index = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0);
+    const int flag_index = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0) |
+                           (single ? 8 : 0);
     if (im.flag_objects[flag_index].IsEmpty()) {
       v8::Local<v8::Object> f = v8::Object::New(im.isolate);
       f->Set(ctx, V8Str(im.isolate, "errors"), v8::Boolean::New(im.isolate, inv.allow_errors)).Check();
       f->Set(ctx, V8Str(im.isolate, "hide"), v8::Boolean::New(im.isolate, inv.allow_hide)).Check();
       f->Set(ctx, V8Str(im.isolate, "protect"), v8::Boolean::New(im.isolate, inv.allow_protect)).Check();
+      f->Set(ctx, V8Str(im.isolate, "single"), v8::Boolean::New(im.isolate, single)).Check();
       f->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
       im.flag_objects[flag_index].Reset(im.isolate, f);
     }
     v8::Local<v8::Object> flags = im.flag_objects[flag_index].Get(im.isolate);
     v8::Local<v8::Value> args[] = {fn,
-                                   V8Str(im.isolate, json::Write(inv.self)),
+                                   V8Str(im.isolate, self_text),
                                    V8Str(im.isolate, json::Write(values)),
                                    names_v8,
                                    flags,
-                                   im.host.Get(im.isolate)};
+                                   im.host.Get(im.isolate),
+                                   v8::Boolean::New(im.isolate, each)};
     im.current = &inv;
     im.timed_out = false;
     Watchdog::Get().Arm(im.isolate, std::chrono::steady_clock::now() + im.limits.wall_time, &im.timed_out);
     v8::TryCatch try_catch(im.isolate);
-    v8::MaybeLocal<v8::Value> result =
-        im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), 6, args);
+    v8::MaybeLocal<v8::Value> result = im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), 7, args);
     Watchdog::Get().Disarm(im.isolate);
     im.current = nullptr;
     if (result.IsEmpty()) {
@@ -295,36 +299,18 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
         im.isolate->CancelTerminateExecution();
       }
       if (im.out_of_memory) {
-        out.kind = Outcome::Kind::kOutOfMemory;
-        out.message = program.file + ": script ran out of memory";
+        failure.kind = Outcome::Kind::kOutOfMemory;
+        failure.message = program.file + ": script ran out of memory";
       } else if (im.timed_out) {
-        out.kind = Outcome::Kind::kTimeout;
-        out.message = program.file + ": script timeout";
+        failure.kind = Outcome::Kind::kTimeout;
+        failure.message = program.file + ": script timeout";
       } else {
-        out.kind = Outcome::Kind::kError;
-        out.message = try_catch.HasCaught() ? ToStd(im.isolate, try_catch.Exception()) : "script failed";
+        failure.kind = Outcome::Kind::kError;
+        failure.message = try_catch.HasCaught() ? ToStd(im.isolate, try_catch.Exception()) : "script failed";
       }
+      text = Status::Internal(failure.message);
     } else {
-      auto report = json::Parse(ToStd(im.isolate, result.ToLocalChecked()));
-      if (!report.ok() || !report->is_object()) {
-        out.kind = Outcome::Kind::kError;
-        out.message = program.file + ": the event result could not be read";
-      } else {
-        json::object& r = report->as_object();
-        std::string_view kind = r["kind"].as_string();
-        out.kind = kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled
-                                                                        : Outcome::Kind::kError;
-        if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
-        if (const json::value& st = r["status"]; st.is_number()) {
-          out.status = static_cast<int>(st.to_number<double>());
-          out.status_given = true;
-        }
-        if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
-        if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
-        if (const json::value* q = r.if_contains("query")) out.query = *q;
-        for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
-        for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
-      }
+      text = ToStd(im.isolate, result.ToLocalChecked());
     }
   }
   if (im.out_of_memory) {
@@ -334,7 +320,62 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     im.out_of_memory = false;
     im.Create();
   }
+  return text;
+}
+
+namespace {
+
+// Reads the prelude's report of one call (kind, message, status) into `out`.
+void ReadKind(json::object& r, Outcome& out) {
+  std::string_view kind = r["kind"].is_string() ? std::string_view(r["kind"].as_string()) : "error";
+  out.kind = kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled : Outcome::Kind::kError;
+  if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
+  if (const json::value& st = r["status"]; st.is_number()) {
+    out.status = static_cast<int>(st.to_number<double>());
+    out.status_given = true;
+  }
+}
+
+}  // namespace
+
+Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
+  Outcome out;
+  std::string self_text = json::Write(inv.self);
+  auto text = CallPrelude(program, names, inv, self_text, false, false, out);
+  if (!text.ok()) return out;
+  auto report = json::Parse(*text);
+  if (!report.ok() || !report->is_object()) {
+    out.kind = Outcome::Kind::kError;
+    out.message = program.file + ": the event result could not be read";
+    return out;
+  }
+  json::object& r = report->as_object();
+  ReadKind(r, out);
+  if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
+  if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
+  if (const json::value* q = r.if_contains("query")) out.query = *q;
+  for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
+  for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
   return out;
+}
+
+Runtime::EachOutcome Runtime::RunEach(const Program& program, const std::vector<std::string>& names,
+                                      Invocation inv, const std::string& documents_json, bool single) {
+  EachOutcome result;
+  auto text = CallPrelude(program, names, inv, documents_json, true, single, result.failure);
+  if (!text.ok()) return result;
+  if (!text->empty() && (*text)[0] == 'L') {
+    result.list_json = text->substr(1);
+    return result;
+  }
+  auto report = json::Parse(text->empty() ? std::string_view() : std::string_view(*text).substr(1));
+  if (!report.ok() || !report->is_object()) {
+    result.failure.kind = Outcome::Kind::kError;
+    result.failure.message = program.file + ": the event result could not be read";
+    return result;
+  }
+  ReadKind(report->as_object(), result.failure);
+  return result;
 }
 
 }  // namespace dpd::script

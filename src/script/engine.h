@@ -68,6 +68,16 @@ class Runtime {
   // whose message is "<file>:<line>: SyntaxError: …".
   Outcome Run(const Program& program, const std::vector<std::string>& parameter_names, Invocation inv);
 
+  // Runs `program` once per document of `documents_json` (a JSON array) in one call into V8 — the Get event over a
+  // list. On success `list_json` holds the surviving documents (cancelled ones dropped, hidden properties removed);
+  // otherwise the Outcome describes the first failure. With `single`, a cancel fails instead of dropping.
+  struct EachOutcome {
+    Outcome failure;        // kind kOk when the run succeeded
+    std::string list_json;  // valid when failure.kind == kOk
+  };
+  EachOutcome RunEach(const Program& program, const std::vector<std::string>& parameter_names, Invocation inv,
+                      const std::string& documents_json, bool single);
+
   // Compiles without running (start-up warm-up and load-time syntax checks). Error text as for Run.
   Status Check(const Program& program, const std::vector<std::string>& parameter_names);
 
@@ -76,6 +86,9 @@ class Runtime {
 
  private:
   explicit Runtime(const ScriptLimits& limits);
+  // Calls the prelude; returns its text, or a failure Outcome (syntax error, timeout, out of memory, exception).
+  Result<std::string> CallPrelude(const Program& program, const std::vector<std::string>& names, Invocation& inv,
+                                  const std::string& self_text, bool each, bool single, Outcome& failure);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -107,6 +107,24 @@ TEST(EngineTest, MemoryHogIsStoppedAndTheIsolateReplaced) {
   EXPECT_EQ(next.kind, Outcome::Kind::kOk) << next.message;
 }
 
+TEST(EngineTest, EachRunsOncePerDocumentInOneCall) {
+  Invocation inv;
+  inv.allow_hide = inv.allow_errors = true;
+  inv.values = {{"query", json::object{{"tag", "q"}}}};
+  auto& rt = Runtime::ForThisThread();
+  const Program get{"resources/t/get.js", "if (this.drop) cancel('x'); hide('secret'); this.q = query.tag; data.n = 9;"};
+  auto r = rt.RunEach(get, kNames, inv,
+                      R"([{"a":1,"secret":"s","id":"1"},{"drop":true,"id":"2"},{"a":3,"id":"3"}])", false);
+  ASSERT_EQ(r.failure.kind, Outcome::Kind::kOk) << r.failure.message;
+  EXPECT_EQ(r.list_json, R"([{"a":1,"id":"1","q":"q"},{"a":3,"id":"3","q":"q"}])");
+  auto single = rt.RunEach(get, kNames, inv, R"([{"drop":true,"id":"2"}])", true);
+  EXPECT_EQ(single.failure.kind, Outcome::Kind::kCancelled);
+  EXPECT_EQ(single.failure.message, "x");
+  auto error = rt.RunEach({"resources/t/get.js", "if (this.id === '2') null.x;"}, kNames, inv,
+                          R"([{"id":"1"},{"id":"2"}])", false);
+  EXPECT_EQ(error.failure.kind, Outcome::Kind::kError);
+}
+
 TEST(EngineTest, CompiledOncePerSource) {
   auto& rt = Runtime::ForThisThread();
   auto misses = rt.cache_misses();

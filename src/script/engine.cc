@@ -3,6 +3,7 @@
 #include <libplatform/libplatform.h>
 #include <v8.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <list>
@@ -30,56 +31,58 @@ void InitializeV8() {
   });
 }
 
-// One thread for the whole process: stops calls that run past their deadline. TerminateExecution is one of the
-// few V8 calls that may come from another thread.
+// One thread for the whole process: stops calls that run past their deadline. Arming and disarming is an atomic
+// store (a script call must not wake another thread), and the thread looks at the armed deadlines every kTick, so
+// the wall-time limit holds to within kTick. TerminateExecution is one of the few V8 calls that may come from
+// another thread.
 class Watchdog {
  public:
+  static constexpr std::chrono::milliseconds kTick{10};
+
+  struct Slot {
+    v8::Isolate* isolate = nullptr;
+    std::atomic<std::int64_t> deadline_ns{0};  // steady_clock; 0 = not armed
+    std::atomic<bool> fired{false};
+  };
+
   static Watchdog& Get() {
     static Watchdog* dog = new Watchdog();  // lives for the process (threads may still use it at exit)
     return *dog;
   }
 
-  void Arm(v8::Isolate* isolate, std::chrono::steady_clock::time_point deadline, std::atomic<bool>* fired) {
+  void Register(Slot* slot) {
     std::lock_guard lock(mu_);
-    armed_[isolate] = {deadline, fired};
-    cv_.notify_one();
+    slots_.push_back(slot);
   }
-  void Disarm(v8::Isolate* isolate) {
+  void Unregister(Slot* slot) {
     std::lock_guard lock(mu_);
-    armed_.erase(isolate);
+    slots_.erase(std::remove(slots_.begin(), slots_.end(), slot), slots_.end());
+  }
+
+  static std::int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
 
  private:
-  struct Entry {
-    std::chrono::steady_clock::time_point deadline;
-    std::atomic<bool>* fired;
-  };
   Watchdog() : thread_([this] { Loop(); }) { thread_.detach(); }
   void Loop() {
-    std::unique_lock lock(mu_);
     for (;;) {
-      auto next = std::chrono::steady_clock::time_point::max();
-      auto now = std::chrono::steady_clock::now();
-      for (auto it = armed_.begin(); it != armed_.end();) {
-        if (it->second.deadline <= now) {
-          it->second.fired->store(true);
-          it->first->TerminateExecution();
-          it = armed_.erase(it);
-        } else {
-          next = std::min(next, it->second.deadline);
-          ++it;
+      std::this_thread::sleep_for(kTick);
+      std::lock_guard lock(mu_);
+      const std::int64_t now = Now();
+      for (Slot* s : slots_) {
+        std::int64_t deadline = s->deadline_ns.load();
+        // Taking the deadline (CAS to 0) decides the race with the call ending: whoever takes it owns the outcome.
+        if (deadline != 0 && deadline <= now && s->deadline_ns.compare_exchange_strong(deadline, 0)) {
+          s->isolate->TerminateExecution();
+          s->fired.store(true);  // after TerminateExecution: the runner waits for this before cancelling it
         }
-      }
-      if (next == std::chrono::steady_clock::time_point::max()) {
-        cv_.wait(lock);
-      } else {
-        cv_.wait_until(lock, next);
       }
     }
   }
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::unordered_map<v8::Isolate*, Entry> armed_;  // guarded by mu_
+  std::vector<Slot*> slots_;  // guarded by mu_
   std::thread thread_;
 };
 
@@ -103,7 +106,7 @@ struct Runtime::Impl {
   v8::Global<v8::Function> prelude;
   v8::Global<v8::Object> host;
   Invocation* current = nullptr;  // the call in progress (host functions report to it)
-  std::atomic<bool> timed_out{false};
+  Watchdog::Slot watchdog;
   bool out_of_memory = false;
   std::uint64_t hits = 0, misses = 0;
   // Compiled functions, most recently used first; key = parameter names + "\n" + source.
@@ -113,7 +116,10 @@ struct Runtime::Impl {
   std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
   v8::Global<v8::Object> flag_objects[16];
 
-  ~Impl() { Dispose(); }
+  ~Impl() {
+    if (watchdog.isolate != nullptr) Watchdog::Get().Unregister(&watchdog);
+    Dispose();
+  }
 
   void Dispose() {
     if (isolate == nullptr) return;
@@ -159,6 +165,9 @@ struct Runtime::Impl {
     params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_bytes);
     isolate = v8::Isolate::New(params);
     isolate->AddNearHeapLimitCallback(&Impl::NearHeapLimit, this);
+    if (watchdog.isolate != nullptr) Watchdog::Get().Unregister(&watchdog);
+    watchdog.isolate = isolate;
+    Watchdog::Get().Register(&watchdog);
     v8::Isolate::Scope isolate_scope(isolate);
     v8::HandleScope handles(isolate);
     v8::Local<v8::Context> ctx = v8::Context::New(isolate);
@@ -288,20 +297,29 @@ Result<std::string> Runtime::CallPrelude(const Program& program, const std::vect
                                    im.host.Get(im.isolate),
                                    v8::Boolean::New(im.isolate, each)};
     im.current = &inv;
-    im.timed_out = false;
-    Watchdog::Get().Arm(im.isolate, std::chrono::steady_clock::now() + im.limits.wall_time, &im.timed_out);
+    im.watchdog.fired = false;
+    const std::int64_t deadline =
+        Watchdog::Now() + std::chrono::duration_cast<std::chrono::nanoseconds>(im.limits.wall_time).count();
+    im.watchdog.deadline_ns = deadline;
     v8::TryCatch try_catch(im.isolate);
     v8::MaybeLocal<v8::Value> result = im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), 7, args);
-    Watchdog::Get().Disarm(im.isolate);
+    std::int64_t expected = deadline;
+    const bool timed_out = !im.watchdog.deadline_ns.compare_exchange_strong(expected, 0);
+    if (timed_out) {
+      // The watchdog took the deadline: wait until its TerminateExecution has happened, then clear it, so a late
+      // termination can never hit the next call.
+      while (!im.watchdog.fired.load()) std::this_thread::yield();
+      if (!result.IsEmpty()) im.isolate->CancelTerminateExecution();
+    }
     im.current = nullptr;
     if (result.IsEmpty()) {
-      if (im.isolate->IsExecutionTerminating() || im.timed_out || im.out_of_memory) {
+      if (im.isolate->IsExecutionTerminating() || timed_out || im.out_of_memory) {
         im.isolate->CancelTerminateExecution();
       }
       if (im.out_of_memory) {
         failure.kind = Outcome::Kind::kOutOfMemory;
         failure.message = program.file + ": script ran out of memory";
-      } else if (im.timed_out) {
+      } else if (timed_out) {
         failure.kind = Outcome::Kind::kTimeout;
         failure.message = program.file + ": script timeout";
       } else {

@@ -38,6 +38,9 @@ std::vector<Named> Table(Limits& l) {
       {"query.max_nesting", &l.query.max_nesting},
       {"query.max_regex_length", &l.query.max_regex_length},
       {"query.max_path_length", &l.query.max_path_length},
+      {"script.wall_time_ms", &l.script.wall_time},
+      {"script.heap_bytes", &l.script.heap_bytes},
+      {"script.cache_entries", &l.script.cache_entries},
   };
 }
 

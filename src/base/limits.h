@@ -48,10 +48,17 @@ struct QueryLimits {
   std::size_t max_path_length = 256;   // a dotted field path: 400 beyond
 };
 
+struct ScriptLimits {
+  std::chrono::milliseconds wall_time{1000};     // per event-script call: 500 "script timeout", isolate reused
+  std::size_t heap_bytes = 64 * 1024 * 1024;     // per isolate: 500 "ran out of memory", isolate replaced
+  std::size_t cache_entries = 1024;              // compiled scripts kept per isolate (LRU)
+};
+
 struct Limits {
   HttpLimits http;
   JsonLimits json;
   QueryLimits query;
+  ScriptLimits script;
 };
 
 // Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal

@@ -22,6 +22,8 @@ TEST(LimitsTest, DefaultsAreTheReliabilityTable) {
   EXPECT_EQ(l.query.max_in_elements, 1000u);
   EXPECT_EQ(l.query.max_or_branches, 64u);
   EXPECT_EQ(l.query.max_regex_length, 256u);
+  EXPECT_EQ(l.script.wall_time.count(), 1000);
+  EXPECT_EQ(l.script.heap_bytes, 64u * 1024 * 1024);
 }
 
 TEST(LimitsTest, SetByName) {
@@ -35,7 +37,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 23u);
+  EXPECT_EQ(all.size(), 26u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

@@ -32,15 +32,16 @@ const std::vector<std::string>& ParameterNames() {
 
 }  // namespace
 
-ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts)
-    : resource_(std::move(resource)), scripts_(std::move(scripts)) {}
+ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
+                           const ScriptLimits& limits)
+    : resource_(std::move(resource)), scripts_(std::move(scripts)), limits_(limits) {}
 
 bool ScriptEvents::Has(Event event) const { return scripts_.count(FileOf(event)) > 0; }
 
 std::vector<std::string> ScriptEvents::CheckAll() const {
   std::vector<std::string> problems;
   for (const auto& [file, source] : scripts_) {
-    Status s = script::Runtime::ForThisThread().Check({"resources/" + resource_ + "/" + file, source},
+    Status s = script::Runtime::ForThisThread(limits_).Check({"resources/" + resource_ + "/" + file, source},
                                                       ParameterNames());
     if (!s.ok()) problems.push_back(s.message());
   }
@@ -89,7 +90,7 @@ boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ct
                                               {"req", json::object{{"method", ctx.method}, {"isRoot", ctx.is_root}}}});
   inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
   inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
-  auto out = script::Runtime::ForThisThread().RunEach({file, it->second}, ParameterNames(), std::move(inv),
+  auto out = script::Runtime::ForThisThread(limits_).RunEach({file, it->second}, ParameterNames(), std::move(inv),
                                                       documents_json, single);
   if (out.failure.kind != script::Outcome::Kind::kOk) {
     MapFailure(out.failure, file, failure);
@@ -136,7 +137,7 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   // Realtime delivery arrives with the realtime issue; until then an emit is logged.
   inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
 
-  script::Outcome out = script::Runtime::ForThisThread().Run({file, it->second}, ParameterNames(), std::move(inv));
+  script::Outcome out = script::Runtime::ForThisThread(limits_).Run({file, it->second}, ParameterNames(), std::move(inv));
   MapFailure(out, file, result);
   if (out.kind == script::Outcome::Kind::kOk || out.kind == script::Outcome::Kind::kCancelled) {
     if (call.data) *call.data = std::move(out.self);

@@ -18,7 +18,7 @@ namespace dpd::resources {
 class ScriptEvents : public EventRunner {
  public:
   // `scripts`: lower-case file name → source, as loaded by config/. `resource` names the files in messages.
-  ScriptEvents(std::string resource, std::map<std::string, std::string> scripts);
+  ScriptEvents(std::string resource, std::map<std::string, std::string> scripts, const ScriptLimits& limits);
 
   bool Has(Event event) const override;
   boost::asio::awaitable<EventOutcome> Run(const EventCall& call) override;
@@ -34,6 +34,7 @@ class ScriptEvents : public EventRunner {
  private:
   std::string resource_;
   std::map<std::string, std::string> scripts_;
+  ScriptLimits limits_;
 };
 
 }  // namespace dpd::resources

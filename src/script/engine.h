@@ -16,16 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/status.h"
 #include "json/json.h"
 
 namespace dpd::script {
 
-struct ScriptLimits {
-  std::chrono::milliseconds wall_time{1000};
-  std::size_t heap_bytes = 64 * 1024 * 1024;
-  std::size_t cache_entries = 1024;
-};
+using ScriptLimits = ::dpd::ScriptLimits;  // base/limits.h
 
 // One script to run: its file name (for messages) and source.
 struct Program {
@@ -60,7 +57,7 @@ struct Outcome {
 
 class Runtime {
  public:
-  // The runtime of the calling thread (created on first use).
+  // The runtime of the calling thread, created on first use with `limits` (later calls' limits are ignored).
   static Runtime& ForThisThread(const ScriptLimits& limits = {});
   ~Runtime();
 

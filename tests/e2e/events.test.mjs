@@ -17,7 +17,8 @@ async function api(server, method, path, body, headers = {}) {
 
 describe('event scripts', () => {
   let server;
-  before(async () => { server = await startDpd(copyFixture('events')); });
+  // a short wall-time limit, set by name like every limit
+  before(async () => { server = await startDpd(copyFixture('events'), ['--limit', 'script.wall_time_ms=300']); });
   after(async () => { assert.equal(await server.stop(), 0); });
 
   test('syntax errors are reported at load with file and line', () => {

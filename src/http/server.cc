@@ -440,6 +440,23 @@ Status Server::Start() {
   return Status::Ok();
 }
 
+void Server::RunOnEachWorker(const std::function<void()>& fn) {
+  auto& im = *impl_;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::size_t done = 0;
+  for (auto& w : im.workers) {
+    asio::post(*w, [&] {
+      fn();
+      std::lock_guard lock(mu);
+      ++done;
+      cv.notify_all();
+    });
+  }
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done == im.workers.size(); });
+}
+
 unsigned short Server::port() const { return impl_->bound_port; }
 std::size_t Server::active_connections() const { return impl_->active.load(); }
 unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }

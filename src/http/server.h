@@ -47,6 +47,10 @@ class Server {
   // Blocks until Stop() has completed.
   void Wait();
 
+  // Runs `fn` once on every worker thread (after Start) and waits for all of them: per-thread warm-up such as
+  // creating script isolates and compiling scripts before the first request.
+  void RunOnEachWorker(const std::function<void()>& fn);
+
   std::size_t active_connections() const;
   unsigned worker_count() const;
 

@@ -24,6 +24,7 @@ class Collection : public Resource {
   boost::asio::awaitable<Reply> Handle(Context& ctx) override;
 
   const query::Schema& schema() const { return schema_; }
+  const EventRunner& events() const { return *events_; }
   // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
   store::CollectionSpec StorageSpec() const;
 

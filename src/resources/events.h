@@ -44,6 +44,8 @@ class EventRunner {
  public:
   virtual ~EventRunner() = default;
   virtual bool Has(Event event) const = 0;
+  // Prepares the calling thread to run events (compiles the scripts there); returns one line per problem.
+  virtual std::vector<std::string> Warm() const { return {}; }
   virtual boost::asio::awaitable<EventOutcome> Run(const EventCall& call) = 0;
   // The Get event over a whole result at once (`documents_json`: a JSON array of documents as clients see them).
   // Returns the response body — survivors, hidden properties removed — or fails with `failure` filled in. With

@@ -30,7 +30,7 @@ Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& con
     } else {
       auto scripts = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script);
       // A syntax error is reported now, with file and line; requests that run that event then fail (spec §6.6).
-      for (const auto& problem : scripts->CheckAll()) spdlog::error("event script: {}", problem);
+      for (const auto& problem : scripts->Warm()) spdlog::error("event script: {}", problem);
       events = std::move(scripts);
     }
     auto collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store,

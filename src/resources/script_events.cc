@@ -38,7 +38,7 @@ ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::stri
 
 bool ScriptEvents::Has(Event event) const { return scripts_.count(FileOf(event)) > 0; }
 
-std::vector<std::string> ScriptEvents::CheckAll() const {
+std::vector<std::string> ScriptEvents::Warm() const {
   std::vector<std::string> problems;
   for (const auto& [file, source] : scripts_) {
     Status s = script::Runtime::ForThisThread(limits_).Check({"resources/" + resource_ + "/" + file, source},

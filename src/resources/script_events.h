@@ -29,7 +29,7 @@ class ScriptEvents : public EventRunner {
                                                          EventOutcome& failure) override;
 
   // Compiles every script on the calling thread; one line per syntax error ("resources/x/get.js:3: SyntaxError…").
-  std::vector<std::string> CheckAll() const;
+  std::vector<std::string> Warm() const override;
 
  private:
   std::string resource_;

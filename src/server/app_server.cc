@@ -14,6 +14,7 @@
 #include "http/server.h"
 #include "http/static_files.h"
 #include "metrics/metrics.h"
+#include "resources/collection.h"
 #include "resources/factory.h"
 #include "resources/files.h"
 #include "resources/router.h"
@@ -325,6 +326,13 @@ Status AppServer::Start() {
   ho.limits = im.options.limits.http;
   im.http = std::make_unique<http::Server>(ho, [&im](http::Request& req) { return im.Handle(req); });
   if (Status s = im.http->Start(); !s.ok()) return s;
+  // Every worker compiles the event scripts into its own isolate now, not on its first request.
+  im.http->RunOnEachWorker([&im] {
+    for (const auto& r : im.router->resources()) {
+      if (auto* c = dynamic_cast<const resources::Collection*>(r.get())) c->events().Warm();
+    }
+  });
+  spdlog::debug("event scripts compiled on each of {} workers", im.http->worker_count());
   spdlog::info("dpd started app=\"{}\" env={} host={} port={} workers={} resources={}", im.app.root.string(),
                im.options.environment, im.options.host, im.http->port(), im.http->worker_count(),
                im.router->resources().size());

@@ -217,7 +217,6 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
     co_return ErrorsReply(std::move(errors));
   }
   std::string id = NewDocumentId();
-  std::vector<std::string> hidden;
   if (events_->Has(Event::kPost)) {
     doc["id"] = id;
     EventOutcome p = co_await Fire(Event::kPost, "POST", &doc, nullptr, ctx);

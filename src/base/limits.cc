@@ -41,6 +41,9 @@ std::vector<Named> Table(Limits& l) {
       {"script.wall_time_ms", &l.script.wall_time},
       {"script.heap_bytes", &l.script.heap_bytes},
       {"script.cache_entries", &l.script.cache_entries},
+      {"script.event_time_ms", &l.script.event_time},
+      {"script.recursion_max", &l.script.recursion_max},
+      {"script.internal_calls", &l.script.internal_calls},
   };
 }
 

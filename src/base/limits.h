@@ -52,6 +52,10 @@ struct ScriptLimits {
   std::chrono::milliseconds wall_time{1000};     // per event-script call: 500 "script timeout", isolate reused
   std::size_t heap_bytes = 64 * 1024 * 1024;     // per isolate: 500 "ran out of memory", isolate replaced
   std::size_t cache_entries = 1024;              // compiled scripts kept per isolate (LRU)
+  // per event, from its start until its last dpd callback/promise settled (spec §6.8): 500 "script timeout"
+  std::chrono::milliseconds event_time{10000};
+  std::size_t recursion_max = 64;                // highest $limitRecursion a request may ask for
+  std::size_t internal_calls = 1000;             // dpd.* calls one request tree may make
 };
 
 struct Limits {

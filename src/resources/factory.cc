@@ -28,7 +28,7 @@ Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& con
     if (config.scripts.empty()) {
       events = std::make_shared<NoEvents>();
     } else {
-      auto scripts = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script);
+      auto scripts = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script, deps.emitter);
       // A syntax error is reported now, with file and line; requests that run that event then fail (spec §6.6).
       for (const auto& problem : scripts->Warm()) spdlog::error("event script: {}", problem);
       events = std::move(scripts);

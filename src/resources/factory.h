@@ -7,6 +7,7 @@
 #include "base/limits.h"
 #include "base/status.h"
 #include "config/app.h"
+#include "resources/emitter.h"
 #include "resources/resource.h"
 #include "store/store.h"
 
@@ -15,6 +16,7 @@ namespace dpd::resources {
 struct Dependencies {
   store::Store* store = nullptr;
   Limits limits;
+  Emitter* emitter = nullptr;  // where scripts' emit() goes (outlives the resources)
 };
 
 // Creates the resource and prepares its storage (tables, indexes).

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,16 @@ namespace dpd::resources {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+class Router;
+
+// What a tree of in-process dpd calls shares (spec §10): the "<METHOD> <path>" of every call made so far (never
+// popped, as in Deployd: siblings count too) and the recursion limit of the top-level request.
+struct CallTree {
+  std::vector<std::string> stack;
+  std::size_t limit = 2;  // $limitRecursion
+  std::size_t calls = 0;  // every dpd call of the tree (bounded by ScriptLimits::internal_calls)
+};
+
 struct Context {
   std::string method;                // after the POST-only `_method` override
   std::string url;                   // raw path below the resource, always starting with '/' ("/1234")
@@ -30,6 +41,9 @@ struct Context {
   const HeaderList* headers = nullptr;  // lower-case names
   bool is_root = false;
   std::uint64_t request_id = 0;
+  bool internal = false;                // a dpd.* call from a script (spec §10)
+  std::shared_ptr<CallTree> calls;      // set at the first dpd call of a request tree
+  const Router* router = nullptr;       // where in-process dpd calls are routed
 
   const std::string* header(std::string_view lower_name) const;
 };

@@ -1,6 +1,9 @@
 #include "resources/router.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "json/json.h"
 
 namespace dpd::resources {
 
@@ -22,6 +25,27 @@ Router::Router(std::vector<std::shared_ptr<Resource>> resources, std::shared_ptr
     }
     node->resource = r.get();
   }
+  json::array clients;
+  for (const auto& r : resources_) {
+    if (r->type() != "Collection" && r->type() != "UserCollection") continue;
+    std::string key;
+    for (char c : r->name()) {
+      if (std::isalnum(static_cast<unsigned char>(c))) key += c;
+    }
+    clients.push_back(json::object{{"key", key}, {"path", r->path()}, {"users", r->type() == "UserCollection"}});
+  }
+  clients_json_ = std::make_shared<const std::string>(json::Write(clients));
+}
+
+boost::asio::awaitable<Reply> Router::Dispatch(Context& ctx) const {
+  const std::string path = ctx.url;
+  for (const auto& match : Resolve(path)) {
+    if (match.resource == root_.get()) break;  // static files are not reachable through dpd
+    ctx.url = std::string(match.url);
+    Reply reply = co_await match.resource->Handle(ctx);
+    if (reply.kind != Reply::Kind::kNext && reply.kind != Reply::Kind::kStatic) co_return reply;
+  }
+  co_return Reply::Error(404, "resource not found");
 }
 
 std::vector<Router::Match> Router::Resolve(std::string_view path) const {

@@ -31,6 +31,15 @@ class Router {
 
   const std::vector<std::shared_ptr<Resource>>& resources() const { return resources_; }
 
+  // Routes an in-process request (the `dpd` client of scripts, spec §10) to the resources matching `ctx.url`
+  // (the full path): most specific first, kNext falls through; static files are not served this way. Sets
+  // ctx.url to the path below the resource that answers. "resource not found" (404) when none does.
+  boost::asio::awaitable<Reply> Dispatch(Context& ctx) const;
+
+  // The resources a script's `dpd` object offers, as [{"key":"todos","path":"/todos","users":false}, …]: key =
+  // the path without its non-alphanumeric characters (spec §10).
+  const std::shared_ptr<const std::string>& clients_json() const { return clients_json_; }
+
  private:
   struct Node {
     std::map<std::string, std::unique_ptr<Node>, std::less<>> children;
@@ -39,6 +48,7 @@ class Router {
   std::vector<std::shared_ptr<Resource>> resources_;
   std::shared_ptr<Resource> root_;
   Node trie_;
+  std::shared_ptr<const std::string> clients_json_;
 };
 
 }  // namespace dpd::resources

@@ -1,10 +1,23 @@
 #include "resources/script_events.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <optional>
+
 #include "base/log.h"
-#include "script/engine.h"
+#include "resources/router.h"
 
 namespace dpd::resources {
 namespace {
+
+using Executor = boost::asio::any_io_executor;
 
 const char* FileOf(Event e) {
   switch (e) {
@@ -30,30 +43,127 @@ const std::vector<std::string>& ParameterNames() {
   return names;
 }
 
-}  // namespace
+// What an in-process dpd call needs from its caller, copied so that it outlives the caller's event if need be.
+struct Caller {
+  const Router* router = nullptr;
+  bool is_root = false;
+  std::uint64_t request_id = 0;
+  HeaderList headers;
+  std::shared_ptr<CallTree> calls;
+  std::size_t max_calls = 0;
+  Executor executor;
+};
 
-ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
-                           const ScriptLimits& limits)
-    : resource_(std::move(resource)), scripts_(std::move(scripts)), limits_(limits) {}
+struct InternalJob {
+  std::shared_ptr<Caller> caller;
+  script::HostRequest request;
+  std::function<void(script::HostResponse)> done;
+};
 
-bool ScriptEvents::Has(Event event) const { return scripts_.count(FileOf(event)) > 0; }
-
-std::vector<std::string> ScriptEvents::Warm() const {
-  std::vector<std::string> problems;
-  for (const auto& [file, source] : scripts_) {
-    Status s = script::Runtime::ForThisThread(limits_).Check({"resources/" + resource_ + "/" + file, source},
-                                                      ParameterNames());
-    if (!s.ok()) problems.push_back(s.message());
+// A reply as the dpd client sees it: the body on success, the error body (with "status") otherwise.
+script::HostResponse ToHost(Reply& reply) {
+  script::HostResponse out;
+  switch (reply.kind) {
+    case Reply::Kind::kError: {
+      json::object body = reply.json.is_object() ? std::move(reply.json.as_object()) : json::object();
+      body["status"] = reply.status;
+      out.body_json = json::Write(body);
+      return out;
+    }
+    case Reply::Kind::kJson:
+      out.body_json = json::Write(reply.json);
+      break;
+    case Reply::Kind::kRawJson:
+      out.body_json = std::move(reply.text);
+      break;
+    case Reply::Kind::kText:
+      out.body_json = json::Write(json::value(json::string(reply.text)));
+      break;
+    default:
+      break;
   }
-  return problems;
+  out.ok = reply.status < 400;
+  return out;
 }
 
-namespace {
+boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
+  script::HostResponse response;
+  try {
+    Context child;
+    child.method = job->request.method;
+    child.url = job->request.path;
+    if (job->request.query.is_object()) child.query = job->request.query.as_object();
+    if (job->request.has_body) child.body = job->request.body;
+    child.headers = &job->caller->headers;
+    child.is_root = job->caller->is_root;
+    child.request_id = job->caller->request_id;
+    child.internal = true;
+    child.calls = job->caller->calls;
+    child.router = job->caller->router;
+    Reply reply = co_await job->caller->router->Dispatch(child);
+    response = ToHost(reply);
+  } catch (const std::exception& e) {
+    spdlog::error("internal dpd call failed: {}", e.what());
+    response.ok = false;
+    response.body_json = R"({"message":"Internal error","status":500})";
+  }
+  job->done(std::move(response));
+}
+
+// The recursion limit of a request tree: $limitRecursion from the top-level request's query or body (spec §10).
+std::size_t RecursionLimit(const Context& ctx, std::size_t max) {
+  const json::value* v = ctx.query.if_contains("$limitRecursion");
+  if (v == nullptr && ctx.body && ctx.body->is_object()) v = ctx.body->as_object().if_contains("$limitRecursion");
+  if (v == nullptr) return 2;
+  double n = 0;
+  if (v->is_number()) n = v->to_number<double>();
+  else if (v->is_string()) n = std::atof(std::string(v->as_string()).c_str());
+  if (!(n >= 0)) return 2;
+  return std::min(static_cast<std::size_t>(n), max);
+}
+
+std::function<void(script::HostRequest, std::function<void(script::HostResponse)>)> MakeRequester(
+    Context& ctx, const ScriptLimits& limits, Executor executor) {
+  if (!ctx.calls) {
+    ctx.calls = std::make_shared<CallTree>();
+    ctx.calls->limit = RecursionLimit(ctx, limits.recursion_max);
+  }
+  auto caller = std::make_shared<Caller>();
+  caller->router = ctx.router;
+  caller->is_root = ctx.is_root;
+  caller->request_id = ctx.request_id;
+  if (ctx.headers) caller->headers = *ctx.headers;
+  caller->calls = ctx.calls;
+  caller->max_calls = limits.internal_calls;
+  caller->executor = std::move(executor);
+  return [caller](script::HostRequest req, std::function<void(script::HostResponse)> done) {
+    CallTree& tree = *caller->calls;
+    const std::string key = req.method + " " + req.path;
+    const auto seen = static_cast<std::size_t>(std::count(tree.stack.begin(), tree.stack.end(), key));
+    if (seen >= tree.limit || tree.calls >= caller->max_calls) {
+      std::string message = seen >= tree.limit ? "Recursive call to " + key + " detected"
+                                               : "Too many dpd calls in one request (script.internal_calls)";
+      // Answered later, never inside the call that asked.
+      boost::asio::post(caller->executor, [done = std::move(done), message = std::move(message)] {
+        done(script::HostResponse{false, json::Write(json::value(json::string(message)))});
+      });
+      return;
+    }
+    tree.stack.push_back(key);
+    ++tree.calls;
+    auto job = std::make_shared<InternalJob>();
+    job->caller = caller;
+    job->request = std::move(req);
+    job->done = std::move(done);
+    boost::asio::co_spawn(caller->executor, InternalCall(std::move(job)), boost::asio::detached);
+  };
+}
 
 // Maps what a script did to the collection's terms (spec §6.6).
 void MapFailure(const script::Outcome& out, const std::string& file, EventOutcome& result) {
   switch (out.kind) {
     case script::Outcome::Kind::kOk:
+    case script::Outcome::Kind::kPending:
       break;
     case script::Outcome::Kind::kCancelled:
       result.status = Status::BadRequest(out.message);
@@ -75,25 +185,118 @@ void MapFailure(const script::Outcome& out, const std::string& file, EventOutcom
   }
 }
 
+struct Waiter {
+  explicit Waiter(const Executor& executor) : timer(executor) {}
+  boost::asio::steady_timer timer;
+  std::optional<script::Outcome> outcome;
+};
+
 }  // namespace
+
+ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
+                           const ScriptLimits& limits, Emitter* emitter)
+    : resource_(std::move(resource)), limits_(limits), emitter_(emitter) {
+  for (auto& [name, source] : scripts) {
+    Script s;
+    s.file = "resources/" + resource_ + "/" + name;
+    s.uses_dpd = source.find("dpd") != std::string::npos;
+    s.uses_headers = source.find("headers") != std::string::npos;
+    s.source = std::move(source);
+    scripts_.emplace(name, std::move(s));
+  }
+}
+
+bool ScriptEvents::Has(Event event) const { return scripts_.count(FileOf(event)) > 0; }
+
+const ScriptEvents::Script* ScriptEvents::Find(Event event) const {
+  auto it = scripts_.find(FileOf(event));
+  return it == scripts_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> ScriptEvents::Warm() const {
+  std::vector<std::string> problems;
+  for (const auto& [name, script] : scripts_) {
+    Status s = script::Runtime::ForThisThread(limits_).Check({script.file, script.source}, ParameterNames());
+    if (!s.ok()) problems.push_back(s.message());
+  }
+  return problems;
+}
+
+void ScriptEvents::AddCommon(const Script& script, const std::string& method, Context* ctx,
+                             script::Invocation& inv) const {
+  const bool root = ctx && ctx->is_root;
+  inv.values.emplace_back("query", ctx ? ctx->query : json::object());
+  inv.values.emplace_back("isRoot", root);
+  json::object req{{"method", method}, {"isRoot", root}};
+  json::object c{{"method", method}};
+  if (ctx) {
+    req["url"] = ctx->url;
+    c["url"] = ctx->url;
+    if (ctx->body) c["body"] = *ctx->body;
+    if (ctx->internal) {
+      req["internal"] = true;
+      inv.values.emplace_back("internal", true);
+    }
+    if (script.uses_headers && ctx->headers) {
+      json::object headers;
+      for (const auto& [n, v] : *ctx->headers) headers[n] = v;
+      req["headers"] = std::move(headers);
+    }
+  }
+  c["req"] = std::move(req);
+  inv.values.emplace_back("ctx", std::move(c));
+}
+
+boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& script, script::Invocation& inv,
+                                                              Context* ctx) {
+  Executor executor = co_await boost::asio::this_coro::executor;
+  if (ctx && ctx->router && script.uses_dpd) {
+    inv.clients_json = ctx->router->clients_json();
+    inv.request = MakeRequester(*ctx, limits_, executor);
+  }
+  const std::string& file = script.file;
+  inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
+  Emitter* emitter = emitter_;
+  inv.emit = [emitter, file](const json::array& args) {
+    EmitMessage message;
+    if (ReadEmit(args, message)) {
+      emitter->Emit(message);
+    } else {
+      spdlog::warn("script file={} emit() with {} arguments ignored (spec §6.7 forms only)", file, args.size());
+    }
+  };
+  auto waiter = std::make_shared<Waiter>(executor);
+  inv.on_complete = [waiter](script::Outcome o) {
+    waiter->outcome = std::move(o);
+    waiter->timer.cancel();
+  };
+  script::Runtime& runtime = script::Runtime::ForThisThread(limits_);
+  script::Outcome out = runtime.Run({script.file, script.source}, ParameterNames(), std::move(inv));
+  if (out.kind != script::Outcome::Kind::kPending) co_return out;
+  waiter->timer.expires_after(limits_.event_time);
+  boost::system::error_code ec;
+  co_await waiter->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  if (waiter->outcome) co_return std::move(*waiter->outcome);
+  script::Runtime::ForThisThread(limits_).Abandon(out.call_id);
+  script::Outcome late;
+  late.kind = script::Outcome::Kind::kTimeout;
+  late.message = file + ": script did not finish within " + std::to_string(limits_.event_time.count()) +
+                 " ms (dpd callbacks or $addCallback still pending)";
+  co_return late;
+}
 
 boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,
                                                                      bool single, EventOutcome& failure) {
-  auto it = scripts_.find(FileOf(Event::kGet));
-  if (it == scripts_.end()) co_return Status::Internal("no get.js");
-  const std::string file = "resources/" + resource_ + "/" + it->first;
+  const Script* script = Find(Event::kGet);
+  if (script == nullptr) co_return Status::Internal("no get.js");
   script::Invocation inv;
   inv.allow_errors = inv.allow_hide = true;
-  inv.values.emplace_back("query", ctx.query);
-  inv.values.emplace_back("isRoot", ctx.is_root);
-  inv.values.emplace_back("ctx", json::object{{"method", ctx.method}, {"url", ctx.url},
-                                              {"req", json::object{{"method", ctx.method}, {"isRoot", ctx.is_root}}}});
-  inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
-  inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
-  auto out = script::Runtime::ForThisThread(limits_).RunEach({file, it->second}, ParameterNames(), std::move(inv),
-                                                      documents_json, single);
-  if (out.failure.kind != script::Outcome::Kind::kOk) {
-    MapFailure(out.failure, file, failure);
+  inv.documents_json = &documents_json;
+  inv.single = single;
+  AddCommon(*script, ctx.method, &ctx, inv);
+  script::Outcome out = co_await Execute(*script, inv, &ctx);
+  if (out.kind != script::Outcome::Kind::kOk) {
+    MapFailure(out, script->file, failure);
     co_return failure.status;
   }
   co_return std::move(out.list_json);
@@ -101,9 +304,8 @@ boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ct
 
 boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   EventOutcome result;
-  auto it = scripts_.find(FileOf(call.event));
-  if (it == scripts_.end()) co_return result;
-  const std::string file = "resources/" + resource_ + "/" + it->first;
+  const Script* script = Find(call.event);
+  if (script == nullptr) co_return result;
 
   script::Invocation inv;
   if (call.data) inv.self = *call.data;
@@ -112,17 +314,8 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   inv.allow_errors = per_document || writing;
   inv.allow_hide = per_document || writing;
   inv.allow_protect = writing;
-  const bool root = call.ctx && call.ctx->is_root;
-  json::object query = call.query ? *call.query : json::object();
-  inv.values.emplace_back("query", query);
-  inv.values.emplace_back("isRoot", root);
-  json::object req{{"method", call.method}, {"isRoot", root}};
-  json::object ctx{{"method", call.method}, {"req", std::move(req)}};
-  if (call.ctx) {
-    ctx["url"] = call.ctx->url;
-    if (call.ctx->body) ctx["body"] = *call.ctx->body;
-  }
-  inv.values.emplace_back("ctx", std::move(ctx));
+  AddCommon(*script, call.method, call.ctx, inv);
+  if (call.query) inv.values.front().second = *call.query;  // "query" (the collection's live query)
   if (call.data && call.event != Event::kBeforeRequest) inv.values.emplace_back("data", *call.data);
   if (call.event == Event::kBeforeRequest) {
     inv.values.emplace_back("event", call.method);
@@ -133,12 +326,9 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
     inv.values.emplace_back("method", call.method);
     if (call.previous) inv.values.emplace_back("previous", *call.previous);
   }
-  inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
-  // Realtime delivery arrives with the realtime issue; until then an emit is logged.
-  inv.emit = [&file](const json::array& args) { spdlog::debug("script file={} emit={}", file, json::Write(args)); };
 
-  script::Outcome out = script::Runtime::ForThisThread(limits_).Run({file, it->second}, ParameterNames(), std::move(inv));
-  MapFailure(out, file, result);
+  script::Outcome out = co_await Execute(*script, inv, call.ctx);
+  MapFailure(out, script->file, result);
   if (out.kind == script::Outcome::Kind::kOk || out.kind == script::Outcome::Kind::kCancelled) {
     if (call.data) *call.data = std::move(out.self);
     if (call.query && out.query.is_object()) *call.query = std::move(out.query.as_object());

@@ -1,24 +1,30 @@
 #pragma once
 // EventRunner on V8 (script/): runs a resource's event files (get.js, post.js, …; spec §1.3, §6) with the
-// variables of spec §6.3–6.4 and maps what the script did to an EventOutcome (spec §6.6).
+// variables of spec §6.3–6.4, waits for the `dpd` calls they make (spec §6.8: callbacks and promises, bounded by
+// ScriptLimits::event_time), routes those calls in-process with the caller's root flag and the recursion guard of
+// spec §10, hands emit() to an Emitter, and maps what the script did to an EventOutcome (spec §6.6).
 //
-// Not yet here (the rest of the scripts issue): the in-process `dpd` client and async completion (§6.8, §10),
-// `session` and `me` (users issue), realtime delivery of emit() (realtime issue; emits are logged), Login.
+// Not yet here: `session` and `me` (users issue), the Login event.
 //
-// Thread-safety: immutable after construction; each call runs on the calling thread's own isolate.
+// Thread-safety: immutable after construction; each call runs on the calling thread's own isolate, and a call's
+// dpd requests and completions stay on that thread.
 
 #include <map>
 #include <string>
 
 #include "base/limits.h"
+#include "resources/emitter.h"
 #include "resources/events.h"
+#include "script/engine.h"
 
 namespace dpd::resources {
 
 class ScriptEvents : public EventRunner {
  public:
   // `scripts`: lower-case file name → source, as loaded by config/. `resource` names the files in messages.
-  ScriptEvents(std::string resource, std::map<std::string, std::string> scripts, const ScriptLimits& limits);
+  // `emitter` must outlive this object.
+  ScriptEvents(std::string resource, std::map<std::string, std::string> scripts, const ScriptLimits& limits,
+               Emitter* emitter);
 
   bool Has(Event event) const override;
   boost::asio::awaitable<EventOutcome> Run(const EventCall& call) override;
@@ -32,9 +38,23 @@ class ScriptEvents : public EventRunner {
   std::vector<std::string> Warm() const override;
 
  private:
+  struct Script {
+    std::string file;     // "resources/todos/get.js"
+    std::string source;
+    bool uses_dpd = false;       // mentions `dpd` (only then is the client built for it)
+    bool uses_headers = false;   // mentions `headers` (only then are request headers copied in)
+  };
+  const Script* Find(Event event) const;
+  // Fills the variables every event gets (spec §6.3) from `ctx`.
+  void AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv) const;
+  // Runs one call to its end: the synchronous part, then (spec §6.8) until its dpd callbacks/promises settled.
+  // Parameters are references on purpose (GCC 12 coroutine note in docs/architecture.md).
+  boost::asio::awaitable<script::Outcome> Execute(const Script& script, script::Invocation& inv, Context* ctx);
+
   std::string resource_;
-  std::map<std::string, std::string> scripts_;
+  std::map<std::string, Script> scripts_;
   ScriptLimits limits_;
+  Emitter* emitter_;
 };
 
 }  // namespace dpd::resources

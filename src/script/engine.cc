@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -98,6 +99,16 @@ v8::Local<v8::String> V8Str(v8::Isolate* isolate, std::string_view s) {
 
 }  // namespace
 
+// One event call in progress: registered while its synchronous part runs, kept while dpd calls are outstanding.
+struct PendingCall {
+  std::uint64_t id = 0;
+  std::string file;
+  bool each = false;
+  Invocation inv;
+  std::unordered_map<std::uint64_t, v8::Global<v8::Promise::Resolver>> resolvers;  // dpd calls not answered yet
+  std::optional<std::string> report;  // host.done arrived
+};
+
 struct Runtime::Impl {
   ScriptLimits limits;
   v8::Isolate::CreateParams params;
@@ -105,15 +116,20 @@ struct Runtime::Impl {
   v8::Global<v8::Context> context;
   v8::Global<v8::Function> prelude;
   v8::Global<v8::Object> host;
-  Invocation* current = nullptr;  // the call in progress (host functions report to it)
   Watchdog::Slot watchdog;
   bool out_of_memory = false;
+  bool in_v8 = false;  // inside an entry into V8: settlements are deferred, completions collected
   std::uint64_t hits = 0, misses = 0;
+  std::uint64_t next_call = 1, next_request = 1;
+  std::unordered_map<std::uint64_t, std::unique_ptr<PendingCall>> calls;
+  std::vector<std::uint64_t> done_ids;                // calls whose report arrived during the current entry
+  std::vector<std::function<void()>> deferred;        // settlements that arrived inside V8
   // Compiled functions, most recently used first; key = parameter names + "\n" + source.
   std::list<std::pair<std::string, v8::Global<v8::Function>>> lru;
   std::unordered_map<std::string, decltype(lru)::iterator> index;
-  // Per-call constants built once: the parameter-name arrays and the 8 helper-flag objects.
+  // Per-call constants built once: the parameter-name arrays, the helper-flag objects and the dpd client lists.
   std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
+  std::unordered_map<std::string, v8::Global<v8::Value>> client_lists;
   v8::Global<v8::Object> flag_objects[16];
 
   ~Impl() {
@@ -123,9 +139,11 @@ struct Runtime::Impl {
 
   void Dispose() {
     if (isolate == nullptr) return;
+    calls.clear();
     lru.clear();
     index.clear();
     name_arrays.clear();
+    client_lists.clear();
     for (auto& f : flag_objects) f.Reset();
     prelude.Reset();
     host.Reset();
@@ -143,19 +161,69 @@ struct Runtime::Impl {
     return current + 32 * 1024 * 1024;  // room to unwind; this isolate is replaced after the call
   }
 
+  static Impl* Self(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    return static_cast<Impl*>(info.Data().As<v8::External>()->Value());
+  }
+  PendingCall* Find(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    if (info.Length() < 1 || !info[0]->IsNumber()) return nullptr;
+    auto it = calls.find(static_cast<std::uint64_t>(info[0].As<v8::Number>()->Value()));
+    return it == calls.end() ? nullptr : it->second.get();
+  }
+
   static void HostLog(const v8::FunctionCallbackInfo<v8::Value>& info) {
-    auto* self = static_cast<Impl*>(info.Data().As<v8::External>()->Value());
-    if (self->current && self->current->log && info.Length() > 0) {
-      self->current->log(ToStd(info.GetIsolate(), info[0]));
-    }
+    PendingCall* call = Self(info)->Find(info);
+    if (call && call->inv.log && info.Length() > 1) call->inv.log(ToStd(info.GetIsolate(), info[1]));
   }
 
   static void HostEmit(const v8::FunctionCallbackInfo<v8::Value>& info) {
-    auto* self = static_cast<Impl*>(info.Data().As<v8::External>()->Value());
-    if (self->current && self->current->emit && info.Length() > 0) {
-      auto parsed = json::Parse(ToStd(info.GetIsolate(), info[0]));
-      if (parsed.ok() && parsed->is_array()) self->current->emit(parsed->as_array());
+    PendingCall* call = Self(info)->Find(info);
+    if (call && call->inv.emit && info.Length() > 1) {
+      auto parsed = json::Parse(ToStd(info.GetIsolate(), info[1]));
+      if (parsed.ok() && parsed->is_array()) call->inv.emit(parsed->as_array());
     }
+  }
+
+  static void HostDone(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    Impl* self = Self(info);
+    PendingCall* call = self->Find(info);
+    if (call == nullptr || info.Length() < 2 || call->report) return;
+    call->report = ToStd(info.GetIsolate(), info[1]);
+    self->done_ids.push_back(call->id);
+  }
+
+  // host.request(callId, method, path, queryText, bodyText) → a promise the host settles later (Settle).
+  static void HostRequest(const v8::FunctionCallbackInfo<v8::Value>& info) {
+    Impl* self = Self(info);
+    v8::Isolate* isolate = info.GetIsolate();
+    v8::Local<v8::Context> ctx = isolate->GetCurrentContext();
+    v8::Local<v8::Promise::Resolver> resolver;
+    if (!v8::Promise::Resolver::New(ctx).ToLocal(&resolver)) return;
+    info.GetReturnValue().Set(resolver->GetPromise());
+    PendingCall* call = self->Find(info);
+    auto reject = [&](std::string_view message) {
+      resolver->Reject(ctx, v8::Exception::Error(V8Str(isolate, message))).Check();
+    };
+    if (call == nullptr || !call->inv.request || info.Length() < 5) return reject("dpd is not available here");
+    script::HostRequest req;
+    req.method = ToStd(isolate, info[1]);
+    req.path = ToStd(isolate, info[2]);
+    if (!info[3]->IsUndefined()) {
+      auto q = json::Parse(ToStd(isolate, info[3]));
+      if (!q.ok()) return reject("dpd: " + q.status().message());
+      req.query = std::move(*q);
+    }
+    if (!info[4]->IsUndefined()) {
+      auto b = json::Parse(ToStd(isolate, info[4]));
+      if (!b.ok()) return reject("dpd: " + b.status().message());
+      req.body = std::move(*b);
+      req.has_body = true;
+    }
+    const std::uint64_t call_id = call->id;
+    const std::uint64_t request_id = self->next_request++;
+    call->resolvers.emplace(request_id, v8::Global<v8::Promise::Resolver>(isolate, resolver));
+    call->inv.request(std::move(req), [self, call_id, request_id](script::HostResponse response) {
+      self->Settle(call_id, request_id, std::move(response));
+    });
   }
 
   void Create() {
@@ -165,6 +233,8 @@ struct Runtime::Impl {
     params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_bytes);
     isolate = v8::Isolate::New(params);
     isolate->AddNearHeapLimitCallback(&Impl::NearHeapLimit, this);
+    // Promise jobs run where the runtime says (after each entry, under the watchdog), never behind its back.
+    isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
     if (watchdog.isolate != nullptr) Watchdog::Get().Unregister(&watchdog);
     watchdog.isolate = isolate;
     Watchdog::Get().Register(&watchdog);
@@ -180,8 +250,14 @@ struct Runtime::Impl {
     prelude.Reset(isolate, compile(kPrelude).As<v8::Function>());
     v8::Local<v8::Object> h = v8::Object::New(isolate);
     v8::Local<v8::External> me = v8::External::New(isolate, this);
-    h->Set(ctx, V8Str(isolate, "log"), v8::Function::New(ctx, &Impl::HostLog, me).ToLocalChecked()).Check();
-    h->Set(ctx, V8Str(isolate, "emit"), v8::Function::New(ctx, &Impl::HostEmit, me).ToLocalChecked()).Check();
+    auto add = [&](const char* name, v8::FunctionCallback cb) {
+      h->Set(ctx, V8Str(isolate, name), v8::Function::New(ctx, cb, me).ToLocalChecked()).Check();
+    };
+    add("log", &Impl::HostLog);
+    add("emit", &Impl::HostEmit);
+    add("done", &Impl::HostDone);
+    add("request", &Impl::HostRequest);
+    h->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
     host.Reset(isolate, h);
     compile(kLockdown);
   }
@@ -220,6 +296,203 @@ struct Runtime::Impl {
     }
     return fn;
   }
+
+  // How one entry into V8 ended.
+  enum class Entry { kOk, kException, kTimeout, kOutOfMemory };
+
+  // Runs `body` (which calls into V8 and may leave a value in `result`) and then the promise jobs it queued, under
+  // the wall-time watchdog. Must be called inside the isolate/context scopes.
+  template <typename Body>
+  Entry Enter(Body&& body, v8::MaybeLocal<v8::Value>& result, std::string& exception) {
+    in_v8 = true;
+    watchdog.fired = false;
+    const std::int64_t deadline =
+        Watchdog::Now() + std::chrono::duration_cast<std::chrono::nanoseconds>(limits.wall_time).count();
+    watchdog.deadline_ns = deadline;
+    {
+      v8::TryCatch try_catch(isolate);
+      result = body();
+      if (result.IsEmpty() && try_catch.HasCaught() && !try_catch.HasTerminated()) {
+        exception = ToStd(isolate, try_catch.Exception());
+      }
+      if (!isolate->IsExecutionTerminating() && !out_of_memory) isolate->PerformMicrotaskCheckpoint();
+    }
+    std::int64_t expected = deadline;
+    const bool timed_out = !watchdog.deadline_ns.compare_exchange_strong(expected, 0);
+    if (timed_out) {
+      // The watchdog took the deadline: wait until its TerminateExecution has happened, then clear it, so a late
+      // termination can never hit the next entry.
+      while (!watchdog.fired.load()) std::this_thread::yield();
+    }
+    if (timed_out || out_of_memory || isolate->IsExecutionTerminating()) isolate->CancelTerminateExecution();
+    in_v8 = false;
+    if (out_of_memory) return Entry::kOutOfMemory;
+    if (timed_out) return Entry::kTimeout;
+    return result.IsEmpty() ? Entry::kException : Entry::kOk;
+  }
+
+  static Outcome Failure(Outcome::Kind kind, std::string message) {
+    Outcome o;
+    o.kind = kind;
+    o.message = std::move(message);
+    return o;
+  }
+  static Outcome Stopped(Entry e, const std::string& file, const std::string& exception) {
+    if (e == Entry::kOutOfMemory) return Failure(Outcome::Kind::kOutOfMemory, file + ": script ran out of memory");
+    if (e == Entry::kTimeout) return Failure(Outcome::Kind::kTimeout, file + ": script timeout");
+    return Failure(Outcome::Kind::kError, exception.empty() ? "script failed" : exception);
+  }
+
+  // After an out-of-memory stop: every call on this isolate fails and a fresh isolate takes over.
+  void Replace(const std::string& file, std::vector<std::pair<std::function<void(Outcome)>, Outcome>>& failed,
+               std::uint64_t except_id) {
+    spdlog::warn("script isolate replaced after running out of memory file={}", file);
+    for (auto& [id, call] : calls) {
+      if (id == except_id || !call->inv.on_complete) continue;
+      failed.emplace_back(std::move(call->inv.on_complete),
+                          Failure(Outcome::Kind::kOutOfMemory, call->file + ": script isolate ran out of memory"));
+    }
+    Dispose();
+    out_of_memory = false;
+    Create();
+  }
+
+  // Delivers the calls that finished during the last entry, then the settlements deferred meanwhile.
+  void Deliver(std::vector<std::pair<std::function<void(Outcome)>, Outcome>>& finished) {
+    for (std::uint64_t id : done_ids) {
+      auto it = calls.find(id);
+      if (it == calls.end() || !it->second->report) continue;
+      std::unique_ptr<PendingCall> call = std::move(it->second);
+      calls.erase(it);
+      if (call->inv.on_complete) {
+        finished.emplace_back(std::move(call->inv.on_complete), ReadReport(*call->report, call->each, call->file));
+      }
+    }
+    done_ids.clear();
+    for (auto& [complete, outcome] : finished) complete(std::move(outcome));
+    finished.clear();
+    while (!deferred.empty()) {
+      auto next = std::move(deferred.front());
+      deferred.erase(deferred.begin());
+      next();
+    }
+  }
+
+  // A dpd call of call `call_id` was answered: settle its promise and run what follows.
+  void Settle(std::uint64_t call_id, std::uint64_t request_id, script::HostResponse response) {
+    if (in_v8) {
+      deferred.push_back([this, call_id, request_id, r = std::move(response)]() mutable {
+        Settle(call_id, request_id, std::move(r));
+      });
+      return;
+    }
+    auto it = calls.find(call_id);
+    if (it == calls.end()) return;
+    PendingCall& call = *it->second;
+    auto rit = call.resolvers.find(request_id);
+    if (rit == call.resolvers.end()) return;
+    v8::Global<v8::Promise::Resolver> resolver_global = std::move(rit->second);
+    call.resolvers.erase(rit);
+    const std::string file = call.file;
+    std::vector<std::pair<std::function<void(Outcome)>, Outcome>> finished;
+    Entry entry;
+    std::string exception;
+    {
+      v8::Isolate::Scope isolate_scope(isolate);
+      v8::HandleScope handles(isolate);
+      v8::Local<v8::Context> ctx = context.Get(isolate);
+      v8::Context::Scope context_scope(ctx);
+      v8::Local<v8::Promise::Resolver> resolver = resolver_global.Get(isolate);
+      resolver_global.Reset();
+      v8::MaybeLocal<v8::Value> result;
+      entry = Enter(
+          [&]() -> v8::MaybeLocal<v8::Value> {
+            v8::Local<v8::Value> value = v8::Undefined(isolate);
+            if (!response.body_json.empty()) {
+              v8::Local<v8::Value> parsed;
+              if (v8::JSON::Parse(ctx, V8Str(isolate, response.body_json)).ToLocal(&parsed)) value = parsed;
+            }
+            v8::Maybe<bool> done = response.ok ? resolver->Resolve(ctx, value) : resolver->Reject(ctx, value);
+            if (done.IsNothing()) return {};
+            return v8::MaybeLocal<v8::Value>(v8::True(isolate));
+          },
+          result, exception);
+    }
+    if (entry == Entry::kTimeout || entry == Entry::kOutOfMemory) {
+      // The call whose callback ran too long (or ate the heap) fails; the others carry on (or, after an
+      // out-of-memory stop, fail with it).
+      if (auto c = calls.find(call_id); c != calls.end()) {
+        std::unique_ptr<PendingCall> failed = std::move(c->second);
+        calls.erase(c);
+        if (failed->inv.on_complete) finished.emplace_back(std::move(failed->inv.on_complete), Stopped(entry, file, ""));
+      }
+      if (entry == Entry::kOutOfMemory) Replace(file, finished, call_id);
+    }
+    Deliver(finished);
+  }
+
+  // Reads the prelude's report of one call.
+  static Outcome ReadReport(const std::string& text, bool each, const std::string& file) {
+    Outcome out;
+    if (each) {
+      if (!text.empty() && text[0] == 'L') {
+        out.list_json = text.substr(1);
+        return out;
+      }
+      auto report = json::Parse(text.empty() ? std::string_view() : std::string_view(text).substr(1));
+      if (!report.ok() || !report->is_object()) return Failure(Outcome::Kind::kError, file + ": unreadable result");
+      ReadKind(report->as_object(), out);
+      return out;
+    }
+    auto report = json::Parse(text);
+    if (!report.ok() || !report->is_object()) return Failure(Outcome::Kind::kError, file + ": unreadable result");
+    json::object& r = report->as_object();
+    ReadKind(r, out);
+    if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
+    if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
+    if (const json::value* q = r.if_contains("query")) out.query = *q;
+    for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
+    for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
+    return out;
+  }
+
+  // Reads the prelude's report of one call (kind, message, status) into `out`.
+  static void ReadKind(json::object& r, Outcome& out) {
+    std::string_view kind = r["kind"].is_string() ? std::string_view(r["kind"].as_string()) : "error";
+    out.kind =
+        kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled : Outcome::Kind::kError;
+    if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
+    if (const json::value& st = r["status"]; st.is_number()) {
+      out.status = static_cast<int>(st.to_number<double>());
+      out.status_given = true;
+    }
+  }
+
+  v8::Local<v8::Value> Cached(std::unordered_map<std::string, v8::Global<v8::Value>>& cache, v8::Local<v8::Context> ctx,
+                              const std::string& json_text) {
+    auto it = cache.find(json_text);
+    if (it == cache.end()) {
+      v8::Local<v8::Value> v = v8::JSON::Parse(ctx, V8Str(isolate, json_text)).ToLocalChecked();
+      if (v->IsObject()) v.As<v8::Object>()->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
+      it = cache.emplace(json_text, v8::Global<v8::Value>(isolate, v)).first;
+    }
+    return it->second.Get(isolate);
+  }
+
+  v8::Local<v8::Object> Flags(v8::Local<v8::Context> ctx, const Invocation& inv) {
+    const int i = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0) |
+                  (inv.single ? 8 : 0);
+    if (flag_objects[i].IsEmpty()) {
+      v8::Local<v8::Object> f = v8::Object::New(isolate);
+      f->Set(ctx, V8Str(isolate, "errors"), v8::Boolean::New(isolate, inv.allow_errors)).Check();
+      f->Set(ctx, V8Str(isolate, "hide"), v8::Boolean::New(isolate, inv.allow_hide)).Check();
+      f->Set(ctx, V8Str(isolate, "protect"), v8::Boolean::New(isolate, inv.allow_protect)).Check();
+      f->Set(ctx, V8Str(isolate, "single"), v8::Boolean::New(isolate, inv.single)).Check();
+      f->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
+      flag_objects[i].Reset(isolate, f);
+    }
+    return flag_objects[i].Get(isolate);
+  }
 };
 
 Runtime::Runtime(const ScriptLimits& limits) : impl_(std::make_unique<Impl>()) {
@@ -237,6 +510,9 @@ Runtime& Runtime::ForThisThread(const ScriptLimits& limits) {
 
 std::uint64_t Runtime::cache_hits() const { return impl_->hits; }
 std::uint64_t Runtime::cache_misses() const { return impl_->misses; }
+std::size_t Runtime::pending_calls() const { return impl_->calls.size(); }
+
+void Runtime::Abandon(std::uint64_t call_id) { impl_->calls.erase(call_id); }
 
 Status Runtime::Check(const Program& program, const std::vector<std::string>& names) {
   Impl& im = *impl_;
@@ -249,11 +525,17 @@ Status Runtime::Check(const Program& program, const std::vector<std::string>& na
   return Status::Ok();
 }
 
-Result<std::string> Runtime::CallPrelude(const Program& program, const std::vector<std::string>& names,
-                                         Invocation& inv, const std::string& self_text, bool each, bool single,
-                                         Outcome& failure) {
+Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
   Impl& im = *impl_;
-  Result<std::string> text = Status::Internal("not run");
+  const std::uint64_t call_id = im.next_call++;
+  const bool each = inv.documents_json != nullptr;
+  std::string self_text = each ? std::string() : json::Write(inv.self);
+  Outcome out;
+  std::string report;
+  bool pending = false;
+  Impl::Entry entry = Impl::Entry::kOk;
+  std::string exception;
+  std::vector<std::pair<std::function<void(Outcome)>, Outcome>> finished;
   {
     v8::Isolate::Scope isolate_scope(im.isolate);
     v8::HandleScope handles(im.isolate);
@@ -261,139 +543,63 @@ Result<std::string> Runtime::CallPrelude(const Program& program, const std::vect
     v8::Context::Scope context_scope(ctx);
     std::string error;
     v8::Local<v8::Function> fn;
-    if (!im.Compile(ctx, program, names, error).ToLocal(&fn)) {
-      failure.kind = Outcome::Kind::kError;
-      failure.message = error;
-      return Status::BadRequest(error);
-    }
+    if (!im.Compile(ctx, program, names, error).ToLocal(&fn)) return Impl::Failure(Outcome::Kind::kError, error);
     json::object values;
     for (auto& [name, value] : inv.values) values[name] = std::move(value);
-    json::array name_list;
-    for (const auto& n : names) name_list.emplace_back(n);
-    std::string names_text = json::Write(name_list);
-    auto cached_names = im.name_arrays.find(names_text);
-    if (cached_names == im.name_arrays.end()) {
-      v8::Local<v8::Value> arr = v8::JSON::Parse(ctx, V8Str(im.isolate, names_text)).ToLocalChecked();
-      cached_names = im.name_arrays.emplace(names_text, v8::Global<v8::Value>(im.isolate, arr)).first;
-    }
-    v8::Local<v8::Value> names_v8 = cached_names->second.Get(im.isolate);
-    const int flag_index = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0) |
-                           (single ? 8 : 0);
-    if (im.flag_objects[flag_index].IsEmpty()) {
-      v8::Local<v8::Object> f = v8::Object::New(im.isolate);
-      f->Set(ctx, V8Str(im.isolate, "errors"), v8::Boolean::New(im.isolate, inv.allow_errors)).Check();
-      f->Set(ctx, V8Str(im.isolate, "hide"), v8::Boolean::New(im.isolate, inv.allow_hide)).Check();
-      f->Set(ctx, V8Str(im.isolate, "protect"), v8::Boolean::New(im.isolate, inv.allow_protect)).Check();
-      f->Set(ctx, V8Str(im.isolate, "single"), v8::Boolean::New(im.isolate, single)).Check();
-      f->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
-      im.flag_objects[flag_index].Reset(im.isolate, f);
-    }
-    v8::Local<v8::Object> flags = im.flag_objects[flag_index].Get(im.isolate);
-    v8::Local<v8::Value> args[] = {fn,
-                                   V8Str(im.isolate, self_text),
-                                   V8Str(im.isolate, json::Write(values)),
-                                   names_v8,
-                                   flags,
-                                   im.host.Get(im.isolate),
-                                   v8::Boolean::New(im.isolate, each)};
-    im.current = &inv;
-    im.watchdog.fired = false;
-    const std::int64_t deadline =
-        Watchdog::Now() + std::chrono::duration_cast<std::chrono::nanoseconds>(im.limits.wall_time).count();
-    im.watchdog.deadline_ns = deadline;
-    v8::TryCatch try_catch(im.isolate);
-    v8::MaybeLocal<v8::Value> result = im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), 7, args);
-    std::int64_t expected = deadline;
-    const bool timed_out = !im.watchdog.deadline_ns.compare_exchange_strong(expected, 0);
-    if (timed_out) {
-      // The watchdog took the deadline: wait until its TerminateExecution has happened, then clear it, so a late
-      // termination can never hit the next call.
-      while (!im.watchdog.fired.load()) std::this_thread::yield();
-      if (!result.IsEmpty()) im.isolate->CancelTerminateExecution();
-    }
-    im.current = nullptr;
-    if (result.IsEmpty()) {
-      if (im.isolate->IsExecutionTerminating() || timed_out || im.out_of_memory) {
-        im.isolate->CancelTerminateExecution();
-      }
-      if (im.out_of_memory) {
-        failure.kind = Outcome::Kind::kOutOfMemory;
-        failure.message = program.file + ": script ran out of memory";
-      } else if (timed_out) {
-        failure.kind = Outcome::Kind::kTimeout;
-        failure.message = program.file + ": script timeout";
+    inv.values.clear();
+    std::string names_text = "[";
+    for (const auto& n : names) names_text += (names_text.size() > 1 ? ",\"" : "\"") + n + "\"";
+    names_text += "]";
+    v8::Local<v8::Value> args[] = {
+        fn,
+        V8Str(im.isolate, each ? std::string_view(*inv.documents_json) : std::string_view(self_text)),
+        V8Str(im.isolate, json::Write(values)),
+        im.Cached(im.name_arrays, ctx, names_text),
+        im.Flags(ctx, inv),
+        im.host.Get(im.isolate),
+        v8::Boolean::New(im.isolate, each),
+        v8::Number::New(im.isolate, static_cast<double>(call_id)),
+        inv.clients_json ? im.Cached(im.client_lists, ctx, *inv.clients_json) : v8::Undefined(im.isolate).As<v8::Value>(),
+    };
+    auto call = std::make_unique<PendingCall>();
+    call->id = call_id;
+    call->file = program.file;
+    call->each = each;
+    call->inv = std::move(inv);
+    PendingCall* registered = call.get();
+    im.calls.emplace(call_id, std::move(call));
+    v8::MaybeLocal<v8::Value> result;
+    entry = im.Enter(
+        [&] { return im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), std::size(args), args); },
+        result, exception);
+    if (entry == Impl::Entry::kOk) {
+      v8::Local<v8::Value> r = result.ToLocalChecked();
+      if (r->IsString()) {
+        report = ToStd(im.isolate, r);
+      } else if (registered->report) {
+        report = *registered->report;  // finished in the promise jobs that followed the body
       } else {
-        failure.kind = Outcome::Kind::kError;
-        failure.message = try_catch.HasCaught() ? ToStd(im.isolate, try_catch.Exception()) : "script failed";
+        pending = true;
       }
-      text = Status::Internal(failure.message);
-    } else {
-      text = ToStd(im.isolate, result.ToLocalChecked());
+    }
+    if (!pending) {
+      im.done_ids.erase(std::remove(im.done_ids.begin(), im.done_ids.end(), call_id), im.done_ids.end());
+      im.calls.erase(call_id);
     }
   }
-  if (im.out_of_memory) {
-    // The heap of this isolate is near its limit: start over with a fresh one.
-    spdlog::warn("script isolate replaced after running out of memory file={}", program.file);
-    im.Dispose();
-    im.out_of_memory = false;
-    im.Create();
+  if (entry == Impl::Entry::kOk) {
+    if (pending) {
+      out.kind = Outcome::Kind::kPending;
+      out.call_id = call_id;
+    } else {
+      out = Impl::ReadReport(report, each, program.file);
+    }
+  } else {
+    out = Impl::Stopped(entry, program.file, exception);
+    if (entry == Impl::Entry::kOutOfMemory) im.Replace(program.file, finished, call_id);
   }
-  return text;
-}
-
-namespace {
-
-// Reads the prelude's report of one call (kind, message, status) into `out`.
-void ReadKind(json::object& r, Outcome& out) {
-  std::string_view kind = r["kind"].is_string() ? std::string_view(r["kind"].as_string()) : "error";
-  out.kind = kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled : Outcome::Kind::kError;
-  if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
-  if (const json::value& st = r["status"]; st.is_number()) {
-    out.status = static_cast<int>(st.to_number<double>());
-    out.status_given = true;
-  }
-}
-
-}  // namespace
-
-Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
-  Outcome out;
-  std::string self_text = json::Write(inv.self);
-  auto text = CallPrelude(program, names, inv, self_text, false, false, out);
-  if (!text.ok()) return out;
-  auto report = json::Parse(*text);
-  if (!report.ok() || !report->is_object()) {
-    out.kind = Outcome::Kind::kError;
-    out.message = program.file + ": the event result could not be read";
-    return out;
-  }
-  json::object& r = report->as_object();
-  ReadKind(r, out);
-  if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
-  if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
-  if (const json::value* q = r.if_contains("query")) out.query = *q;
-  for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
-  for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
+  im.Deliver(finished);
   return out;
-}
-
-Runtime::EachOutcome Runtime::RunEach(const Program& program, const std::vector<std::string>& names,
-                                      Invocation inv, const std::string& documents_json, bool single) {
-  EachOutcome result;
-  auto text = CallPrelude(program, names, inv, documents_json, true, single, result.failure);
-  if (!text.ok()) return result;
-  if (!text->empty() && (*text)[0] == 'L') {
-    result.list_json = text->substr(1);
-    return result;
-  }
-  auto report = json::Parse(text->empty() ? std::string_view() : std::string_view(*text).substr(1));
-  if (!report.ok() || !report->is_object()) {
-    result.failure.kind = Outcome::Kind::kError;
-    result.failure.message = program.file + ": the event result could not be read";
-    return result;
-  }
-  ReadKind(report->as_object(), result.failure);
-  return result;
 }
 
 }  // namespace dpd::script

@@ -30,6 +30,23 @@ struct Program {
   std::string source;
 };
 
+// A `dpd.<resource>.<method>(…)` call made by a script (spec §10), handed to the host.
+struct HostRequest {
+  std::string method;       // "GET", "POST", "PUT", "DELETE"
+  std::string path;         // "/todos/abc" (no query string)
+  json::value query;        // the query object as the script gave it (null when none)
+  json::value body;         // the body as given (null when none)
+  bool has_body = false;
+};
+
+// Its answer. `body_json` is JSON text (empty = undefined): the result when `ok`, else the rejection value.
+struct HostResponse {
+  bool ok = false;
+  std::string body_json;
+};
+
+struct Outcome;
+
 // What a call may use. `self` becomes `this` (and is read back afterwards); `values` are injected by name as
 // plain data (copies); `flags` selects the helper set: which of the event helpers exist.
 struct Invocation {
@@ -38,13 +55,25 @@ struct Invocation {
   bool allow_errors = false;   // error/errorIf/errorUnless/hasErrors
   bool allow_hide = false;     // hide/unhide
   bool allow_protect = false;  // protect/unprotect/changed (needs "previous" among values)
-  // console.log / emit land here (the host decides where they go).
+  // Each-mode (the Get event over a list): `this` is each document of this JSON array in turn; see Outcome.
+  const std::string* documents_json = nullptr;
+  bool single = false;         // each-mode for a by-id GET: a cancel fails instead of dropping the document
+  // The `dpd` client (spec §10): a JSON array [{"key":"todos","path":"/todos"}, …] of the resources a script can
+  // reach (nullptr: no `dpd`), and how one call is carried out. `request` must answer through `done` later, on this
+  // thread, never before it returns; `done` may be dropped (the call then never settles).
+  std::shared_ptr<const std::string> clients_json;
+  std::function<void(HostRequest, std::function<void(HostResponse)> done)> request;
+  // console.log / emit land here (the host decides where they go). emit's arguments as JSON; a dpd client given as
+  // the first of four arguments arrives as {"$client": "<path>"}.
   std::function<void(std::string_view line)> log;
   std::function<void(const json::array& args)> emit;
+  // The final outcome of a call that returned kPending (called once, on this thread, outside V8).
+  std::function<void(Outcome)> on_complete;
 };
 
 struct Outcome {
-  enum class Kind { kOk, kCancelled, kError, kTimeout, kOutOfMemory } kind = Kind::kOk;
+  // kPending: the body returned but dpd callbacks/promises are outstanding; the result arrives via on_complete.
+  enum class Kind { kOk, kCancelled, kError, kTimeout, kOutOfMemory, kPending } kind = Kind::kOk;
   std::string message;          // cancel message / exception text
   int status = 400;             // cancel status
   bool status_given = false;    // a status was passed (Deployd then adds "statusCode")
@@ -53,6 +82,8 @@ struct Outcome {
   json::value query;            // the injected "query" after the call (scripts may edit it), null if none
   std::vector<std::string> hidden;
   std::vector<std::string> protected_fields;
+  std::string list_json;        // each-mode success: the surviving documents, hidden properties removed
+  std::uint64_t call_id = 0;    // kPending: what Abandon takes
 };
 
 class Runtime {
@@ -62,30 +93,22 @@ class Runtime {
   ~Runtime();
 
   // Compiles (or takes from the cache) and runs `program` with `inv`. A syntax error is an Outcome of kind kError
-  // whose message is "<file>:<line>: SyntaxError: …".
+  // whose message is "<file>:<line>: SyntaxError: …". Each-mode (inv.documents_json): on success `list_json` holds
+  // the surviving documents; otherwise the Outcome describes the first failure.
   Outcome Run(const Program& program, const std::vector<std::string>& parameter_names, Invocation inv);
 
-  // Runs `program` once per document of `documents_json` (a JSON array) in one call into V8 — the Get event over a
-  // list. On success `list_json` holds the surviving documents (cancelled ones dropped, hidden properties removed);
-  // otherwise the Outcome describes the first failure. With `single`, a cancel fails instead of dropping.
-  struct EachOutcome {
-    Outcome failure;        // kind kOk when the run succeeded
-    std::string list_json;  // valid when failure.kind == kOk
-  };
-  EachOutcome RunEach(const Program& program, const std::vector<std::string>& parameter_names, Invocation inv,
-                      const std::string& documents_json, bool single);
+  // Forgets a pending call (its event gave up waiting): its callbacks are never run and on_complete never called.
+  void Abandon(std::uint64_t call_id);
 
   // Compiles without running (start-up warm-up and load-time syntax checks). Error text as for Run.
   Status Check(const Program& program, const std::vector<std::string>& parameter_names);
 
   std::uint64_t cache_hits() const;
   std::uint64_t cache_misses() const;
+  std::size_t pending_calls() const;
 
  private:
   explicit Runtime(const ScriptLimits& limits);
-  // Calls the prelude; returns its text, or a failure Outcome (syntax error, timeout, out of memory, exception).
-  Result<std::string> CallPrelude(const Program& program, const std::vector<std::string>& names, Invocation& inv,
-                                  const std::string& self_text, bool each, bool single, Outcome& failure);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 namespace dpd::script {
 namespace {
 
@@ -107,22 +109,159 @@ TEST(EngineTest, MemoryHogIsStoppedAndTheIsolateReplaced) {
   EXPECT_EQ(next.kind, Outcome::Kind::kOk) << next.message;
 }
 
+Outcome RunEach(const Program& program, Invocation inv, const std::string& docs, bool single) {
+  inv.documents_json = &docs;
+  inv.single = single;
+  return Runtime::ForThisThread().Run(program, kNames, std::move(inv));
+}
+
 TEST(EngineTest, EachRunsOncePerDocumentInOneCall) {
   Invocation inv;
   inv.allow_hide = inv.allow_errors = true;
   inv.values = {{"query", json::object{{"tag", "q"}}}};
-  auto& rt = Runtime::ForThisThread();
   const Program get{"resources/t/get.js", "if (this.drop) cancel('x'); hide('secret'); this.q = query.tag; data.n = 9;"};
-  auto r = rt.RunEach(get, kNames, inv,
-                      R"([{"a":1,"secret":"s","id":"1"},{"drop":true,"id":"2"},{"a":3,"id":"3"}])", false);
-  ASSERT_EQ(r.failure.kind, Outcome::Kind::kOk) << r.failure.message;
+  auto r = RunEach(get, inv, R"([{"a":1,"secret":"s","id":"1"},{"drop":true,"id":"2"},{"a":3,"id":"3"}])", false);
+  ASSERT_EQ(r.kind, Outcome::Kind::kOk) << r.message;
   EXPECT_EQ(r.list_json, R"([{"a":1,"id":"1","q":"q"},{"a":3,"id":"3","q":"q"}])");
-  auto single = rt.RunEach(get, kNames, inv, R"([{"drop":true,"id":"2"}])", true);
-  EXPECT_EQ(single.failure.kind, Outcome::Kind::kCancelled);
-  EXPECT_EQ(single.failure.message, "x");
-  auto error = rt.RunEach({"resources/t/get.js", "if (this.id === '2') null.x;"}, kNames, inv,
-                          R"([{"id":"1"},{"id":"2"}])", false);
-  EXPECT_EQ(error.failure.kind, Outcome::Kind::kError);
+  auto single = RunEach(get, inv, R"([{"drop":true,"id":"2"}])", true);
+  EXPECT_EQ(single.kind, Outcome::Kind::kCancelled);
+  EXPECT_EQ(single.message, "x");
+  auto error = RunEach({"resources/t/get.js", "if (this.id === '2') null.x;"}, inv, R"([{"id":"1"},{"id":"2"}])", false);
+  EXPECT_EQ(error.kind, Outcome::Kind::kError);
+}
+
+// The host side of dpd calls, answered by hand: records each request and lets the test settle it.
+struct FakeHost {
+  std::vector<HostRequest> requests;
+  std::vector<std::function<void(HostResponse)>> answers;
+  std::optional<Outcome> completed;
+  const std::vector<std::string> names = {"dpd", "cancel", "$addCallback", "$finishCallback", "error"};
+  std::shared_ptr<const std::string> clients =
+      std::make_shared<const std::string>(R"([{"key":"todos","path":"/todos","users":false}])");
+
+  Invocation Make() {
+    Invocation inv;
+    inv.allow_errors = true;
+    inv.clients_json = clients;
+    inv.request = [this](HostRequest r, std::function<void(HostResponse)> done) {
+      requests.push_back(std::move(r));
+      answers.push_back(std::move(done));
+    };
+    inv.on_complete = [this](Outcome o) { completed = std::move(o); };
+    return inv;
+  }
+  Outcome Run(const std::string& source) {
+    return Runtime::ForThisThread().Run({"resources/t/post.js", source}, names, Make());
+  }
+  void Answer(std::size_t i, bool ok, const std::string& body) { answers.at(i)(HostResponse{ok, body}); }
+};
+
+TEST(EngineTest, CallbacksHoldTheEventOpenAndSeeThis) {
+  FakeHost host;
+  auto out = host.Run(
+      "dpd.todos.get({done: true}, function (result, err) { this.got = result.length; this.err = err; });"
+      "dpd.todos.get('abc', function (result, err) { this.missing = err.message; });");
+  ASSERT_EQ(out.kind, Outcome::Kind::kPending) << out.message;
+  ASSERT_EQ(host.requests.size(), 2u);
+  EXPECT_EQ(host.requests[0].method, "GET");
+  EXPECT_EQ(host.requests[0].path, "/todos");
+  EXPECT_EQ(json::Write(host.requests[0].query), R"({"done":true})");
+  EXPECT_EQ(host.requests[1].path, "/todos/abc");
+  host.Answer(0, true, R"([{"id":"1"},{"id":"2"}])");
+  EXPECT_FALSE(host.completed);  // one callback still outstanding
+  host.Answer(1, false, R"({"message":"not found","status":404})");
+  ASSERT_TRUE(host.completed);
+  EXPECT_EQ(host.completed->kind, Outcome::Kind::kOk) << host.completed->message;
+  EXPECT_EQ(json::Write(host.completed->self), R"({"got":2,"missing":"not found"})");  // fn(result): no err
+  EXPECT_EQ(Runtime::ForThisThread().pending_calls(), 0u);
+}
+
+TEST(EngineTest, PromiseChainErrorsAreRecordedAndCleared) {
+  // spec §6.8: the chain of Deployd's test app.
+  FakeHost host;
+  auto out = host.Run(
+      "dpd.todos.get().then(function () { return 1; })"
+      ".catch(function () { this.shouldNotBeSet1 = true; })"
+      ".catch(function () { this.shouldNotBeSet2 = true; })"
+      ".then(() => { throw 'test'; })"
+      ".catch((e) => { this.seenError = e; })"
+      ".finally(() => { this.seenFinally = true; });");
+  ASSERT_EQ(out.kind, Outcome::Kind::kPending);
+  host.Answer(0, true, "[]");
+  ASSERT_TRUE(host.completed);
+  ASSERT_EQ(host.completed->kind, Outcome::Kind::kOk) << host.completed->message;
+  EXPECT_EQ(json::Write(host.completed->self), R"({"seenError":"test","seenFinally":true})");
+
+  FakeHost unhandled;
+  unhandled.Run("dpd.todos.get().then(function () { throw new Error('late'); });");
+  unhandled.Answer(0, true, "[]");
+  ASSERT_TRUE(unhandled.completed);
+  EXPECT_EQ(unhandled.completed->kind, Outcome::Kind::kError);
+  EXPECT_EQ(unhandled.completed->message, "late");
+}
+
+TEST(EngineTest, ThrowOrCancelInACallbackFailsTheEvent) {
+  FakeHost thrown;
+  thrown.Run("dpd.todos.get(function () { throw 'boom'; });");
+  thrown.Answer(0, true, "[]");
+  ASSERT_TRUE(thrown.completed);
+  EXPECT_EQ(thrown.completed->kind, Outcome::Kind::kError);
+  EXPECT_EQ(thrown.completed->message, "boom");
+
+  FakeHost cancelled;
+  cancelled.Run("dpd.todos.get(function () { cancel('no', 403); });");
+  cancelled.Answer(0, true, "[]");
+  ASSERT_TRUE(cancelled.completed);
+  EXPECT_EQ(cancelled.completed->kind, Outcome::Kind::kCancelled);
+  EXPECT_EQ(cancelled.completed->status, 403);
+}
+
+TEST(EngineTest, ArgumentFormsOfTheClient) {
+  FakeHost host;
+  host.Run("dpd.todos.get(27); dpd.todos.get('a', 'b', {x: 1}, function () {});"
+           "dpd.todos.post({title: 't'}); dpd.todos.put('id1', {q: 1}, {title: 'u'});"
+           "dpd.todos.del({id: 'z'}); dpd.todos.exec('rename', {to: 'x'});");
+  ASSERT_EQ(host.requests.size(), 6u);
+  EXPECT_EQ(host.requests[0].path, "/todos/27");
+  EXPECT_EQ(host.requests[1].path, "/todos/a/b");
+  EXPECT_EQ(json::Write(host.requests[1].query), R"({"x":1})");
+  EXPECT_EQ(host.requests[2].method, "POST");
+  EXPECT_EQ(json::Write(host.requests[2].body), R"({"title":"t"})");
+  EXPECT_EQ(host.requests[3].path, "/todos/id1");
+  EXPECT_EQ(json::Write(host.requests[3].query), R"({"q":1})");
+  EXPECT_EQ(json::Write(host.requests[3].body), R"({"title":"u"})");
+  EXPECT_EQ(host.requests[4].method, "DELETE");
+  EXPECT_EQ(host.requests[5].path, "/todos/rename");
+  EXPECT_EQ(json::Write(host.requests[5].body), R"({"to":"x"})");
+  for (std::size_t i = 0; i < 6; ++i) host.Answer(i, true, "");
+  ASSERT_TRUE(host.completed);
+  EXPECT_EQ(host.completed->kind, Outcome::Kind::kOk);
+}
+
+TEST(EngineTest, ManualCallbacksAndAbandon) {
+  FakeHost host;
+  auto out = host.Run("$addCallback(); dpd.todos.get(function () { $finishCallback(); this.done = 1; });");
+  ASSERT_EQ(out.kind, Outcome::Kind::kPending);
+  host.Answer(0, true, "[]");
+  ASSERT_TRUE(host.completed);
+  EXPECT_EQ(json::Write(host.completed->self), R"({"done":1})");
+
+  FakeHost stuck;
+  auto s = stuck.Run("$addCallback();");
+  ASSERT_EQ(s.kind, Outcome::Kind::kPending);
+  Runtime::ForThisThread().Abandon(s.call_id);
+  EXPECT_EQ(Runtime::ForThisThread().pending_calls(), 0u);
+  EXPECT_FALSE(stuck.completed);
+}
+
+TEST(EngineTest, ALoopingCallbackIsStopped) {
+  FakeHost host;
+  host.Run("dpd.todos.get(function () { while (true) {} });");
+  host.Answer(0, true, "[]");
+  ASSERT_TRUE(host.completed);
+  EXPECT_EQ(host.completed->kind, Outcome::Kind::kTimeout);
+  auto next = RunScript("this.ok = 1");
+  EXPECT_EQ(next.kind, Outcome::Kind::kOk) << next.message;
 }
 
 TEST(EngineTest, CompiledOncePerSource) {

@@ -1,43 +1,250 @@
 #pragma once
-// The JavaScript half of the event API (spec §6.3–6.6), compiled once per isolate. It builds the per-call helpers
-// (cancel, error, hide, protect, changed, emit, console …), calls the event function with `this` = a fresh object,
-// and reports what happened as one JSON text. Keeping these helpers in JavaScript keeps the C++/V8 boundary to two
-// host functions (log, emit) and one JSON round trip per call.
+// The JavaScript half of the event API (spec §6.3–6.8, §10), compiled once per isolate. It builds the per-call
+// helpers (cancel, error, hide, protect, changed, emit, console, the `dpd` client …), calls the event function with
+// `this` = a fresh object, tracks the callbacks and promises of `dpd` calls (spec §6.8) and reports what happened
+// as one JSON text — returned at once when nothing is outstanding, otherwise handed to host.done(callId, report)
+// when the last tracked operation settles. The C++/V8 boundary is four host functions: log, emit, request, done.
 
 namespace dpd::script {
 
 inline constexpr const char* kPrelude = R"JS(
-(function (fn, selfText, valuesText, names, flags, host, each) {
+(function (fn, selfText, valuesText, names, flags, host, each, callId, clients) {
   'use strict';
   const values = JSON.parse(valuesText);
   if (values.ctx && values.query) values.ctx.query = values.query;  // one live query object, as in Deployd
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
   const text = (v) => (typeof v === 'string' ? v : (v instanceof Error ? String(v) : JSON.stringify(v)));
-  const log = function () { host.log(Array.prototype.map.call(arguments, text).join(' ')); };
+  const log = function () { host.log(callId, Array.prototype.map.call(arguments, text).join(' ')); };
   const konsole = Object.freeze({ log: log, info: log, warn: log, error: log, debug: log });
-  const emit = function () { host.emit(JSON.stringify(Array.prototype.slice.call(arguments))); };
   const isMe = function (id) { return !!(values.me && values.me.id === id); };
   const CANCEL = {};
+  const CLIENT = typeof Symbol === 'function' ? Symbol('dpd client') : '$dpdClient';
 
-  // Runs the event once with `this` = self and fresh helpers; returns what happened.
+  // emit(event[, data]) / emit(room, event, data) / emit(usersClient, query, event, data) (spec §6.7). A users
+  // client travels as {"$client": path}; JSON drops hidden (non-enumerable) properties.
+  const emit = function () {
+    const args = Array.prototype.slice.call(arguments);
+    if (args.length === 4 && args[0] && args[0][CLIENT]) args[0] = { $client: args[0][CLIENT] };
+    host.emit(callId, JSON.stringify(args));
+  };
+
+  let pending = 0;        // tracked callbacks/promises not settled yet (all runs)
+  let returned = false;   // every body has returned
+  let finished = false;
+  let asyncMode = false;  // the synchronous part is over: the report goes to host.done
+  let report;
+  const runs = [];
+
+  function cancelResult(msg, status) {
+    let message = msg;
+    let st = status;
+    if (msg instanceof Error) {
+      message = msg.message;
+      if (st === undefined && msg.statusCode !== undefined) st = msg.statusCode;
+    } else if (msg !== null && typeof msg === 'object') {
+      message = msg.message;
+      if (st === undefined) st = msg.statusCode !== undefined ? msg.statusCode : msg.status;
+    }
+    return { kind: 'cancel', message: message === undefined ? '' : text(message),
+             status: st === undefined || st === null ? null : Number(st) };
+  }
+  function errorResult(e) {
+    if (e instanceof Error) {
+      return { kind: 'error', message: e.message, status: e.statusCode !== undefined ? Number(e.statusCode) : null };
+    }
+    const r = cancelResult(e);
+    r.kind = 'error';
+    return r;
+  }
+  const OK = { kind: 'ok', message: '', status: null };
+
+  function effective(run) {
+    if (run.result.kind === 'ok' && run.asyncError) return errorResult(run.asyncError.value);
+    return run.result;
+  }
+  // The prelude's report: one object for a single run, "L"+list or "F"+failure in each-mode.
+  function buildReport() {
+    if (!each) {
+      const run = runs[0];
+      const r = effective(run);
+      const self = Object.assign({}, run.self);
+      for (const h of run.state.hidden) self[h] = run.self[h];  // hidden properties are still written (§6.5)
+      return JSON.stringify({ kind: r.kind, message: r.message, status: r.status, errors: run.state.errors,
+                              hidden: run.state.hidden, protected: run.state.protected, self: self,
+                              query: values.query });
+    }
+    const out = [];
+    for (const run of runs) {
+      const r = effective(run);
+      if (r.kind === 'error' || (r.kind === 'cancel' && flags.single)) return 'F' + JSON.stringify(r);
+      if (r.kind === 'cancel') continue;
+      out.push(run.self);  // hidden properties are non-enumerable: JSON leaves them out
+    }
+    return 'L' + JSON.stringify(out);
+  }
+  function finish() {
+    if (finished) return;
+    finished = true;
+    try {
+      report = buildReport();
+    } catch (e) {  // e.g. a circular `this`: the call fails instead of never reporting
+      const r = errorResult(e);
+      report = each ? 'F' + JSON.stringify(r)
+                    : JSON.stringify({ kind: 'error', message: r.message, status: r.status, errors: {}, hidden: [],
+                                       protected: [], self: {}, query: null });
+    }
+    if (asyncMode) host.done(callId, report);
+  }
+  function check() { if (!finished && returned && pending === 0) finish(); }
+  // A run stops (cancel or error). An error — or any stop outside a list — ends the whole call at once; pending
+  // callbacks are then ignored (spec §6.8).
+  function endRun(run, result) {
+    if (run.over) return;
+    run.over = true;
+    run.result = result;
+    pending -= run.pending;  // its outstanding callbacks no longer hold the event open
+    run.pending = 0;
+    if (!each || result.kind === 'error' || flags.single) finish(); else check();
+  }
+
   function runOne(self) {
-    const state = { errors: {}, hasErrors: false, hidden: [], protected: [] };
-    let cancelled = null;
-    const domain = { emit: emit, console: konsole, isMe: isMe };
-    domain.cancel = function (msg, status) {
-      let message = msg;
-      let st = status;
-      if (msg instanceof Error) {
-        message = msg.message;
-        if (st === undefined && msg.statusCode !== undefined) st = msg.statusCode;
-      } else if (msg !== null && typeof msg === 'object') {
-        message = msg.message;
-        if (st === undefined) st = msg.statusCode !== undefined ? msg.statusCode : msg.status;
+    const run = { self: self, over: false, pending: 0, result: OK, asyncError: null, cancelled: null,
+                  state: { errors: {}, hasErrors: false, hidden: [], protected: [] } };
+    runs.push(run);
+    const state = run.state;
+    const live = () => !finished && !run.over;
+
+    // --- tracking (spec §6.8) ---
+    // Runs `after(value, rejected)` when p settles, and holds the event open until then.
+    function track(p, after) {
+      pending++;
+      run.pending++;
+      const settle = function (v, rejected) {
+        try {
+          if (after && live()) after(v, rejected);
+        } finally {
+          if (!run.over) { run.pending--; pending--; }
+          check();
+        }
+      };
+      p.then(function (v) { settle(v, false); }, function (e) { settle(e, true); });
+      return wrap(p);
+    }
+    // A then/catch handler: `this` = the event object; a throw records the error, a later rejection handler that
+    // receives it clears it again; cancel() stops the run.
+    function handler(f, rejection) {
+      if (typeof f !== 'function') return undefined;
+      return function (v) {
+        if (!live()) return undefined;
+        if (rejection && run.asyncError && run.asyncError.value === v) run.asyncError = null;
+        try {
+          return f.call(self, v);
+        } catch (e) {
+          if (e === CANCEL) { endRun(run, run.cancelled); return undefined; }
+          run.asyncError = { value: e };
+          throw e;
+        }
+      };
+    }
+    function wrap(p) {
+      const w = {
+        then: function (a, b) { return track(p.then(handler(a, false), handler(b, true))); },
+        catch: function (b) { return track(p.then(undefined, handler(b, true))); },
+        finally: function (f) {
+          return track(p.finally(typeof f === 'function' ? function () { if (live()) return f.call(self); } : f));
+        },
+      };
+      w.fail = w.catch;
+      return w;
+    }
+    // A node-style callback fn(result, error) with `this` = the event object; a throw ends the run.
+    function callbackAfter(fn) {
+      if (typeof fn !== 'function') return null;
+      return function (v, rejected) {
+        try {
+          if (rejected) fn.call(self, null, v); else fn.call(self, v);
+        } catch (e) {
+          endRun(run, e === CANCEL ? run.cancelled : errorResult(e));
+        }
+      };
+    }
+
+    // --- the dpd client (spec §10) ---
+    const isPath = (a) => typeof a === 'string' || typeof a === 'number';
+    const join = function () {
+      const parts = [];
+      for (let i = 0; i < arguments.length; i++) {
+        const a = arguments[i];
+        if (a !== undefined && a !== null && String(a) !== '') parts.push(String(a).replace(/^\/+|\/+$/g, ''));
       }
-      cancelled = { message: message === undefined ? '' : String(message), status: st === undefined ? null : Number(st) };
+      return parts.filter((s) => s !== '').join('/');
+    };
+    function call(method, base, rest, query, body, hasBody, fn) {
+      if (!live()) return wrap(new Promise(function () {}));
+      const path = base + (rest ? '/' + rest : '');
+      const p = host.request(callId, method, path, query === undefined || query === null ? undefined : JSON.stringify(query),
+                             hasBody && body !== undefined ? JSON.stringify(body) : undefined);
+      return track(p, callbackAfter(fn));
+    }
+    // get([path], [path], [query], [fn]) — also del.
+    function readArgs(args) {
+      let i = 0;
+      const segs = [];
+      while (i < args.length && segs.length < 2 && isPath(args[i])) segs.push(args[i++]);
+      let query;
+      if (i < args.length && typeof args[i] !== 'function') query = args[i++];
+      const fn = typeof args[i] === 'function' ? args[i] : undefined;
+      return { rest: join.apply(null, segs), query: query, fn: fn };
+    }
+    // post([path], [query], body, [fn]) — also put: two objects = query then body.
+    function writeArgs(args) {
+      let i = 0;
+      const segs = [];
+      while (i < args.length && segs.length < 2 && isPath(args[i])) segs.push(args[i++]);
+      let query;
+      let body;
+      if (i < args.length && typeof args[i] !== 'function') body = args[i++];
+      if (i < args.length && typeof args[i] !== 'function') { query = body; body = args[i++]; }
+      const fn = typeof args[i] === 'function' ? args[i] : undefined;
+      return { rest: join.apply(null, segs), query: query, body: body, fn: fn };
+    }
+    function client(entry) {
+      const c = {};
+      c.get = function () { const a = readArgs(arguments); return call('GET', entry.path, a.rest, a.query, undefined, false, a.fn); };
+      c.del = function () { const a = readArgs(arguments); return call('DELETE', entry.path, a.rest, a.query, undefined, false, a.fn); };
+      c.post = function () { const a = writeArgs(arguments); return call('POST', entry.path, a.rest, a.query, a.body, true, a.fn); };
+      c.put = function () { const a = writeArgs(arguments); return call('PUT', entry.path, a.rest, a.query, a.body, true, a.fn); };
+      // exec(func, [path], [body], [fn]): POST /<resource>/<func>/<path>
+      c.exec = function (func) {
+        const a = writeArgs(Array.prototype.slice.call(arguments, 1));
+        return call('POST', entry.path, join(func, a.rest), a.query, a.body, true, a.fn);
+      };
+      if (entry.users) {
+        c.me = function (fn) { return call('GET', entry.path, 'me', undefined, undefined, false, fn); };
+        c.login = function (credentials, fn) { return call('POST', entry.path, 'login', undefined, credentials, true, fn); };
+        c.logout = function (fn) { return call('POST', entry.path, 'logout', undefined, undefined, false, fn); };
+      }
+      Object.defineProperty(c, CLIENT, { value: entry.path });
+      return c;
+    }
+    let dpd;
+    if (clients) {
+      dpd = {};
+      for (const entry of clients) dpd[entry.key] = client(entry);
+    }
+
+    // --- the event helpers (spec §6.3–6.5) ---
+    const domain = { emit: emit, console: konsole, isMe: isMe, dpd: dpd };
+    domain.cancel = function (msg, status) {
+      run.cancelled = cancelResult(msg, status);
       throw CANCEL;
     };
     domain.cancelIf = function (c, m, s) { if (c) domain.cancel(m, s); };
     domain.cancelUnless = function (c, m, s) { if (!c) domain.cancel(m, s); };
+    domain.$addCallback = function () { if (live()) { pending++; run.pending++; } };
+    domain.$finishCallback = function () {
+      if (run.pending > 0) { run.pending--; pending--; check(); }
+    };
     if (flags.errors) {
       domain.error = function (k, m) { state.errors[k] = m || true; state.hasErrors = true; };
       domain.errorIf = function (c, k, m) { if (c) domain.error(k, m); };
@@ -47,19 +254,28 @@ inline constexpr const char* kPrelude = R"JS(
     if (flags.hide) {
       domain.hide = function (p, on) {
         if (on === false) return domain.unhide(p);
-        if (Object.prototype.hasOwnProperty.call(self, p) && state.hidden.indexOf(p) < 0) state.hidden.push(p);
+        if (!own(self, p) || state.hidden.indexOf(p) >= 0) return;
+        const d = Object.getOwnPropertyDescriptor(self, p);
+        if (!d.configurable) return;
+        state.hidden.push(p);
+        d.enumerable = false;
+        Object.defineProperty(self, p, d);
       };
-      domain.unhide = function (p) { const i = state.hidden.indexOf(p); if (i >= 0) state.hidden.splice(i, 1); };
+      domain.unhide = function (p) {
+        const i = state.hidden.indexOf(p);
+        if (i < 0) return;
+        state.hidden.splice(i, 1);
+        const d = Object.getOwnPropertyDescriptor(self, p);
+        if (d) { d.enumerable = true; Object.defineProperty(self, p, d); }
+      };
     }
     if (flags.protect) {
       const previous = values.previous || {};
       const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
-      domain.changed = function (p) {
-        return Object.prototype.hasOwnProperty.call(self, p) && !same(self[p], previous[p]);
-      };
+      domain.changed = function (p) { return own(self, p) && !same(self[p], previous[p]); };
       domain.protect = function (p, on) {
         if (on === false) return domain.unprotect(p);
-        if (!Object.prototype.hasOwnProperty.call(self, p) || state.protected.indexOf(p) >= 0) return;
+        if (!own(self, p) || state.protected.indexOf(p) >= 0) return;
         state.protected.push(p);
         Object.defineProperty(self, p, {
           enumerable: true, configurable: true,
@@ -74,54 +290,32 @@ inline constexpr const char* kPrelude = R"JS(
         Object.defineProperty(self, p, { value: previous[p], writable: true, enumerable: true, configurable: true });
       };
     }
+    if (values.ctx && dpd) values.ctx.dpd = dpd;
     const data = each ? JSON.parse(JSON.stringify(self)) : values.data;  // `data` is a copy of `this`
     const args = names.map(function (n) {
-      if (Object.prototype.hasOwnProperty.call(domain, n)) return domain[n];
+      if (own(domain, n)) return domain[n];
       return n === 'data' ? data : values[n];
     });
-    const result = { kind: 'ok', message: '', status: null, state: state };
     try {
       fn.apply(self, args);
     } catch (e) {
-      if (e === CANCEL) {
-        result.kind = 'cancel';
-        result.message = cancelled.message;
-        result.status = cancelled.status;
-      } else if (e instanceof Error) {
-        result.kind = 'error';
-        result.message = e.message;
-        result.status = e.statusCode !== undefined ? Number(e.statusCode) : null;
-      } else {
-        // A thrown non-Error value acts like cancel(value) (spec §5.2, §6.6).
-        result.kind = 'cancel';
-        result.message = e === undefined ? '' : text(e);
-      }
+      if (e === CANCEL) endRun(run, run.cancelled);
+      else if (e instanceof Error) endRun(run, errorResult(e));
+      else endRun(run, cancelResult(e));  // a thrown non-Error value acts like cancel(value) (spec §5.2, §6.6)
     }
-    return result;
   }
 
   if (!each) {
-    const self = JSON.parse(selfText);
-    const r = runOne(self);
-    return JSON.stringify({ kind: r.kind, message: r.message, status: r.status, errors: r.state.errors,
-                            hidden: r.state.hidden, protected: r.state.protected, self: self, query: values.query });
+    runOne(JSON.parse(selfText));
+  } else {
+    const docs = JSON.parse(selfText);
+    for (let i = 0; i < docs.length && !finished; i++) runOne(docs[i]);
   }
-  // Each-mode (Get over a list): selfText is an array of documents. Answers "L" + the surviving documents (hidden
-  // properties removed) as JSON, or "F" + the failure. A cancelled document leaves the list, unless `flags.single`
-  // (a by-id GET), where it fails the request like an exception does.
-  const docs = JSON.parse(selfText);
-  const out = [];
-  for (let i = 0; i < docs.length; i++) {
-    const doc = docs[i];
-    const r = runOne(doc);
-    if (r.kind === 'error' || (r.kind === 'cancel' && flags.single)) {
-      return 'F' + JSON.stringify({ kind: r.kind, message: r.message, status: r.status });
-    }
-    if (r.kind === 'cancel') continue;
-    for (let h = 0; h < r.state.hidden.length; h++) delete doc[r.state.hidden[h]];
-    out.push(doc);
-  }
-  return 'L' + JSON.stringify(out);
+  returned = true;
+  check();
+  if (finished) return report;
+  asyncMode = true;
+  return undefined;  // pending: host.done(callId, report) follows
 })
 )JS";
 

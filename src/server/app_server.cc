@@ -130,6 +130,7 @@ Status ValidateStoreUrl(const std::string& url) {
 struct AppServer::Impl {
   // Declared first so it is destroyed last: resources and in-flight requests use it.
   std::unique_ptr<store::Store> store;
+  std::unique_ptr<resources::Emitter> emitter;
   Options options;
   config::App app;
   std::vector<std::string> problems;
@@ -177,6 +178,7 @@ struct AppServer::Impl {
     ctx.headers = &req.headers;
     ctx.request_id = req.id;
     ctx.is_root = IsRoot(req);
+    ctx.router = router.get();
     if (req.has_query()) {
       auto query = http::ParseQueryString(req.query(), options.limits.json);
       if (!query.ok()) co_return TextError(400, query.status().message());
@@ -300,7 +302,8 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   const std::string& host = im.options.host;
   im.any_key_is_root = im.options.environment == "development" &&
                        (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
-  resources::Dependencies deps{im.store.get(), im.options.limits};
+  im.emitter = std::make_unique<resources::LogEmitter>();  // the realtime module replaces it
+  resources::Dependencies deps{im.store.get(), im.options.limits, im.emitter.get()};
   std::vector<std::shared_ptr<resources::Resource>> list;
   for (const auto& rc : im.app.resources) {
     auto r = resources::MakeResource(rc, deps);

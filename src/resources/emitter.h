@@ -1,0 +1,38 @@
+#pragma once
+// Where event scripts' emit() goes (spec §6.7). The realtime module delivers to sockets; until it is configured,
+// LogEmitter writes each emit to the log at debug level. Emits are never awaited and never fail a request.
+//
+// Thread-safety: Emit is called from every worker thread.
+
+#include <string>
+
+#include "json/json.h"
+
+namespace dpd::resources {
+
+struct EmitMessage {
+  enum class Target { kAll, kRoom, kUsers };
+  Target target = Target::kAll;
+  std::string room;            // kRoom
+  std::string users_path;      // kUsers: the user collection ("/users") …
+  json::value users_query;     // … and the query selecting the users (each gets room "dpd_uid:<id>")
+  std::string event;
+  json::value data;            // null when none was given
+};
+
+// Reads the arguments of emit() (as JSON; a users client as {"$client": path}) in the forms of spec §6.7:
+// (event), (event, data), (room, event, data), (usersClient, query, event, data). False for anything else.
+bool ReadEmit(const json::array& args, EmitMessage& out);
+
+class Emitter {
+ public:
+  virtual ~Emitter() = default;
+  virtual void Emit(const EmitMessage& message) = 0;
+};
+
+class LogEmitter : public Emitter {
+ public:
+  void Emit(const EmitMessage& message) override;
+};
+
+}  // namespace dpd::resources

@@ -44,6 +44,7 @@ std::vector<Named> Table(Limits& l) {
       {"script.event_time_ms", &l.script.event_time},
       {"script.recursion_max", &l.script.recursion_max},
       {"script.internal_calls", &l.script.internal_calls},
+      {"script.emits", &l.script.emits},
   };
 }
 

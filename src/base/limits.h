@@ -56,6 +56,7 @@ struct ScriptLimits {
   std::chrono::milliseconds event_time{10000};
   std::size_t recursion_max = 64;                // highest $limitRecursion a request may ask for
   std::size_t internal_calls = 1000;             // dpd.* calls one request tree may make
+  std::size_t emits = 10000;                     // emit() calls per event: beyond, emit throws (a 400)
 };
 
 struct Limits {

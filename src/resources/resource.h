@@ -25,12 +25,17 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class Router;
 
-// What a tree of in-process dpd calls shares (spec §10): the "<METHOD> <path>" of every call made so far (never
-// popped, as in Deployd: siblings count too) and the recursion limit of the top-level request.
+// In-process dpd calls (spec §10). A request tree shares its recursion limit ($limitRecursion of the top-level
+// request) and a count of all its calls; each call knows its ancestors' "<METHOD> <path>" keys. Deployd kept one
+// stack for the whole tree, so siblings starved each other (a loop of posts stopped after two; issues #48, #788);
+// dpd counts a key along the ancestor chain only, which stops recursion at the same depth.
 struct CallTree {
-  std::vector<std::string> stack;
   std::size_t limit = 2;  // $limitRecursion
   std::size_t calls = 0;  // every dpd call of the tree (bounded by ScriptLimits::internal_calls)
+};
+struct CallFrame {
+  std::string key;                          // "GET /todos"
+  std::shared_ptr<const CallFrame> parent;  // the call that made this one (null: the client's request)
 };
 
 struct Context {
@@ -43,6 +48,7 @@ struct Context {
   std::uint64_t request_id = 0;
   bool internal = false;                // a dpd.* call from a script (spec §10)
   std::shared_ptr<CallTree> calls;      // set at the first dpd call of a request tree
+  std::shared_ptr<const CallFrame> frame;  // this request's place in it (null: a client's request)
   const Router* router = nullptr;       // where in-process dpd calls are routed
 
   const std::string* header(std::string_view lower_name) const;

@@ -50,12 +50,14 @@ struct Caller {
   std::uint64_t request_id = 0;
   HeaderList headers;
   std::shared_ptr<CallTree> calls;
+  std::shared_ptr<const CallFrame> frame;
   std::size_t max_calls = 0;
   Executor executor;
 };
 
 struct InternalJob {
   std::shared_ptr<Caller> caller;
+  std::shared_ptr<const CallFrame> frame;
   script::HostRequest request;
   std::function<void(script::HostResponse)> done;
 };
@@ -99,6 +101,7 @@ boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
     child.request_id = job->caller->request_id;
     child.internal = true;
     child.calls = job->caller->calls;
+    child.frame = job->frame;
     child.router = job->caller->router;
     Reply reply = co_await job->caller->router->Dispatch(child);
     response = ToHost(reply);
@@ -134,12 +137,14 @@ std::function<void(script::HostRequest, std::function<void(script::HostResponse)
   caller->request_id = ctx.request_id;
   if (ctx.headers) caller->headers = *ctx.headers;
   caller->calls = ctx.calls;
+  caller->frame = ctx.frame;
   caller->max_calls = limits.internal_calls;
   caller->executor = std::move(executor);
   return [caller](script::HostRequest req, std::function<void(script::HostResponse)> done) {
     CallTree& tree = *caller->calls;
-    const std::string key = req.method + " " + req.path;
-    const auto seen = static_cast<std::size_t>(std::count(tree.stack.begin(), tree.stack.end(), key));
+    std::string key = req.method + " " + req.path;
+    std::size_t seen = 0;
+    for (const CallFrame* f = caller->frame.get(); f != nullptr; f = f->parent.get()) seen += f->key == key ? 1 : 0;
     if (seen >= tree.limit || tree.calls >= caller->max_calls) {
       std::string message = seen >= tree.limit ? "Recursive call to " + key + " detected"
                                                : "Too many dpd calls in one request (script.internal_calls)";
@@ -149,13 +154,18 @@ std::function<void(script::HostRequest, std::function<void(script::HostResponse)
       });
       return;
     }
-    tree.stack.push_back(key);
     ++tree.calls;
     auto job = std::make_shared<InternalJob>();
     job->caller = caller;
+    job->frame = std::make_shared<const CallFrame>(CallFrame{std::move(key), caller->frame});
     job->request = std::move(req);
     job->done = std::move(done);
-    boost::asio::co_spawn(caller->executor, InternalCall(std::move(job)), boost::asio::detached);
+    // Posted, not spawned here: Boost 1.81's co_spawn starts the coroutine inline (dispatch), which would run the
+    // called collection's events inside the caller's entry into V8.
+    boost::asio::post(caller->executor, [job = std::move(job)]() mutable {
+      Executor executor = job->caller->executor;
+      boost::asio::co_spawn(executor, InternalCall(std::move(job)), boost::asio::detached);
+    });
   };
 }
 

@@ -107,6 +107,7 @@ struct PendingCall {
   Invocation inv;
   std::unordered_map<std::uint64_t, v8::Global<v8::Promise::Resolver>> resolvers;  // dpd calls not answered yet
   std::optional<std::string> report;  // host.done arrived
+  std::size_t emits = 0;
 };
 
 struct Runtime::Impl {
@@ -176,7 +177,14 @@ struct Runtime::Impl {
   }
 
   static void HostEmit(const v8::FunctionCallbackInfo<v8::Value>& info) {
-    PendingCall* call = Self(info)->Find(info);
+    Impl* self = Self(info);
+    PendingCall* call = self->Find(info);
+    if (call && ++call->emits > self->limits.emits) {
+      v8::Isolate* isolate = info.GetIsolate();
+      isolate->ThrowException(v8::Exception::Error(V8Str(
+          isolate, "emit: more than " + std::to_string(self->limits.emits) + " emits in one event (script.emits)")));
+      return;
+    }
     if (call && call->inv.emit && info.Length() > 1) {
       auto parsed = json::Parse(ToStd(info.GetIsolate(), info[1]));
       if (parsed.ok() && parsed->is_array()) call->inv.emit(parsed->as_array());
@@ -527,6 +535,10 @@ Status Runtime::Check(const Program& program, const std::vector<std::string>& na
 
 Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
   Impl& im = *impl_;
+  if (im.in_v8) {
+    // A host function must never run a script inline (its caller is inside V8 on this thread).
+    return Impl::Failure(Outcome::Kind::kError, program.file + ": script started from inside another script");
+  }
   const std::uint64_t call_id = im.next_call++;
   const bool each = inv.documents_json != nullptr;
   std::string self_text = each ? std::string() : json::Write(inv.self);

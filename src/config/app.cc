@@ -43,14 +43,7 @@ Result<ResourceConfig> LoadResource(const fs::path& resources_dir, const fs::pat
     return Status::BadRequest(where + ": missing \"type\"");
   }
   rc.type = std::string(type->as_string());
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file(ec)) continue;
-    std::string file = entry.path().filename().string();
-    if (file.size() < 4 || Lower(file.substr(file.size() - 3)) != ".js") continue;
-    if (entry.file_size(ec) == 0 || entry.file_size(ec) > kMaxScriptBytes) continue;
-    auto source = ReadFile(entry.path());
-    if (source.ok() && !source->empty()) rc.scripts[Lower(file)] = std::move(*source);
-  }
+  rc.scripts = LoadScripts(dir);
   return rc;
 }
 
@@ -100,6 +93,36 @@ bool IsValidResourceName(std::string_view name) {
     start = end + 1;
   }
   return true;
+}
+
+std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> scripts;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    std::string file = entry.path().filename().string();
+    if (file.size() < 4 || Lower(file.substr(file.size() - 3)) != ".js") continue;
+    if (entry.file_size(ec) == 0 || entry.file_size(ec) > kMaxScriptBytes) continue;
+    auto source = ReadFile(entry.path());
+    if (source.ok() && !source->empty()) scripts[Lower(file)] = std::move(*source);
+  }
+  return scripts;
+}
+
+std::string ScriptsStamp(const std::filesystem::path& dir) {
+  std::vector<std::string> parts;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    std::string file = entry.path().filename().string();
+    if (file.size() < 4 || Lower(file.substr(file.size() - 3)) != ".js") continue;
+    const auto stamp = static_cast<long long>(entry.last_write_time(ec).time_since_epoch().count());
+    parts.push_back(file + ":" + std::to_string(entry.file_size(ec)) + ":" + std::to_string(stamp));
+  }
+  std::sort(parts.begin(), parts.end());
+  std::string out;
+  for (const auto& p : parts) out += p + "\n";
+  return out;
 }
 
 Result<App> LoadApp(const fs::path& root, std::string_view env) {

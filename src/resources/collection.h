@@ -25,6 +25,8 @@ class Collection : public Resource {
 
   const query::Schema& schema() const { return schema_; }
   const EventRunner& events() const { return *events_; }
+  // For the script watcher: EventRunner::Reload is thread-safe.
+  EventRunner& mutable_events() const { return *events_; }
   // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
   store::CollectionSpec StorageSpec() const;
 

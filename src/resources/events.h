@@ -7,6 +7,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,8 @@ class EventRunner {
   virtual bool Has(Event event) const = 0;
   // Prepares the calling thread to run events (compiles the scripts there); returns one line per problem.
   virtual std::vector<std::string> Warm() const { return {}; }
+  // Replaces the event scripts (a file changed on disk); thread-safe. Runners without scripts ignore it.
+  virtual void Reload(std::map<std::string, std::string>) {}
   virtual boost::asio::awaitable<EventOutcome> Run(const EventCall& call) = 0;
   // The Get event over a whole result at once (`documents_json`: a JSON array of documents as clients see them).
   // Returns the response body — survivors, hidden properties removed — or fails with `failure` filled in. With

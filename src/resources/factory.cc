@@ -24,15 +24,10 @@ Result<std::shared_ptr<Resource>> MakeResource(const config::ResourceConfig& con
   if (config.type == "Collection") {
     auto schema = query::Schema::FromConfig(config.settings);
     if (!schema.ok()) return Status::BadRequest(where + ": " + schema.status().message());
-    std::shared_ptr<EventRunner> events;
-    if (config.scripts.empty()) {
-      events = std::make_shared<NoEvents>();
-    } else {
-      auto scripts = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script, deps.emitter);
-      // A syntax error is reported now, with file and line; requests that run that event then fail (spec §6.6).
-      for (const auto& problem : scripts->Warm()) spdlog::error("event script: {}", problem);
-      events = std::move(scripts);
-    }
+    // Always a ScriptEvents, even without scripts: one may be added while the server runs.
+    auto events = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script, deps.emitter);
+    // A syntax error is reported now, with file and line; requests that run that event then fail (spec §6.6).
+    for (const auto& problem : events->Warm()) spdlog::error("event script: {}", problem);
     auto collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store,
                                                    deps.limits, std::move(events));
     if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {

@@ -206,26 +206,45 @@ struct Waiter {
 ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
                            const ScriptLimits& limits, Emitter* emitter)
     : resource_(std::move(resource)), limits_(limits), emitter_(emitter) {
+  Reload(std::move(scripts));
+}
+
+std::shared_ptr<const ScriptEvents::ScriptSet> ScriptEvents::Build(std::map<std::string, std::string> scripts) const {
+  auto set = std::make_shared<ScriptSet>();
   for (auto& [name, source] : scripts) {
     Script s;
     s.file = "resources/" + resource_ + "/" + name;
     s.uses_dpd = source.find("dpd") != std::string::npos;
     s.uses_headers = source.find("headers") != std::string::npos;
     s.source = std::move(source);
-    scripts_.emplace(name, std::move(s));
+    set->emplace(name, std::move(s));
   }
+  return set;
 }
 
-bool ScriptEvents::Has(Event event) const { return scripts_.count(FileOf(event)) > 0; }
+void ScriptEvents::Reload(std::map<std::string, std::string> scripts) {
+  auto set = Build(std::move(scripts));
+  unsigned present = 0;
+  for (int e = 0; e <= static_cast<int>(Event::kAfterCommit); ++e) {
+    if (set->count(FileOf(static_cast<Event>(e)))) present |= 1u << e;
+  }
+  scripts_.store(std::move(set), std::memory_order_release);
+  present_.store(present, std::memory_order_release);
+}
 
-const ScriptEvents::Script* ScriptEvents::Find(Event event) const {
-  auto it = scripts_.find(FileOf(event));
-  return it == scripts_.end() ? nullptr : &it->second;
+bool ScriptEvents::Has(Event event) const {
+  return (present_.load(std::memory_order_acquire) >> static_cast<int>(event)) & 1u;
+}
+
+const ScriptEvents::Script* ScriptEvents::Find(const ScriptSet& set, Event event) {
+  auto it = set.find(FileOf(event));
+  return it == set.end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> ScriptEvents::Warm() const {
   std::vector<std::string> problems;
-  for (const auto& [name, script] : scripts_) {
+  auto set = Current();
+  for (const auto& [name, script] : *set) {
     Status s = script::Runtime::ForThisThread(limits_).Check({script.file, script.source}, ParameterNames());
     if (!s.ok()) problems.push_back(s.message());
   }
@@ -297,7 +316,8 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
 
 boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,
                                                                      bool single, EventOutcome& failure) {
-  const Script* script = Find(Event::kGet);
+  std::shared_ptr<const ScriptSet> set = Current();  // kept for the whole call
+  const Script* script = Find(*set, Event::kGet);
   if (script == nullptr) co_return Status::Internal("no get.js");
   script::Invocation inv;
   inv.allow_errors = inv.allow_hide = true;
@@ -314,7 +334,8 @@ boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ct
 
 boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   EventOutcome result;
-  const Script* script = Find(call.event);
+  std::shared_ptr<const ScriptSet> set = Current();  // kept for the whole call
+  const Script* script = Find(*set, call.event);
   if (script == nullptr) co_return result;
 
   script::Invocation inv;

@@ -9,7 +9,9 @@
 // Thread-safety: immutable after construction; each call runs on the calling thread's own isolate, and a call's
 // dpd requests and completions stay on that thread.
 
+#include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "base/limits.h"
@@ -37,6 +39,10 @@ class ScriptEvents : public EventRunner {
   // Compiles every script on the calling thread; one line per syntax error ("resources/x/get.js:3: SyntaxError…").
   std::vector<std::string> Warm() const override;
 
+  // Replaces the scripts (a file changed on disk): calls that started keep the old ones, the next calls use the
+  // new ones, compiled on each worker at first use (the compile cache is keyed by source). Thread-safe.
+  void Reload(std::map<std::string, std::string> scripts) override;
+
  private:
   struct Script {
     std::string file;     // "resources/todos/get.js"
@@ -44,7 +50,10 @@ class ScriptEvents : public EventRunner {
     bool uses_dpd = false;       // mentions `dpd` (only then is the client built for it)
     bool uses_headers = false;   // mentions `headers` (only then are request headers copied in)
   };
-  const Script* Find(Event event) const;
+  using ScriptSet = std::map<std::string, Script>;
+  std::shared_ptr<const ScriptSet> Build(std::map<std::string, std::string> scripts) const;
+  std::shared_ptr<const ScriptSet> Current() const { return scripts_.load(std::memory_order_acquire); }
+  static const Script* Find(const ScriptSet& set, Event event);
   // Fills the variables every event gets (spec §6.3) from `ctx`.
   void AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv) const;
   // Runs one call to its end: the synchronous part, then (spec §6.8) until its dpd callbacks/promises settled.
@@ -52,7 +61,8 @@ class ScriptEvents : public EventRunner {
   boost::asio::awaitable<script::Outcome> Execute(const Script& script, script::Invocation& inv, Context* ctx);
 
   std::string resource_;
-  std::map<std::string, Script> scripts_;
+  std::atomic<std::shared_ptr<const ScriptSet>> scripts_;
+  std::atomic<unsigned> present_{0};  // bit per Event with a script: Has() without touching scripts_
   ScriptLimits limits_;
   Emitter* emitter_;
 };

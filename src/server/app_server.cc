@@ -5,7 +5,10 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "base/log.h"
 #include "config/app.h"
@@ -141,6 +144,57 @@ struct AppServer::Impl {
   std::unique_ptr<http::Server> http;
   std::unique_ptr<RootKeys> root_keys;
   bool any_key_is_root = false;  // development on a loopback listener only
+
+  // Event scripts edited on disk are picked up within a second (polled: a stat per script file).
+  std::thread watcher;
+  std::mutex watcher_mu;
+  std::condition_variable watcher_cv;
+  bool watcher_stop = false;  // guarded by watcher_mu
+
+  ~Impl() { StopWatcher(); }
+
+  void StartWatcher() {
+    std::vector<std::pair<const config::ResourceConfig*, resources::Collection*>> watched;
+    for (const auto& rc : app.resources) {
+      for (const auto& r : router->resources()) {
+        if (r->name() != rc.name) continue;
+        if (auto* c = dynamic_cast<resources::Collection*>(r.get())) watched.emplace_back(&rc, c);
+      }
+    }
+    if (watched.empty()) return;
+    watcher = std::thread([this, watched] {
+      std::vector<std::string> stamps;
+      for (const auto& w : watched) stamps.push_back(config::ScriptsStamp(w.first->dir));
+      std::unique_lock lock(watcher_mu);
+      while (!watcher_cv.wait_for(lock, std::chrono::seconds(1), [this] { return watcher_stop; })) {
+        for (std::size_t i = 0; i < watched.size(); ++i) {
+          std::string stamp = config::ScriptsStamp(watched[i].first->dir);
+          if (stamp == stamps[i]) continue;
+          stamps[i] = std::move(stamp);
+          resources::EventRunner& events = watched[i].second->mutable_events();
+          events.Reload(config::LoadScripts(watched[i].first->dir));
+          spdlog::info("event scripts reloaded resource={}", watched[i].first->name);
+          // Compile on every worker now; report syntax errors once.
+          auto reported = std::make_shared<std::atomic<bool>>(false);
+          http->RunOnEachWorker([&events, reported] {
+            auto problems = events.Warm();
+            if (!reported->exchange(true)) {
+              for (const auto& p : problems) spdlog::error("event script: {}", p);
+            }
+          });
+        }
+      }
+    });
+  }
+
+  void StopWatcher() {
+    {
+      std::lock_guard lock(watcher_mu);
+      watcher_stop = true;
+    }
+    watcher_cv.notify_all();
+    if (watcher.joinable()) watcher.join();
+  }
 
   bool IsRoot(const http::Request& req) {
     std::string_view key;
@@ -336,6 +390,7 @@ Status AppServer::Start() {
     }
   });
   spdlog::debug("event scripts compiled on each of {} workers", im.http->worker_count());
+  im.StartWatcher();
   spdlog::info("dpd started app=\"{}\" env={} host={} port={} workers={} resources={}", im.app.root.string(),
                im.options.environment, im.options.host, im.http->port(), im.http->worker_count(),
                im.router->resources().size());
@@ -344,6 +399,7 @@ Status AppServer::Start() {
 
 unsigned short AppServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 void AppServer::Stop() {
+  impl_->StopWatcher();
   if (impl_->http) impl_->http->Stop();
 }
 void AppServer::Wait() {

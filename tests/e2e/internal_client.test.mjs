@@ -2,6 +2,8 @@
 // errors as values, async completion (spec §6.8), the recursion guard, and the hostile scripts of RELIABILITY.md
 // B3 ("Event scripts") — each followed by a clean request on the same server.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertAlive, copyFixture, startDpd } from './harness.mjs';
 
@@ -17,9 +19,12 @@ async function api(server, method, path, body, headers = {}) {
 
 describe('internal client and async completion', () => {
   let server;
+  let appDir;
   before(async () => {
-    server = await startDpd(copyFixture('internal'), [
+    appDir = copyFixture('internal');
+    server = await startDpd(appDir, [
       '--limit', 'script.event_time_ms=700', '--limit', 'script.internal_calls=20', '--limit', 'script.emits=1000',
+      '--limit', 'script.recursion_max=3',
     ]);
   });
   after(async () => { assert.equal(await server.stop(), 0); });
@@ -88,6 +93,31 @@ describe('internal client and async completion', () => {
     r = await api(server, 'GET', `/recursive/${doc.id}?$limitRecursion=3`);
     assert.equal(r.json.child.child.child.child, null);
     assert.equal(typeof r.json.child.child.child.id, 'string');
+    r = await api(server, 'GET', `/recursive/${doc.id}?$limitRecursion=50`);
+    assert.equal(r.json.child.child.child.child, null, 'capped at script.recursion_max (3 here)');
+  });
+
+  test('an event script edited, added or broken on disk is picked up while the server runs', async () => {
+    const dir = path.join(appDir, 'resources', 'chainlog');
+    const waitFor = async (check) => {
+      for (let i = 0; i < 40; i++) {
+        const r = await api(server, 'GET', '/chainlog?$limit=1');
+        if (check(r)) return r;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.fail('the change was not picked up within 4 s');
+    };
+    await api(server, 'POST', '/chainlog', { n: 1 });
+    fs.writeFileSync(path.join(dir, 'get.js'), 'this.version = 1;');
+    await waitFor((r) => r.status === 200 && r.json[0].version === 1);
+    fs.writeFileSync(path.join(dir, 'get.js'), 'this.version = 2; // edited');
+    await waitFor((r) => r.status === 200 && r.json[0].version === 2);
+    fs.writeFileSync(path.join(dir, 'get.js'), 'this.version = ;');
+    const broken = await waitFor((r) => r.status === 400);
+    assert.match(broken.json.message, /SyntaxError/);
+    assert.match(server.stderr(), /event script: resources\/chainlog\/get\.js:1: SyntaxError/);
+    fs.unlinkSync(path.join(dir, 'get.js'));
+    await waitFor((r) => r.status === 200 && !('version' in r.json[0]));
   });
 
   test('the number of dpd calls in one request is bounded', async () => {

@@ -4,6 +4,7 @@
 #include <v8.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <condition_variable>
 #include <list>
@@ -97,7 +98,31 @@ v8::Local<v8::String> V8Str(v8::Isolate* isolate, std::string_view s) {
       .ToLocalChecked();
 }
 
+bool IsIdentifierChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$' || static_cast<unsigned char>(c) >= 0x80;
+}
+
+// Values a helper reads (so they are injected when the helper is named even if the value itself is not).
+bool NeededBy(const std::string& value, const std::function<bool(std::string_view)>& mentions) {
+  if (value == "query") return mentions("query") || mentions("ctx");   // ctx.query is the same object
+  if (value == "me") return mentions("me") || mentions("isMe");
+  if (value == "previous") {
+    return mentions("previous") || mentions("protect") || mentions("unprotect") || mentions("changed");
+  }
+  return mentions(value);
+}
+
 }  // namespace
+
+bool MentionsName(std::string_view source, std::string_view name) {
+  for (std::size_t pos = source.find(name); pos != std::string_view::npos; pos = source.find(name, pos + 1)) {
+    const bool start_ok = pos == 0 || !IsIdentifierChar(source[pos - 1]);
+    const std::size_t end = pos + name.size();
+    const bool end_ok = end >= source.size() || !IsIdentifierChar(source[end]);
+    if (start_ok && end_ok) return true;
+  }
+  return false;
+}
 
 // One event call in progress: registered while its synchronous part runs, kept while dpd calls are outstanding.
 struct PendingCall {
@@ -125,8 +150,14 @@ struct Runtime::Impl {
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingCall>> calls;
   std::vector<std::uint64_t> done_ids;                // calls whose report arrived during the current entry
   std::vector<std::function<void()>> deferred;        // settlements that arrived inside V8
+  // A compiled script: the function, and the injected names its source mentions (only those are built per call).
+  struct Compiled {
+    v8::Global<v8::Function> fn;
+    v8::Global<v8::Object> used;         // {name: true} for the prelude
+    std::vector<std::string> mentioned;  // the same names, for the values C++ serialises
+  };
   // Compiled functions, most recently used first; key = parameter names + "\n" + source.
-  std::list<std::pair<std::string, v8::Global<v8::Function>>> lru;
+  std::list<std::pair<std::string, Compiled>> lru;
   std::unordered_map<std::string, decltype(lru)::iterator> index;
   // Per-call constants built once: the parameter-name arrays, the helper-flag objects and the dpd client lists.
   std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
@@ -270,16 +301,16 @@ struct Runtime::Impl {
     compile(kLockdown);
   }
 
-  // The compiled function for (names, source), compiling on a miss. Empty with `error` set on a syntax error.
-  v8::MaybeLocal<v8::Function> Compile(v8::Local<v8::Context> ctx, const Program& program,
-                                       const std::vector<std::string>& names, std::string& error) {
+  // The compiled script for (names, source), compiling on a miss. Null with `error` set on a syntax error.
+  const Compiled* Compile(v8::Local<v8::Context> ctx, const Program& program, const std::vector<std::string>& names,
+                          std::string& error) {
     std::string key;
     for (const auto& n : names) key += n + ",";
     key += "\n" + program.source;
     if (auto it = index.find(key); it != index.end()) {
       ++hits;
       lru.splice(lru.begin(), lru, it->second);
-      return it->second->second.Get(isolate);
+      return &it->second->second;
     }
     ++misses;
     v8::TryCatch try_catch(isolate);
@@ -294,15 +325,25 @@ struct Runtime::Impl {
       int line = m.IsEmpty() ? 0 : m->GetLineNumber(ctx).FromMaybe(0);
       error = program.file + ":" + std::to_string(line) + ": " +
               (try_catch.HasCaught() ? ToStd(isolate, try_catch.Exception()) : std::string("compile error"));
-      return {};
+      return nullptr;
     }
-    lru.emplace_front(key, v8::Global<v8::Function>(isolate, fn.ToLocalChecked()));
+    Compiled compiled;
+    compiled.fn.Reset(isolate, fn.ToLocalChecked());
+    v8::Local<v8::Object> used = v8::Object::New(isolate);
+    for (const auto& n : names) {
+      if (!MentionsName(program.source, n)) continue;
+      compiled.mentioned.push_back(n);
+      used->Set(ctx, V8Str(isolate, n), v8::True(isolate)).Check();
+    }
+    used->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
+    compiled.used.Reset(isolate, used);
+    lru.emplace_front(key, std::move(compiled));
     index[key] = lru.begin();
     while (lru.size() > limits.cache_entries) {
       index.erase(lru.back().first);
       lru.pop_back();
     }
-    return fn;
+    return &lru.front().second;
   }
 
   // How one entry into V8 ended.
@@ -529,7 +570,7 @@ Status Runtime::Check(const Program& program, const std::vector<std::string>& na
   v8::Local<v8::Context> ctx = im.context.Get(im.isolate);
   v8::Context::Scope context_scope(ctx);
   std::string error;
-  if (im.Compile(ctx, program, names, error).IsEmpty()) return Status::BadRequest(error);
+  if (im.Compile(ctx, program, names, error) == nullptr) return Status::BadRequest(error);
   return Status::Ok();
 }
 
@@ -554,10 +595,17 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     v8::Local<v8::Context> ctx = im.context.Get(im.isolate);
     v8::Context::Scope context_scope(ctx);
     std::string error;
-    v8::Local<v8::Function> fn;
-    if (!im.Compile(ctx, program, names, error).ToLocal(&fn)) return Impl::Failure(Outcome::Kind::kError, error);
+    const Impl::Compiled* compiled = im.Compile(ctx, program, names, error);
+    if (compiled == nullptr) return Impl::Failure(Outcome::Kind::kError, error);
+    v8::Local<v8::Function> fn = compiled->fn.Get(im.isolate);
+    // Only the values the script can reach are serialised.
+    auto mentions = [compiled](std::string_view n) {
+      return std::find(compiled->mentioned.begin(), compiled->mentioned.end(), n) != compiled->mentioned.end();
+    };
     json::object values;
-    for (auto& [name, value] : inv.values) values[name] = std::move(value);
+    for (auto& [name, value] : inv.values) {
+      if (NeededBy(name, mentions)) values[name] = std::move(value);
+    }
     inv.values.clear();
     std::string names_text = "[";
     for (const auto& n : names) names_text += (names_text.size() > 1 ? ",\"" : "\"") + n + "\"";
@@ -572,6 +620,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
         v8::Boolean::New(im.isolate, each),
         v8::Number::New(im.isolate, static_cast<double>(call_id)),
         inv.clients_json ? im.Cached(im.client_lists, ctx, *inv.clients_json) : v8::Undefined(im.isolate).As<v8::Value>(),
+        compiled->used.Get(im.isolate),
     };
     auto call = std::make_unique<PendingCall>();
     call->id = call_id;

@@ -86,6 +86,10 @@ struct Outcome {
   std::uint64_t call_id = 0;    // kPending: what Abandon takes
 };
 
+// True when `name` occurs in `source` as a whole identifier (not inside a longer one). Used to build only the
+// helpers and values a script can reach; a false positive (a comment, a property name) only costs time.
+bool MentionsName(std::string_view source, std::string_view name);
+
 class Runtime {
  public:
   // The runtime of the calling thread, created on first use with `limits` (later calls' limits are ignored).

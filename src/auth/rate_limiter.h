@@ -1,0 +1,43 @@
+#pragma once
+// Fixed-window attempt counters keyed by a string ("ip|username"), for login throttling (RELIABILITY.md B2:
+// 5 attempts per 15 s per IP+username → 429). Memory-bounded: at most `max_keys` keys; when full, expired windows
+// are dropped first, then the oldest. Thread-safe (sharded mutexes).
+
+#include <chrono>
+#include <cstddef>
+#include <list>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace dpd::auth {
+
+class RateLimiter {
+ public:
+  using Clock = std::chrono::steady_clock;
+  RateLimiter(std::size_t attempts, std::chrono::milliseconds window, std::size_t max_keys = 100000);
+
+  // Counts one attempt for `key`; false when the key already used its attempts in the current window.
+  bool Allow(std::string_view key, Clock::time_point now = Clock::now());
+  std::size_t size() const;
+
+ private:
+  struct Entry {
+    Clock::time_point start;
+    std::size_t count = 0;
+    std::list<std::string>::iterator order;
+  };
+  static constexpr std::size_t kShards = 8;
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, Entry> entries;
+    std::list<std::string> order;  // oldest window first
+  };
+  std::size_t attempts_;
+  std::chrono::milliseconds window_;
+  std::size_t max_per_shard_;
+  Shard shards_[kShards];
+};
+
+}  // namespace dpd::auth

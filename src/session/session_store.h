@@ -1,0 +1,107 @@
+#pragma once
+// Sessions (spec §8, ARCHITECTURE §6): Deployd's records in the `sessions` collection — {id, createdOn, lastActive,
+// path, uid, userhash, _rooms} — so an existing Deployd database keeps its logins, fronted by an in-memory cache:
+//
+// * hard entry limit, least-recently-used eviction; expiry walks the LRU tail (oldest access first), never the
+//   whole cache;
+// * anonymous requests never reach this class (no id, nothing allocated or written);
+// * `lastActive` is written lazily: a lookup marks the session when its stored value is older than
+//   touch_interval, and Maintain() writes the marked ones in one batch;
+// * ids are 128 hex chars from a CSPRNG; a login always creates a new session (no fixation).
+//
+// Thread-safety: all methods may be called from any worker thread (the cache is sharded, one mutex per shard).
+// Coroutine parameters are references (GCC 12 note in docs/architecture.md).
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "json/json.h"
+#include "store/store.h"
+
+namespace dpd::session {
+
+inline constexpr std::string_view kCollection = "sessions";
+
+struct SessionOptions {
+  std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge default: 30 days
+  std::size_t cache_entries = 100000;
+  std::chrono::milliseconds touch_interval{60 * 1000};
+};
+
+struct Session {
+  std::string id;
+  std::int64_t created_on = 0;   // ms since the epoch
+  std::int64_t last_active = 0;  // as stored
+  std::string path;              // the user collection ("/users")
+  std::string uid;
+  std::string userhash;
+  json::array rooms;             // _rooms
+  json::object extra;            // other stored fields, kept as they are
+
+  json::object ToFields() const;                               // the stored document (without id)
+  static Session FromDocument(const store::Document& doc);
+};
+
+using SessionPtr = std::shared_ptr<const Session>;
+
+class SessionStore {
+ public:
+  SessionStore(store::Store* store, const SessionOptions& options);
+
+  // Creates the `sessions` collection (and its index on uid).
+  Status Prepare();
+
+  // The live session `sid`, or null (malformed, unknown, expired).
+  boost::asio::awaitable<SessionPtr> Find(const std::string& sid);
+  // A new stored session for user `uid` of collection `path`.
+  boost::asio::awaitable<Result<SessionPtr>> Create(const std::string& path, const std::string& uid,
+                                                    const std::string& userhash);
+  // Stores a changed session (rooms, data) and caches it.
+  boost::asio::awaitable<Status> Save(const SessionPtr& session);
+  // Removes one session; true when a stored one existed.
+  boost::asio::awaitable<Result<bool>> Remove(const std::string& sid);
+  // Removes every session of user `uid` (credential change, user deleted); returns how many.
+  boost::asio::awaitable<Result<std::int64_t>> RemoveUser(const std::string& uid);
+  // Periodic work: expired sessions leave the cache (oldest first) and the store; pending lastActive values are
+  // written. Call every few seconds from one place.
+  boost::asio::awaitable<void> Maintain();
+
+  std::size_t cached() const;
+  const SessionOptions& options() const { return options_; }
+
+ private:
+  struct Entry {
+    SessionPtr session;
+    std::int64_t last_access = 0;  // ms
+    bool dirty = false;            // last_access not yet written as lastActive
+  };
+  static constexpr std::size_t kShards = 16;
+  struct Shard {
+    mutable std::mutex mu;
+    std::list<Entry> lru;  // most recently used first
+    std::unordered_map<std::string, std::list<Entry>::iterator> index;
+    std::vector<std::string> dirty;  // ids whose lastActive is due
+  };
+  Shard& ShardOf(const std::string& sid);
+  void Cache(const SessionPtr& s, std::int64_t now);
+  void Forget(const std::string& sid);
+  static std::int64_t NowMs();
+
+  store::Store* store_;
+  SessionOptions options_;
+  std::size_t per_shard_;
+  Shard shards_[kShards];
+  std::mutex sweep_mu_;
+  std::int64_t last_sweep_ = 0;  // guarded by sweep_mu_
+};
+
+}  // namespace dpd::session

@@ -156,11 +156,25 @@ struct Runtime::Impl {
     v8::Global<v8::Object> used;         // {name: true} for the prelude
     std::vector<std::string> mentioned;  // the same names, for the values C++ serialises
   };
-  // Compiled functions, most recently used first; key = parameter names + "\n" + source.
-  std::list<std::pair<std::string, Compiled>> lru;
-  std::unordered_map<std::string, decltype(lru)::iterator> index;
+  // Compiled functions, most recently used first. They are found through the parameter-name list they were
+  // compiled with (a NameSet, remembered by address for the common case of one static list) and their source, so
+  // a cache hit allocates nothing.
+  struct NameSet;
+  struct LruEntry {
+    NameSet* set;
+    std::string source;
+    Compiled compiled;
+  };
+  std::list<LruEntry> lru;
+  struct NameSet {
+    std::vector<std::string> names;
+    v8::Global<v8::Value> array;  // the names as a frozen JS array (the prelude's `names`)
+    std::unordered_map<std::string, std::list<LruEntry>::iterator> index;  // source → entry
+  };
+  std::list<NameSet> name_sets;
+  const std::vector<std::string>* last_names = nullptr;
+  NameSet* last_set = nullptr;
   // Per-call constants built once: the parameter-name arrays, the helper-flag objects and the dpd client lists.
-  std::unordered_map<std::string, v8::Global<v8::Value>> name_arrays;
   std::unordered_map<std::string, v8::Global<v8::Value>> client_lists;
   v8::Global<v8::Object> flag_objects[16];
 
@@ -173,8 +187,9 @@ struct Runtime::Impl {
     if (isolate == nullptr) return;
     calls.clear();
     lru.clear();
-    index.clear();
-    name_arrays.clear();
+    name_sets.clear();
+    last_names = nullptr;
+    last_set = nullptr;
     client_lists.clear();
     for (auto& f : flag_objects) f.Reset();
     prelude.Reset();
@@ -301,16 +316,36 @@ struct Runtime::Impl {
     compile(kLockdown);
   }
 
+  NameSet& SetFor(v8::Local<v8::Context> ctx, const std::vector<std::string>& names) {
+    if (last_names == &names && last_set != nullptr && last_set->names == names) return *last_set;
+    NameSet* found = nullptr;
+    for (auto& set : name_sets) {
+      if (set.names == names) found = &set;
+    }
+    if (found == nullptr) {
+      NameSet& set = name_sets.emplace_back();
+      set.names = names;
+      v8::Local<v8::Array> arr = v8::Array::New(isolate, static_cast<int>(names.size()));
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        arr->Set(ctx, static_cast<std::uint32_t>(i), V8Str(isolate, names[i])).Check();
+      }
+      arr->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
+      set.array.Reset(isolate, arr);
+      found = &set;
+    }
+    last_names = &names;
+    last_set = found;
+    return *found;
+  }
+
   // The compiled script for (names, source), compiling on a miss. Null with `error` set on a syntax error.
   const Compiled* Compile(v8::Local<v8::Context> ctx, const Program& program, const std::vector<std::string>& names,
                           std::string& error) {
-    std::string key;
-    for (const auto& n : names) key += n + ",";
-    key += "\n" + program.source;
-    if (auto it = index.find(key); it != index.end()) {
+    NameSet& set = SetFor(ctx, names);
+    if (auto it = set.index.find(program.source); it != set.index.end()) {
       ++hits;
       lru.splice(lru.begin(), lru, it->second);
-      return &it->second->second;
+      return &it->second->compiled;
     }
     ++misses;
     v8::TryCatch try_catch(isolate);
@@ -337,13 +372,13 @@ struct Runtime::Impl {
     }
     used->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
     compiled.used.Reset(isolate, used);
-    lru.emplace_front(key, std::move(compiled));
-    index[key] = lru.begin();
+    lru.push_front(LruEntry{&set, program.source, std::move(compiled)});
+    set.index[program.source] = lru.begin();
     while (lru.size() > limits.cache_entries) {
-      index.erase(lru.back().first);
+      lru.back().set->index.erase(lru.back().source);
       lru.pop_back();
     }
-    return &lru.front().second;
+    return &lru.front().compiled;
   }
 
   // How one entry into V8 ended.
@@ -607,14 +642,11 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
       if (NeededBy(name, mentions)) values[name] = std::move(value);
     }
     inv.values.clear();
-    std::string names_text = "[";
-    for (const auto& n : names) names_text += (names_text.size() > 1 ? ",\"" : "\"") + n + "\"";
-    names_text += "]";
     v8::Local<v8::Value> args[] = {
         fn,
         V8Str(im.isolate, each ? std::string_view(*inv.documents_json) : std::string_view(self_text)),
         V8Str(im.isolate, json::Write(values)),
-        im.Cached(im.name_arrays, ctx, names_text),
+        im.last_set->array.Get(im.isolate),
         im.Flags(ctx, inv),
         im.host.Get(im.isolate),
         v8::Boolean::New(im.isolate, each),

@@ -45,6 +45,10 @@ std::vector<Named> Table(Limits& l) {
       {"script.recursion_max", &l.script.recursion_max},
       {"script.internal_calls", &l.script.internal_calls},
       {"script.emits", &l.script.emits},
+      {"session.max_age_ms", &l.session.max_age},
+      {"session.cache_entries", &l.session.cache_entries},
+      {"session.login_attempts", &l.session.login_attempts},
+      {"session.login_window_ms", &l.session.login_window},
   };
 }
 

@@ -59,11 +59,19 @@ struct ScriptLimits {
   std::size_t emits = 10000;                     // emit() calls per event: beyond, emit throws (a 400)
 };
 
+struct SessionLimits {
+  std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge: expired = anonymous
+  std::size_t cache_entries = 100000;            // sessions kept in memory (LRU; the rest are read on demand)
+  std::size_t login_attempts = 5;                // per IP+username per login_window: beyond, 429
+  std::chrono::milliseconds login_window{15000};
+};
+
 struct Limits {
   HttpLimits http;
   JsonLimits json;
   QueryLimits query;
   ScriptLimits script;
+  SessionLimits session;
 };
 
 // Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal

@@ -21,7 +21,7 @@ constexpr std::string_view kNotFound = "not found";
 // The document as clients see it: its fields, then "id" last.
 json::object ToJson(store::Document d) {
   json::object out = std::move(d.fields);
-  out.erase("id");
+  out.stable_erase("id");
   out["id"] = std::move(d.id);
   return out;
 }
@@ -58,7 +58,7 @@ json::object BodyObject(const Context& ctx) {
 }
 
 void Hide(json::object& doc, const std::vector<std::string>& hidden) {
-  for (const auto& h : hidden) doc.erase(h);
+  for (const auto& h : hidden) doc.stable_erase(h);
 }
 
 // Root requests with $skipEvents (query or body) run no event (spec §6.1); for anyone else it is ignored.
@@ -103,7 +103,7 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
   // spec §5.1: id from the query, else the first path segment, else the body.
   std::string_view rest = std::string_view(ctx.url).substr(1);
   std::string segment(rest.substr(0, rest.find('/')));
-  if (segment == "rename") co_return co_await Rename(ctx);
+  if (segment == "rename" && HasRename()) co_return co_await Rename(ctx);
   json::value id_value;
   const json::value* id = nullptr;
   if (const json::value* q = ctx.query.if_contains("id")) {
@@ -123,7 +123,7 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
     if (segment == "count") co_return co_await Count(ctx);
     if (segment == "index-of") {
       std::string_view after = rest.substr(std::min(rest.size(), segment.size() + 1));
-      ctx.query.erase("id");
+      ctx.query.stable_erase("id");
       co_return co_await IndexOf(ctx, std::string(after.substr(0, after.find('/'))));
     }
     co_return co_await Get(ctx, id);
@@ -146,10 +146,10 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
 boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* id) {
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "GET", nullptr, nullptr, ctx);
   if (before.cancelled()) co_return before.ErrorReply();
-  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
-  if (q->fields.empty()) {
+  if (q->fields.empty() && RawReadable()) {
     // The documents go out as the stored JSON text; a Get event runs over all of them in one call into V8.
     auto texts = co_await store_->FindJson(name(), *q, limits_.query.max_limit);
     if (!texts.ok()) co_return StoreError(texts.status());
@@ -182,6 +182,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   json::array list;
   for (auto& d : *found) {
     json::object doc = ToJson(std::move(d));
+    Scrub(doc);
     if (events_->Has(Event::kGet) && !SkipEvents(ctx)) {
       EventOutcome out = co_await Fire(Event::kGet, "GET", &doc, nullptr, ctx);
       if (out.cancelled()) {
@@ -202,7 +203,8 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
 
 boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
-  const json::object body = BodyObject(ctx);
+  json::object body = BodyObject(ctx);
+  if (std::optional<Reply> stop = co_await PrepareBody(ctx, body, true)) co_return std::move(*stop);
   auto commands = query::ExtractCommands(body);
   json::object doc = query::Sanitize(schema_, body);
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "POST", &doc, nullptr, ctx);
@@ -222,13 +224,14 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
     EventOutcome p = co_await Fire(Event::kPost, "POST", &doc, nullptr, ctx);
     if (p.cancelled()) co_return p.ErrorReply();
     if (!p.errors.empty()) co_return ErrorsReply(std::move(p.errors));
-    doc.erase("id");
-    for (const auto& f : p.protected_fields) doc.erase(f);
+    doc.stable_erase("id");
+    for (const auto& f : p.protected_fields) doc.stable_erase(f);
   }
   store::Document stored_doc{id, doc};
   Status s = co_await store_->Insert(name(), stored_doc);
   if (!s.ok()) co_return StoreError(s);
   json::object out = ToJson(store::Document{std::move(id), std::move(doc)});
+  Scrub(out);
   if (events_->Has(Event::kAfterCommit)) {
     co_await Fire(Event::kAfterCommit, "POST", &out, nullptr, ctx);
   }
@@ -238,13 +241,14 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
 boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value* id) {
   if (!id->is_string() && !ctx.is_root) co_return Reply::Error(400, kMustProvideId);
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
-  const json::object body = BodyObject(ctx);
+  json::object body = BodyObject(ctx);
+  if (std::optional<Reply> stop = co_await PrepareBody(ctx, body, false)) co_return std::move(*stop);
   auto commands = query::ExtractCommands(body);
   json::object changes = query::Sanitize(schema_, body);
   EventOutcome before = co_await Fire(Event::kBeforeRequest, ctx.method, &changes, nullptr, ctx);
   if (before.cancelled()) co_return before.ErrorReply();
   // The target: the first document matching {id, …other query fields} (so extra fields act as a guard).
-  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   q->limit = 1;
   q->skip = 0;
@@ -252,7 +256,9 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   if (!found.ok()) co_return StoreError(found.status());
   if (found->empty()) co_return Reply::Error(400, kNoObject);
   store::Document stored = std::move((*found)[0]);
+  const json::object stored_fields = stored.fields;
   json::object previous = stored.fields;
+  Scrub(previous);
   previous["id"] = stored.id;
   json::object merged = std::move(stored.fields);
   for (auto& kv : changes) merged[kv.key()] = kv.value();
@@ -265,19 +271,21 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     if (!events_->Has(e)) continue;
     merged["id"] = stored.id;
     EventOutcome out = co_await Fire(e, ctx.method, &merged, &previous, ctx);
-    merged.erase("id");
+    merged.stable_erase("id");
     if (out.cancelled()) co_return out.ErrorReply();
     if (!out.errors.empty()) co_return ErrorsReply(std::move(out.errors));
     for (const auto& f : out.protected_fields) {
       if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
-      else merged.erase(f);
+      else merged.stable_erase(f);
     }
     hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
   }
   store::Document replacement{stored.id, merged};
   Status s = co_await store_->Replace(name(), replacement);
   if (!s.ok()) co_return StoreError(s);
+  co_await Written(ctx, stored.id, &stored_fields, &merged);
   json::object out = ToJson(store::Document{stored.id, std::move(merged)});
+  Scrub(out);
   if (events_->Has(Event::kAfterCommit)) {
     co_await Fire(Event::kAfterCommit, ctx.method, &out, &previous, ctx);
   }
@@ -287,7 +295,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
 
 boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value* id) {
   if (id == nullptr || id->is_null()) co_return Reply::Error(400, kDeleteNeedsId);
-  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "DELETE", nullptr, nullptr, ctx);
   if (before.cancelled()) co_return before.ErrorReply();
@@ -306,6 +314,7 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     for (auto& d : *found) {
       if (events_->Has(Event::kDelete)) {
         json::object doc = ToJson(d);
+        Scrub(doc);
         EventOutcome out = co_await Fire(Event::kDelete, "DELETE", &doc, nullptr, ctx);
         if (out.cancelled()) {
           if (single || out.fatal) co_return out.ErrorReply();
@@ -319,6 +328,7 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     auto n = co_await store_->Remove(name(), ids);
     if (!n.ok()) co_return StoreError(n.status());
     removed += *n;
+    for (const auto& removed_id : ids) co_await Written(ctx, removed_id, nullptr, nullptr);
     if (page < limits_.query.max_limit) break;
     if (skipped > 0) q->skip += static_cast<std::int64_t>(skipped);  // cancelled ones stay; page past them
   }
@@ -330,8 +340,8 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
 
 boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
   if (!ctx.is_root) co_return Reply::Error(403, "Must be root to count", true);
-  ctx.query.erase("id");
-  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  ctx.query.stable_erase("id");
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   auto n = co_await store_->Count(name(), q->filter);
   if (!n.ok()) co_return StoreError(n.status());
@@ -340,7 +350,7 @@ boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
 
 boost::asio::awaitable<Reply> Collection::IndexOf(Context& ctx, const std::string& id) {
   if (!ctx.is_root) co_return Reply::Error(403, "Must be root to get index", true);
-  auto q = query::ParseQuery(ctx.query, schema_, limits_.query);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   // Pages through the sorted ids until `id` appears.
   std::int64_t position = 0;
@@ -385,7 +395,7 @@ boost::asio::awaitable<Reply> Collection::Rename(Context& ctx) {
       for (const auto& [from, to] : renames) {
         if (json::value* v = d.fields.if_contains(from)) {
           json::value moved = std::move(*v);
-          d.fields.erase(from);
+          d.fields.stable_erase(from);
           d.fields[to] = std::move(moved);
           changed = true;
         }

@@ -7,8 +7,10 @@
 // Thread-safety: immutable after construction; Handle runs concurrently on all workers.
 
 #include <memory>
+#include <optional>
 
 #include "base/limits.h"
+#include "query/parse.h"
 #include "query/schema.h"
 #include "resources/events.h"
 #include "resources/resource.h"
@@ -22,6 +24,7 @@ class Collection : public Resource {
              std::shared_ptr<EventRunner> events);
 
   boost::asio::awaitable<Reply> Handle(Context& ctx) override;
+  ~Collection() override = default;
 
   const query::Schema& schema() const { return schema_; }
   const EventRunner& events() const { return *events_; }
@@ -30,7 +33,25 @@ class Collection : public Resource {
   // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
   store::CollectionSpec StorageSpec() const;
 
- private:
+ protected:
+  // Hooks for UserCollection (spec §7). Defaults: a plain collection.
+  // Options for every query this collection parses (forbidden fields).
+  virtual query::ParseOptions QueryOptions(const Context&) const { return {}; }
+  // False when stored documents hold a field clients never see (reads then go through Scrub).
+  virtual bool RawReadable() const { return true; }
+  // Removes what clients never see from a document read or written.
+  virtual void Scrub(json::object&) const {}
+  // Adjusts a POST/PUT body before sanitisation; a reply ends the request (an error).
+  virtual boost::asio::awaitable<std::optional<Reply>> PrepareBody(Context&, json::object&, bool /*create*/) {
+    co_return std::nullopt;
+  }
+  // After a stored update (previous/current without id) or delete (current null).
+  virtual boost::asio::awaitable<void> Written(Context&, const std::string& /*id*/, const json::object* /*previous*/,
+                                               const json::object* /*current*/) {
+    co_return;
+  }
+  virtual bool HasRename() const { return true; }
+
   boost::asio::awaitable<Reply> Get(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Create(Context& ctx);
   boost::asio::awaitable<Reply> Update(Context& ctx, const json::value* id);
@@ -42,6 +63,10 @@ class Collection : public Resource {
   // by-value class parameters (holding short strings) of coroutines built from braced temporaries.
   boost::asio::awaitable<EventOutcome> Fire(Event event, std::string_view method, json::object* data,
                                             const json::object* previous, Context& ctx);
+  store::Store* store() const { return store_; }
+  const Limits& limits() const { return limits_; }
+
+ private:
 
   query::Schema schema_;
   store::Store* store_;

@@ -17,7 +17,7 @@
 
 namespace dpd::resources {
 
-enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfterCommit };
+enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfterCommit, kLogin };
 
 struct EventCall {
   Event event;
@@ -26,6 +26,7 @@ struct EventCall {
   const json::object* previous = nullptr;  // PUT: the stored document before the change
   json::object* query = nullptr;    // the raw query (BeforeRequest/Get may change it)
   Context* ctx = nullptr;
+  bool success = false;             // Login: the credentials were right
 };
 
 struct EventOutcome {

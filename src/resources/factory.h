@@ -9,6 +9,7 @@
 #include "config/app.h"
 #include "resources/emitter.h"
 #include "resources/resource.h"
+#include "resources/user_collection.h"
 #include "store/store.h"
 
 namespace dpd::resources {
@@ -17,6 +18,7 @@ struct Dependencies {
   store::Store* store = nullptr;
   Limits limits;
   Emitter* emitter = nullptr;  // where scripts' emit() goes (outlives the resources)
+  UserOptions users;           // sessions, hashing pool, login limiter for user collections
 };
 
 // Creates the resource and prepares its storage (tables, indexes).

@@ -18,6 +18,7 @@
 
 #include "base/status.h"
 #include "json/json.h"
+#include "session/session_store.h"
 
 namespace dpd::resources {
 
@@ -46,6 +47,12 @@ struct Context {
   const HeaderList* headers = nullptr;  // lower-case names
   bool is_root = false;
   std::uint64_t request_id = 0;
+  std::string remote_ip;                // the client's address (rate limits)
+  session::SessionPtr session;          // the caller's stored session; null = anonymous (spec §8)
+  session::SessionStore* sessions = nullptr;  // where scripts' session.save()/joinRoom() go
+  std::optional<json::object> me;       // the session's user without password, when still valid (spec §3.7)
+  bool session_invalidated = false;     // the session's user changed credentials: X-Session-Invalidated
+  bool bearer = false;                  // the session id came in Authorization: Bearer (no cookie is set)
   bool internal = false;                // a dpd.* call from a script (spec §10)
   std::shared_ptr<CallTree> calls;      // set at the first dpd call of a request tree
   std::shared_ptr<const CallFrame> frame;  // this request's place in it (null: a client's request)

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "base/log.h"
+#include "query/js.h"
 #include "resources/router.h"
 
 namespace dpd::resources {
@@ -28,6 +29,7 @@ const char* FileOf(Event e) {
     case Event::kGet: return "get.js";
     case Event::kDelete: return "delete.js";
     case Event::kAfterCommit: return "aftercommit.js";
+    case Event::kLogin: return "login.js";
   }
   return "";
 }
@@ -51,6 +53,9 @@ struct Caller {
   HeaderList headers;
   std::shared_ptr<CallTree> calls;
   std::shared_ptr<const CallFrame> frame;
+  session::SessionPtr session;  // the caller's session and user travel with the call (spec §10)
+  std::optional<json::object> me;
+  session::SessionStore* sessions = nullptr;
   std::size_t max_calls = 0;
   Executor executor;
 };
@@ -103,6 +108,9 @@ boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
     child.calls = job->caller->calls;
     child.frame = job->frame;
     child.router = job->caller->router;
+    child.session = job->caller->session;
+    child.me = job->caller->me;
+    child.sessions = job->caller->sessions;
     Reply reply = co_await job->caller->router->Dispatch(child);
     response = ToHost(reply);
   } catch (const std::exception& e) {
@@ -138,6 +146,9 @@ std::function<void(script::HostRequest, std::function<void(script::HostResponse)
   if (ctx.headers) caller->headers = *ctx.headers;
   caller->calls = ctx.calls;
   caller->frame = ctx.frame;
+  caller->session = ctx.session;
+  caller->me = ctx.me;
+  caller->sessions = ctx.sessions;
   caller->max_calls = limits.internal_calls;
   caller->executor = std::move(executor);
   return [caller](script::HostRequest req, std::function<void(script::HostResponse)> done) {
@@ -216,6 +227,7 @@ std::shared_ptr<const ScriptEvents::ScriptSet> ScriptEvents::Build(std::map<std:
     s.file = "resources/" + resource_ + "/" + name;
     s.uses_dpd = source.find("dpd") != std::string::npos;
     s.uses_headers = source.find("headers") != std::string::npos;
+    s.uses_session = source.find("session") != std::string::npos;
     s.source = std::move(source);
     set->emplace(name, std::move(s));
   }
@@ -225,7 +237,7 @@ std::shared_ptr<const ScriptEvents::ScriptSet> ScriptEvents::Build(std::map<std:
 void ScriptEvents::Reload(std::map<std::string, std::string> scripts) {
   auto set = Build(std::move(scripts));
   unsigned present = 0;
-  for (int e = 0; e <= static_cast<int>(Event::kAfterCommit); ++e) {
+  for (int e = 0; e <= static_cast<int>(Event::kLogin); ++e) {
     if (set->count(FileOf(static_cast<Event>(e)))) present |= 1u << e;
   }
   scripts_.store(std::move(set), std::memory_order_release);
@@ -265,6 +277,16 @@ void ScriptEvents::AddCommon(const Script& script, const std::string& method, Co
     if (ctx->internal) {
       req["internal"] = true;
       inv.values.emplace_back("internal", true);
+    }
+    if (ctx->me) inv.values.emplace_back("me", *ctx->me);
+    if (script.uses_session) {
+      json::object data;
+      if (ctx->session) {
+        data = ctx->session->ToFields();
+        data["id"] = ctx->session->id;
+      }
+      json::object s{{"data", std::move(data)}, {"isRoot", root}};
+      inv.values.emplace_back("session", std::move(s));
     }
     if (script.uses_headers && ctx->headers) {
       json::object headers;
@@ -314,6 +336,32 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   co_return late;
 }
 
+boost::asio::awaitable<void> ScriptEvents::ApplySession(json::object& changes, Context& ctx) {
+  // session.save()/joinRoom()/… of a stored session are persisted; an anonymous session stays unsaved (nothing is
+  // allocated for anonymous clients; Deployd saved one whose id no client ever learnt).
+  if (!ctx.session || ctx.sessions == nullptr) co_return;
+  if (query::js::Truthy(changes.if_contains("remove"))) {
+    (void)co_await ctx.sessions->Remove(ctx.session->id);
+    ctx.session = nullptr;
+    co_return;
+  }
+  const json::value* data = changes.if_contains("data");
+  if (!query::js::Truthy(changes.if_contains("save")) || data == nullptr || !data->is_object()) co_return;
+  store::Document doc{ctx.session->id, data->as_object()};
+  doc.fields.stable_erase("id");
+  auto updated = std::make_shared<session::Session>(session::Session::FromDocument(doc));
+  // The identity of a session is not the script's to change.
+  updated->uid = ctx.session->uid;
+  updated->path = ctx.session->path;
+  updated->userhash = ctx.session->userhash;
+  updated->created_on = ctx.session->created_on;
+  updated->last_active = ctx.session->last_active;
+  session::SessionPtr ptr = std::move(updated);
+  Status s = co_await ctx.sessions->Save(ptr);
+  if (s.ok()) ctx.session = ptr;
+  else spdlog::warn("session not saved: {}", s.message());
+}
+
 boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,
                                                                      bool single, EventOutcome& failure) {
   std::shared_ptr<const ScriptSet> set = Current();  // kept for the whole call
@@ -357,8 +405,19 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
     inv.values.emplace_back("method", call.method);
     if (call.previous) inv.values.emplace_back("previous", *call.previous);
   }
+  if (call.event == Event::kLogin) {
+    // me and data: copies of the user (null when there is no such user); success: the credentials were right.
+    json::value user = call.data && !call.data->empty() ? json::value(*call.data) : json::value(nullptr);
+    for (auto& [name, value] : inv.values) {
+      if (name == "me") value = user;
+    }
+    inv.values.emplace_back("me", user);
+    inv.values.emplace_back("data", user);
+    inv.values.emplace_back("success", call.success);
+  }
 
   script::Outcome out = co_await Execute(*script, inv, call.ctx);
+  if (out.session.is_object() && call.ctx) co_await ApplySession(out.session.as_object(), *call.ctx);
   MapFailure(out, script->file, result);
   if (out.kind == script::Outcome::Kind::kOk || out.kind == script::Outcome::Kind::kCancelled) {
     if (call.data) *call.data = std::move(out.self);

@@ -4,8 +4,6 @@
 // ScriptLimits::event_time), routes those calls in-process with the caller's root flag and the recursion guard of
 // spec §10, hands emit() to an Emitter, and maps what the script did to an EventOutcome (spec §6.6).
 //
-// Not yet here: `session` and `me` (users issue), the Login event.
-//
 // Thread-safety: immutable after construction; each call runs on the calling thread's own isolate, and a call's
 // dpd requests and completions stay on that thread.
 
@@ -49,6 +47,7 @@ class ScriptEvents : public EventRunner {
     std::string source;
     bool uses_dpd = false;       // mentions `dpd` (only then is the client built for it)
     bool uses_headers = false;   // mentions `headers` (only then are request headers copied in)
+    bool uses_session = false;   // mentions `session`
   };
   using ScriptSet = std::map<std::string, Script>;
   std::shared_ptr<const ScriptSet> Build(std::map<std::string, std::string> scripts) const;
@@ -59,6 +58,8 @@ class ScriptEvents : public EventRunner {
   // Runs one call to its end: the synchronous part, then (spec §6.8) until its dpd callbacks/promises settled.
   // Parameters are references on purpose (GCC 12 coroutine note in docs/architecture.md).
   boost::asio::awaitable<script::Outcome> Execute(const Script& script, script::Invocation& inv, Context* ctx);
+  // Persists what a script did to its session (rooms, set/save, remove).
+  boost::asio::awaitable<void> ApplySession(json::object& changes, Context& ctx);
 
   std::string resource_;
   std::atomic<std::shared_ptr<const ScriptSet>> scripts_;

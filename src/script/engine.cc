@@ -535,6 +535,7 @@ struct Runtime::Impl {
     if (r["errors"].is_object()) out.errors = std::move(r["errors"].as_object());
     if (r["self"].is_object()) out.self = std::move(r["self"].as_object());
     if (const json::value* q = r.if_contains("query")) out.query = *q;
+    if (const json::value* sc = r.if_contains("session")) out.session = *sc;
     for (const auto& h : r["hidden"].as_array()) out.hidden.emplace_back(h.as_string());
     for (const auto& p : r["protected"].as_array()) out.protected_fields.emplace_back(p.as_string());
     return out;

@@ -83,6 +83,7 @@ struct Outcome {
   std::vector<std::string> hidden;
   std::vector<std::string> protected_fields;
   std::string list_json;        // each-mode success: the surviving documents, hidden properties removed
+  json::value session;          // what the script did to `session`: {save, remove, data} (null: nothing)
   std::uint64_t call_id = 0;    // kPending: what Abandon takes
 };
 

@@ -102,6 +102,40 @@ inline constexpr const char* kPrelude = R"JS(
       host.emit(callId, JSON.stringify(args));
     };
 
+    // `session` (spec §6.3, §8.5): its data and room functions. Changes are reported and persisted by the host.
+    let sessionObj;
+    const sessionChanges = { save: false, remove: false };
+    function sessionObject() {
+      if (sessionObj !== undefined) return sessionObj;
+      const v = values.session || {};
+      const data = v.data || {};
+      const rooms = function () {
+        if (!Array.isArray(data._rooms)) data._rooms = [];
+        return data._rooms;
+      };
+      const s = {
+        data: data, sid: data.id, user: values.me, isRoot: !!v.isRoot, isAnonymous: !data.id,
+        joinRoom: function (r) { const rs = rooms(); if (rs.indexOf(String(r)) < 0) rs.push(String(r)); sessionChanges.save = true; },
+        joinRooms: function (list) { if (Array.isArray(list)) list.forEach(function (r) { s.joinRoom(r); }); },
+        leaveRoom: function (r) {
+          const rs = rooms();
+          const i = rs.indexOf(String(r));
+          if (i >= 0) rs.splice(i, 1);
+          sessionChanges.save = true;
+        },
+        leaveRooms: function (list) { if (Array.isArray(list)) list.forEach(function (r) { s.leaveRoom(r); }); },
+        leaveAllRooms: function () { data._rooms = []; sessionChanges.save = true; },
+        emitToAll: function (ev, d) { emit(ev, d); },
+        emitToRoom: function (room, ev, d) { emit(room, ev, d); },
+        emitToUsers: function (client, query, ev, d) { emit(client, query, ev, d); },
+        set: function (obj) { if (obj && typeof obj === 'object') Object.assign(data, obj); return s; },
+        save: function () { sessionChanges.save = true; return s; },
+        remove: function () { sessionChanges.remove = true; return s; },
+      };
+      sessionObj = s;
+      return s;
+    }
+
     function effective(run) {
       if (run.result.kind === 'ok' && run.asyncError) return errorResult(run.asyncError.value);
       return run.result;
@@ -118,7 +152,11 @@ inline constexpr const char* kPrelude = R"JS(
         }
         return JSON.stringify({ kind: r.kind, message: r.message, status: r.status, errors: run.state.errors,
                                 hidden: run.state.hidden, protected: run.state.protected, self: self,
-                                query: values.query });
+                                query: values.query,
+                                session: sessionChanges.save || sessionChanges.remove
+                                  ? { save: sessionChanges.save, remove: sessionChanges.remove,
+                                      data: sessionObj ? sessionObj.data : null }
+                                  : undefined });
       }
       const out = [];
       for (const run of runs) {
@@ -276,6 +314,7 @@ inline constexpr const char* kPrelude = R"JS(
           case 'emit': return emit;
           case 'console': return console_();
           case 'dpd': return dpd;
+          case 'session': return sessionObject();
           case 'isMe': return function (id) { return !!(values.me && values.me.id === id); };
           case '$addCallback': return function () { if (live()) { pending++; run.pending++; } };
           case '$finishCallback':

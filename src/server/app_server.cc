@@ -1,12 +1,21 @@
 #include "server/app_server.h"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <sodium.h>
 #include <sys/stat.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +30,9 @@
 #include "resources/factory.h"
 #include "resources/files.h"
 #include "resources/router.h"
+#include "resources/user_collection.h"
+#include "session/session_store.h"
+#include "auth/rate_limiter.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace dpd::server {
@@ -134,6 +146,13 @@ struct AppServer::Impl {
   // Declared first so it is destroyed last: resources and in-flight requests use it.
   std::unique_ptr<store::Store> store;
   std::unique_ptr<resources::Emitter> emitter;
+  std::unique_ptr<session::SessionStore> sessions;
+  std::unique_ptr<auth::RateLimiter> login_limiter;
+  std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
+  std::map<std::string, resources::UserCollection*, std::less<>> user_collections;  // by path ("/users")
+  // Session upkeep (expiry, lastActive) on its own small loop.
+  boost::asio::io_context upkeep_io;
+  std::thread upkeep;
   Options options;
   config::App app;
   std::vector<std::string> problems;
@@ -151,7 +170,10 @@ struct AppServer::Impl {
   std::condition_variable watcher_cv;
   bool watcher_stop = false;  // guarded by watcher_mu
 
-  ~Impl() { StopWatcher(); }
+  ~Impl() {
+    StopWatcher();
+    StopUpkeep();
+  }
 
   void StartWatcher() {
     std::vector<std::pair<const config::ResourceConfig*, resources::Collection*>> watched;
@@ -185,6 +207,26 @@ struct AppServer::Impl {
         }
       }
     });
+  }
+
+  // Every 5 s: expired sessions out of the cache and the store, pending lastActive values written.
+  static boost::asio::awaitable<void> UpkeepLoop(session::SessionStore* sessions) {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    for (;;) {
+      co_await sessions->Maintain();
+      timer.expires_after(std::chrono::seconds(5));
+      boost::system::error_code ec;
+      co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+      if (ec) co_return;
+    }
+  }
+  void StartUpkeep() {
+    boost::asio::co_spawn(upkeep_io, UpkeepLoop(sessions.get()), boost::asio::detached);
+    upkeep = std::thread([this] { upkeep_io.run(); });
+  }
+  void StopUpkeep() {
+    upkeep_io.stop();
+    if (upkeep.joinable()) upkeep.join();
   }
 
   void StopWatcher() {
@@ -233,6 +275,9 @@ struct AppServer::Impl {
     ctx.request_id = req.id;
     ctx.is_root = IsRoot(req);
     ctx.router = router.get();
+    ctx.remote_ip = req.remote_ip;
+    ctx.sessions = sessions.get();
+    co_await ResolveSession(req, ctx);
     if (req.has_query()) {
       auto query = http::ParseQueryString(req.query(), options.limits.json);
       if (!query.ok()) co_return TextError(400, query.status().message());
@@ -270,9 +315,39 @@ struct AppServer::Impl {
         if (res) co_return std::move(*res);
         continue;
       }
-      co_return Render(req, std::move(reply));
+      http::Response res = Render(req, std::move(reply));
+      if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
+      co_return res;
     }
     co_return ErrorResponse(req, 404, "resource not found");
+  }
+
+  // spec §3.5 / §3.7: the session id from `Authorization: Bearer` or the `sid` cookie; its session and user.
+  // Requests without either allocate nothing here.
+  boost::asio::awaitable<void> ResolveSession(const http::Request& req, resources::Context& ctx) {
+    std::string sid;
+    if (const std::string* auth = req.header("authorization")) {
+      std::string_view a = *auth;
+      if (a.size() >= 6 && (a[0] == 'B' || a[0] == 'b') && Upper(a.substr(0, 6)) == "BEARER" &&
+          (a.size() == 6 || a[6] == ' ')) {
+        ctx.bearer = true;
+        std::string_view token = a.substr(std::min<std::size_t>(a.size(), 7));
+        while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+        while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+        sid = std::string(token);
+      }
+    }
+    if (sid.empty()) {
+      if (const std::string* cookie = req.header("cookie")) {
+        if (auto v = http::CookieValue(*cookie, "sid")) sid = std::string(*v);
+      }
+    }
+    if (sid.empty() || !sessions) co_return;
+    ctx.session = co_await sessions->Find(sid);
+    if (!ctx.session || ctx.session->uid.empty()) co_return;
+    auto it = user_collections.find(ctx.session->path);
+    if (it == user_collections.end()) co_return;
+    ctx.me = co_await it->second->LoadMe(*ctx.session, ctx.session_invalidated);
   }
 
   static std::string Upper(std::string_view s) {
@@ -357,7 +432,18 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.any_key_is_root = im.options.environment == "development" &&
                        (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
   im.emitter = std::make_unique<resources::LogEmitter>();  // the realtime module replaces it
-  resources::Dependencies deps{im.store.get(), im.options.limits, im.emitter.get()};
+  session::SessionOptions so;
+  so.max_age = im.options.limits.session.max_age;
+  so.cache_entries = im.options.limits.session.cache_entries;
+  im.sessions = std::make_unique<session::SessionStore>(im.store.get(), so);
+  if (Status s = im.sessions->Prepare(); !s.ok()) return s;
+  im.login_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.login_attempts,
+                                                         im.options.limits.session.login_window);
+  im.hash_pool = std::make_unique<boost::asio::thread_pool>(2);
+  resources::Dependencies deps{im.store.get(), im.options.limits, im.emitter.get(), {}};
+  deps.users.sessions = im.sessions.get();
+  deps.users.hash_pool = im.hash_pool.get();
+  deps.users.login_limiter = im.login_limiter.get();
   std::vector<std::shared_ptr<resources::Resource>> list;
   for (const auto& rc : im.app.resources) {
     auto r = resources::MakeResource(rc, deps);
@@ -371,6 +457,9 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.files = std::make_shared<resources::FilesResource>(im.app.public_dir);
   im.static_root = std::make_unique<http::StaticRoot>(im.app.public_dir);
   im.router = std::make_unique<resources::Router>(std::move(list), im.files);
+  for (const auto& r : im.router->resources()) {
+    if (auto* u = dynamic_cast<resources::UserCollection*>(r.get())) im.user_collections.emplace(u->path(), u);
+  }
   return server;
 }
 
@@ -391,6 +480,7 @@ Status AppServer::Start() {
   });
   spdlog::debug("event scripts compiled on each of {} workers", im.http->worker_count());
   im.StartWatcher();
+  im.StartUpkeep();
   spdlog::info("dpd started app=\"{}\" env={} host={} port={} workers={} resources={}", im.app.root.string(),
                im.options.environment, im.options.host, im.http->port(), im.http->worker_count(),
                im.router->resources().size());
@@ -400,6 +490,7 @@ Status AppServer::Start() {
 unsigned short AppServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 void AppServer::Stop() {
   impl_->StopWatcher();
+  impl_->StopUpkeep();
   if (impl_->http) impl_->http->Stop();
 }
 void AppServer::Wait() {

@@ -51,6 +51,8 @@ TEST(RateLimiterTest, WindowAndBound) {
   EXPECT_TRUE(limiter.Allow("ip|alice", t0));
   EXPECT_FALSE(limiter.Allow("ip|alice", t0 + std::chrono::seconds(1)));
   EXPECT_TRUE(limiter.Allow("ip|bob", t0 + std::chrono::seconds(1)));
+  EXPECT_TRUE(limiter.Exceeded("ip|alice", t0 + std::chrono::seconds(2)));
+  EXPECT_FALSE(limiter.Exceeded("ip|bob", t0 + std::chrono::seconds(2)));
   EXPECT_TRUE(limiter.Allow("ip|alice", t0 + std::chrono::seconds(11)));  // a new window
   for (int i = 0; i < 1000; ++i) limiter.Allow("k" + std::to_string(i), t0 + std::chrono::seconds(12));
   EXPECT_LE(limiter.size(), 16u);

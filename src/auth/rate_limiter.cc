@@ -7,9 +7,7 @@ namespace dpd::auth {
 RateLimiter::RateLimiter(std::size_t attempts, std::chrono::milliseconds window, std::size_t max_keys)
     : attempts_(attempts), window_(window), max_per_shard_(std::max<std::size_t>(1, max_keys / kShards)) {}
 
-bool RateLimiter::Allow(std::string_view key, Clock::time_point now) {
-  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
-  std::lock_guard lock(shard.mu);
+void RateLimiter::Expire(Shard& shard, Clock::time_point now) {
   // Windows start in time order, so expired ones are at the front of `order`.
   while (!shard.order.empty()) {
     auto it = shard.entries.find(shard.order.front());
@@ -17,6 +15,20 @@ bool RateLimiter::Allow(std::string_view key, Clock::time_point now) {
     if (it != shard.entries.end()) shard.entries.erase(it);
     shard.order.pop_front();
   }
+}
+
+bool RateLimiter::Exceeded(std::string_view key, Clock::time_point now) {
+  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  Expire(shard, now);
+  auto it = shard.entries.find(std::string(key));
+  return it != shard.entries.end() && it->second.count >= attempts_;
+}
+
+bool RateLimiter::Allow(std::string_view key, Clock::time_point now) {
+  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  Expire(shard, now);
   auto it = shard.entries.find(std::string(key));
   if (it == shard.entries.end()) {
     shard.order.emplace_back(key);

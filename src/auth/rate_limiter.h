@@ -1,6 +1,6 @@
 #pragma once
 // Fixed-window attempt counters keyed by a string ("ip|username"), for login throttling (RELIABILITY.md B2:
-// 5 attempts per 15 s per IP+username → 429). Memory-bounded: at most `max_keys` keys; when full, expired windows
+// 5 attempts per 15 s per IP+username → 429; dpd counts failed logins: Exceeded() before, Allow() on failure). Memory-bounded: at most `max_keys` keys; when full, expired windows
 // are dropped first, then the oldest. Thread-safe (sharded mutexes).
 
 #include <chrono>
@@ -20,9 +20,13 @@ class RateLimiter {
 
   // Counts one attempt for `key`; false when the key already used its attempts in the current window.
   bool Allow(std::string_view key, Clock::time_point now = Clock::now());
+  // True when `key` used its attempts in the current window (nothing is counted).
+  bool Exceeded(std::string_view key, Clock::time_point now = Clock::now());
   std::size_t size() const;
 
  private:
+  struct Shard;
+  void Expire(Shard& shard, Clock::time_point now);
   struct Entry {
     Clock::time_point start;
     std::size_t count = 0;

@@ -49,6 +49,7 @@ std::vector<Named> Table(Limits& l) {
       {"session.cache_entries", &l.session.cache_entries},
       {"session.login_attempts", &l.session.login_attempts},
       {"session.login_window_ms", &l.session.login_window},
+      {"session.password_bytes", &l.session.password_bytes},
   };
 }
 

@@ -64,6 +64,7 @@ struct SessionLimits {
   std::size_t cache_entries = 100000;            // sessions kept in memory (LRU; the rest are read on demand)
   std::size_t login_attempts = 5;                // per IP+username per login_window: beyond, 429
   std::chrono::milliseconds login_window{15000};
+  std::size_t password_bytes = 1024;             // longer passwords: 400 (bounded hashing cost)
 };
 
 struct Limits {

@@ -129,6 +129,11 @@ boost::asio::awaitable<std::optional<Reply>> UserCollection::PrepareBody(Context
     co_return std::nullopt;
   }
   if (const json::value* pw = body.if_contains("password")) {
+    if (pw->is_string() && pw->as_string().size() > options_.max_password_bytes) {
+      Reply r = Reply::Json(json::object{{"errors", json::object{{"password", "is too long"}}}}, 400);
+      r.kind = Reply::Kind::kError;
+      co_return r;
+    }
     if (pw->is_string() && !pw->as_string().empty()) {
       auto hash = co_await Hash(std::string(pw->as_string()));
       if (!hash.ok()) co_return Reply::FromStatus(hash.status());
@@ -164,9 +169,13 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   const json::value* p = body.if_contains("password");
   // Strings only: {"$ne": null} and friends never reach a query (Deployd issues #735, #736).
   if (u == nullptr || p == nullptr || !u->is_string() || !p->is_string()) co_return Reply::Error(400, kNotSpecified);
+  if (p->as_string().size() > options_.max_password_bytes) {
+    co_return Reply::Error(400, "password longer than " + std::to_string(options_.max_password_bytes) + " bytes");
+  }
   const std::string username(u->as_string());
   const std::string password(p->as_string());
-  if (options_.login_limiter && !options_.login_limiter->Allow(ctx.remote_ip + "|" + username)) {
+  const std::string limiter_key = ctx.remote_ip + "|" + username;
+  if (options_.login_limiter && options_.login_limiter->Exceeded(limiter_key)) {
     Reply r = Reply::Error(429, "Too many login attempts; try again later");
     r.headers.emplace_back("Retry-After", "15");
     co_return r;
@@ -175,6 +184,7 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   std::string stored_hash = user ? Str(user->fields, "password") : std::string();
   bool success = false;
   if (user && !stored_hash.empty()) success = co_await Verify(password, stored_hash);
+  if (!success && options_.login_limiter) options_.login_limiter->Allow(limiter_key);  // failures count
 
   EventRunner& events = mutable_events();
   if (events.Has(Event::kLogin)) {

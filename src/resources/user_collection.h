@@ -29,6 +29,7 @@ struct UserOptions {
   boost::asio::thread_pool* hash_pool = nullptr;  // argon2id work
   auth::HashCost hash_cost;
   auth::RateLimiter* login_limiter = nullptr;     // per IP+username
+  std::size_t max_password_bytes = 1024;
 };
 
 class UserCollection : public Collection {

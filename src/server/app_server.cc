@@ -444,6 +444,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.sessions = im.sessions.get();
   deps.users.hash_pool = im.hash_pool.get();
   deps.users.login_limiter = im.login_limiter.get();
+  deps.users.max_password_bytes = im.options.limits.session.password_bytes;
   std::vector<std::shared_ptr<resources::Resource>> list;
   for (const auto& rc : im.app.resources) {
     auto r = resources::MakeResource(rc, deps);

@@ -300,11 +300,12 @@ inline constexpr const char* kPrelude = R"JS(
         if (d) { d.enumerable = true; Object.defineProperty(self, p, d); }
       };
       const previous = values.previous || {};
+      const kept = {};  // the value each protected property had when protect() was called
       const unprotect = function (p) {
         const i = state.protected.indexOf(p);
         if (i < 0) return;
         state.protected.splice(i, 1);
-        Object.defineProperty(self, p, { value: previous[p], writable: true, enumerable: true, configurable: true });
+        Object.defineProperty(self, p, { value: kept[p], writable: true, enumerable: true, configurable: true });
       };
       function make(n) {
         switch (n) {
@@ -351,6 +352,7 @@ inline constexpr const char* kPrelude = R"JS(
               return function (p, on) {
                 if (on === false) return unprotect(p);
                 if (!own(self, p) || state.protected.indexOf(p) >= 0) return;
+                kept[p] = self[p];
                 state.protected.push(p);
                 Object.defineProperty(self, p, {
                   enumerable: true, configurable: true,

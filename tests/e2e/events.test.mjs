@@ -101,6 +101,36 @@ describe('event scripts', () => {
     assert.equal(r.status, 400);
   });
 
+  test('cancelIf/cancelUnless, errorIf/errorUnless/hasErrors, hide/unhide, protect/unprotect, changed, data', async () => {
+    let r = await api(server, 'POST', '/helpers', { flag: true });
+    assert.equal(r.text, '{"errors":{"name":"is required by errorUnless","flag":"set","both":"hasErrors saw the first"},"status":400}');
+    r = await api(server, 'POST', '/helpers', { name: 'n', mode: 'cancelIf' });
+    assert.equal(r.text, '{"message":"cancelIf fired","statusCode":409,"status":409}');
+    r = await api(server, 'POST', '/helpers', { name: 'n', mode: 'cancelUnless' });
+    assert.equal(r.text, '{"message":"cancelUnless fired","statusCode":410,"status":410}');
+    r = await api(server, 'POST', '/helpers', { name: 'n', secretA: 'a', secretB: 'b', locked: 'L' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.hadErrors, false);
+    assert.equal(r.json.dataIsCopy, true);
+    assert.equal(r.json.name, 'n', '`data` is a copy');
+    assert.equal(r.json.locked, 'L', 'unprotect() undoes protect()');
+    assert.equal(r.json.changedName, true, 'on POST every present field counts as changed');
+    const id = r.json.id;
+    r = await api(server, 'GET', `/helpers/${id}`);
+    assert.ok(!('secretA' in r.json), 'hide()');
+    assert.equal(r.json.secretB, 'b', 'unhide()');
+    r = await api(server, 'PUT', `/helpers/${id}`, { name: 'm', locked: 'X' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.locked, 'L', 'protect() keeps the stored value');
+    assert.equal(r.json.nameChanged, true);
+    assert.equal(r.json.lockedChanged, true);
+    assert.equal(r.json.lockedChangedAfter, false);
+    assert.equal(r.json.prevName, 'n');
+    r = await api(server, 'GET', `/helpers/${id}`);
+    assert.equal(r.json.locked, 'L');
+    assert.equal(r.json.name, 'm');
+  });
+
   test('a syntax error answers 400 at request time; events that are fine still run', async () => {
     const r = await api(server, 'POST', '/broken', { name: 'n' });
     assert.equal(r.status, 200);

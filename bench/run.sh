@@ -14,7 +14,7 @@ C0_PORT=${C0_PORT:-2501}
 DPD_PORT=${DPD_PORT:-2502}
 export BENCH_DIR=$(pwd)/bench
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(C0 static W1 W2 W3 W4 W6)
+[ ${#workloads[@]} -gt 0 ] || workloads=(C0 static W1 W2 W3 W4 W5 W6)
 
 work=$(mktemp -d)
 pids=()
@@ -51,7 +51,8 @@ cpu_of() { awk '{print ($14+$15)/100}' "/proc/$1/stat"; }
 dpd_url="http://127.0.0.1:$DPD_PORT"
 declare -A result label
 label=([C0]="C0 (ceiling)" [static]="static GET /1k.txt" [W1]="W1 GET by id" [W2]="W2 query+sort+limit (indexed)"
-       [W3]="W3 POST (durable)" [W4]="W4 PUT \$inc (durable)" [W6]="W6 mixed 80/20")
+       [W3]="W3 POST (durable)" [W4]="W4 PUT \$inc (durable)" [W5]="W5 GET /users/me (session cookie)"
+       [W6]="W6 mixed 80/20")
 cpu0=$(cpu_of "$dpd_pid")
 for w in "${workloads[@]}"; do
   case $w in
@@ -61,6 +62,7 @@ for w in "${workloads[@]}"; do
     W2) result[$w]=$(run "$dpd_url" bench/wrk/w2.lua) ;;
     W3) result[$w]=$(run "$dpd_url" bench/wrk/w3.lua) ;;
     W4) result[$w]=$(run "$dpd_url" bench/wrk/w4.lua) ;;
+    W5) result[$w]=$(SID=$(cat "$IDS_FILE.sid") run "$dpd_url" bench/wrk/w5.lua) ;;
     W6) result[$w]=$(run "$dpd_url" bench/wrk/w6.lua) ;;
     *) echo "unknown workload $w" >&2; exit 1 ;;
   esac

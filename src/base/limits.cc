@@ -50,6 +50,8 @@ std::vector<Named> Table(Limits& l) {
       {"session.login_attempts", &l.session.login_attempts},
       {"session.login_window_ms", &l.session.login_window},
       {"session.password_bytes", &l.session.password_bytes},
+      {"session.hash_memory_kib", &l.session.hash_memory_kib},
+      {"session.hash_passes", &l.session.hash_passes},
   };
 }
 

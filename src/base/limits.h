@@ -65,6 +65,10 @@ struct SessionLimits {
   std::size_t login_attempts = 5;                // per IP+username per login_window: beyond, 429
   std::chrono::milliseconds login_window{15000};
   std::size_t password_bytes = 1024;             // longer passwords: 400 (bounded hashing cost)
+  // argon2id cost of new password hashes (OWASP minimum: 19 MiB, 2 passes). Lower only for benchmarks and tests:
+  // dpd warns at start-up when it is below the minimum.
+  std::size_t hash_memory_kib = 19 * 1024;
+  std::size_t hash_passes = 2;
 };
 
 struct Limits {

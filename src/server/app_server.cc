@@ -445,6 +445,14 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.hash_pool = im.hash_pool.get();
   deps.users.login_limiter = im.login_limiter.get();
   deps.users.max_password_bytes = im.options.limits.session.password_bytes;
+  const SessionLimits& sl = im.options.limits.session;
+  deps.users.hash_cost.memory_bytes = sl.hash_memory_kib * 1024;
+  deps.users.hash_cost.ops = sl.hash_passes;
+  if (sl.hash_memory_kib < 19 * 1024 || sl.hash_passes < 2) {
+    spdlog::warn("password hashing is weaker than OWASP's minimum (19 MiB, 2 passes): session.hash_memory_kib={} "
+                 "session.hash_passes={} — for benchmarks and tests only",
+                 sl.hash_memory_kib, sl.hash_passes);
+  }
   std::vector<std::shared_ptr<resources::Resource>> list;
   for (const auto& rc : im.app.resources) {
     auto r = resources::MakeResource(rc, deps);

@@ -1,5 +1,7 @@
 #include "session/session_store.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -13,6 +15,7 @@ constexpr std::size_t kIdHexChars = 128;
 constexpr std::size_t kMaxIdChars = 256;
 constexpr std::int64_t kSweepEveryMs = 60 * 1000;
 constexpr std::int64_t kSweepBatch = 1000;
+constexpr int kSweepBatchesPerCall = 20;  // at most 20,000 expired records per Maintain() call
 
 bool IsSessionId(std::string_view s) {
   if (s.empty() || s.size() > kMaxIdChars) return false;
@@ -221,11 +224,13 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
   const std::int64_t max_age = options_.max_age.count();
   // 1. The cache: expired entries are at the LRU tail; pending lastActive values are collected.
   std::vector<SessionPtr> touched;
+  std::size_t expired_in_cache = 0;
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     while (!shard.lru.empty() && now - shard.lru.back().last_access > max_age) {
       shard.index.erase(shard.lru.back().session->id);
       shard.lru.pop_back();
+      ++expired_in_cache;
     }
     for (const std::string& sid : shard.dirty) {
       auto it = shard.index.find(sid);
@@ -245,21 +250,33 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
     Status st = co_await store_->Replace(kCollection, doc);
     if (!st.ok() && st.code() != Code::kNotFound) spdlog::warn("session lastActive not written: {}", st.message());
   }
-  // 3. The store: expired records, at most once a minute.
+  if (expired_in_cache > 1000) malloc_trim(0);  // give a large expiry back to the system
+  // 3. The store: expired records, once a minute — or on every call while a backlog remains (bounded per call).
   {
     std::lock_guard lock(sweep_mu_);
-    if (now - last_sweep_ < kSweepEveryMs) co_return;
+    if (!sweep_backlog_ && now - last_sweep_ < kSweepEveryMs) co_return;
     last_sweep_ = now;
+    sweep_backlog_ = false;
   }
-  query::Query q;
-  q.filter = Condition("lastActive", query::Op::kLt, json::value(now - max_age));
-  q.limit = kSweepBatch;
-  auto found = co_await store_->Find(kCollection, q, kSweepBatch);
-  if (!found.ok() || found->empty()) co_return;
-  std::vector<std::string> ids;
-  for (const auto& d : *found) ids.push_back(d.id);
-  auto n = co_await store_->Remove(kCollection, ids);
-  if (n.ok() && *n > 0) spdlog::info("expired sessions removed count={}", *n);
+  std::int64_t total = 0;
+  for (int batch = 0; batch < kSweepBatchesPerCall; ++batch) {
+    query::Query q;
+    q.filter = Condition("lastActive", query::Op::kLt, json::value(now - max_age));
+    q.limit = kSweepBatch;
+    auto found = co_await store_->Find(kCollection, q, kSweepBatch);
+    if (!found.ok() || found->empty()) break;
+    std::vector<std::string> ids;
+    for (const auto& d : *found) ids.push_back(d.id);
+    auto n = co_await store_->Remove(kCollection, ids);
+    if (!n.ok()) break;
+    total += *n;
+    if (static_cast<std::int64_t>(found->size()) < kSweepBatch) break;
+    if (batch + 1 == kSweepBatchesPerCall) {
+      std::lock_guard lock(sweep_mu_);
+      sweep_backlog_ = true;
+    }
+  }
+  if (total > 0) spdlog::info("expired sessions removed count={}", total);
 }
 
 std::size_t SessionStore::cached() const {

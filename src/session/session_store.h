@@ -102,6 +102,7 @@ class SessionStore {
   Shard shards_[kShards];
   std::mutex sweep_mu_;
   std::int64_t last_sweep_ = 0;  // guarded by sweep_mu_
+  bool sweep_backlog_ = false;    // guarded by sweep_mu_: the last sweep stopped at its cap
 };
 
 }  // namespace dpd::session

@@ -2,12 +2,12 @@
 # Memory figures of PERFORMANCE.md:
 #   M1 — N GET /todos/<id> from clients without cookies: RSS before/after (sessions must cost nothing);
 #   M2 — logins never logged out with a short session.max_age: live sessions and RSS after expiry.
-#   M1_SECONDS=5 M2_LOGINS=100000 MAX_AGE_MS=20000 bench/memory.sh
+#   M1_SECONDS=8 M2_LOGINS=100000 MAX_AGE_MS=20000 bench/memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/release
 PORT=${PORT:-2503}
-M1_SECONDS=${M1_SECONDS:-5}
+M1_SECONDS=${M1_SECONDS:-8}
 M2_LOGINS=${M2_LOGINS:-100000}
 MAX_AGE_MS=${MAX_AGE_MS:-20000}
 export BENCH_DIR=$(pwd)/bench
@@ -47,6 +47,8 @@ start_s=$(date +%s.%N)
 logins=0
 while [ "$logins" -lt "$M2_LOGINS" ]; do
   out=$(wrk -t2 -c32 -d5s -s bench/wrk/login.lua "$url")
+  failed=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  [ -z "$failed" ] || { echo "logins failed: $out" >&2; exit 1; }
   logins=$((logins + $(echo "$out" | awk '/requests in/ {print $1}')))
 done
 elapsed=$(awk -v s="$start_s" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')

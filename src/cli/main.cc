@@ -99,7 +99,8 @@ int Run(RunArgs args) {
   const bool development = args.environment == "development";
   if (args.host.empty()) args.host = development ? "127.0.0.1" : "0.0.0.0";
   if (development && !IsLoopback(args.host)) {
-    spdlog::warn("development mode on a non-loopback address ({}): anyone who can reach it can edit the app",
+    spdlog::warn("development mode on a non-loopback address ({}): root requests need a key of .dpd/keys.json "
+                 "(dpd keygen), as in production",
                  args.host);
   }
   if (!development && args.cors_origins.empty()) {

@@ -119,6 +119,15 @@ describe('users, sessions and root', () => {
       const stored = await rootRead(ta.json.id);
       assert.equal(stored.owner, users.alice.id, 'protect(owner) holds');
       if (r.status !== 200) assert.notEqual(stored.title, `upd-${actor}`, `a refused update wrote nothing (${actor})`);
+      // update by query: the extra fields guard the target
+      r = await api(server, 'PUT', `/todos?id=${ta.json.id}&title=${encodeURIComponent(stored.title)}`,
+        { secret: `q-${actor}` }, headers);
+      assert.equal(r.status, expect.update[actor], `update by query as ${actor}: ${r.text}`);
+      const afterQuery = await rootRead(ta.json.id);
+      assert.equal(afterQuery.secret === `q-${actor}`, r.status === 200, `update by query wrote only when allowed (${actor})`);
+      // static files are public
+      r = await api(server, 'GET', '/index.html', undefined, headers);
+      assert.equal(r.status, 200);
 
       if (actor !== 'A') {
         r = await api(server, 'DELETE', `/todos/${ta.json.id}`, undefined, headers);
@@ -352,6 +361,30 @@ describe('session expiry', () => {
       assert.equal((await api(server, 'GET', '/users/me', undefined, h)).status, 204);
     } finally {
       assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
+describe('root in development', () => {
+  test('any key is root on loopback only; on a public address a real key is required', async () => {
+    const appDir = copyFixture('users');
+    assert.equal(runDpd(['keygen'], { cwd: appDir }).code, 0);
+    const key = runDpd(['showkey'], { cwd: appDir }).stdout.trim();
+    const local = await startDpd(appDir);
+    try {
+      assert.equal((await api(local, 'GET', '/todos/count', undefined, { 'dpd-ssh-key': 'anything' })).status, 200);
+      assert.equal((await api(local, 'GET', '/todos/count', undefined, { cookie: 'DpdSshKey=anything' })).status, 200);
+    } finally {
+      assert.equal(await local.stop(), 0);
+    }
+    const open = await startDpd(appDir, ['--host', '0.0.0.0']);
+    try {
+      assert.match(open.stderr(), /development mode on a non-loopback address \(0\.0\.0\.0\): root requests need a key/);
+      assert.equal((await api(open, 'GET', '/todos/count', undefined, { 'dpd-ssh-key': 'anything' })).status, 403);
+      assert.equal((await api(open, 'GET', '/todos/count', undefined, { 'dpd-ssh-key': key })).status, 200);
+      assert.equal((await api(open, 'GET', '/todos/count', undefined, { cookie: `DpdSshKey=${key}` })).status, 200);
+    } finally {
+      assert.equal(await open.stop(), 0);
     }
   });
 });

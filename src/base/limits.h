@@ -71,8 +71,19 @@ struct SessionLimits {
   std::size_t hash_passes = 2;
 };
 
+struct RealtimeLimits {
+  std::size_t max_payload = 1000000;             // engine.io message / polling body (socket.io 4's maxPayload)
+  std::size_t attachments = 10;                  // binary attachments per socket.io packet: beyond, close
+  std::size_t rooms_per_socket = 1000;           // joins beyond are ignored (logged)
+  std::size_t connections = 10000;               // sockets in total: beyond, the handshake is refused (503)
+  std::size_t queue_bytes = 4 * 1024 * 1024;     // unsent bytes per socket: beyond, the slow client is dropped
+  std::chrono::milliseconds ping_interval{25000};
+  std::chrono::milliseconds ping_timeout{20000};
+};
+
 struct Limits {
   HttpLimits http;
+  RealtimeLimits realtime;
   JsonLimits json;
   QueryLimits query;
   ScriptLimits script;

@@ -37,7 +37,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 37u);
+  EXPECT_EQ(all.size(), 44u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <strings.h>
 #include <unistd.h>
 #include <list>
 #include <mutex>
@@ -78,6 +79,7 @@ struct Server::Impl {
 
   ServerOptions options;
   Handler handler;
+  UpgradeHandler upgrade;
   std::vector<std::unique_ptr<asio::io_context>> workers;
   std::vector<std::list<ConnState*>> conns;  // conns[i] only touched on worker i's thread
   std::vector<std::thread> threads;
@@ -365,6 +367,20 @@ struct Server::Impl {
       req.remote_ip = ip;
       req.id = next_id++;
 
+      if (upgrade) {
+        const std::string* up = req.header("upgrade");
+        if (up != nullptr && up->size() == 9 && strncasecmp(up->c_str(), "websocket", 9) == 0) {
+          boost::system::error_code ec;
+          const bool ipv6 = stream.socket().local_endpoint(ec).address().is_v6();
+          stream.expires_never();
+          const int fd = stream.socket().release(ec);
+          if (!ec) {
+            if (upgrade(req, fd, ipv6)) co_return;  // the connection now belongs to the upgrade handler
+            ::close(fd);
+          }
+          co_return;
+        }
+      }
       const auto t0 = Clock::now();
       Response res;
       try {
@@ -393,9 +409,10 @@ struct Server::Impl {
   }
 };
 
-Server::Server(ServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+Server::Server(ServerOptions options, Handler handler, UpgradeHandler upgrade) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->handler = std::move(handler);
+  impl_->upgrade = std::move(upgrade);
 }
 
 Server::~Server() {

@@ -22,6 +22,10 @@
 namespace dpd::http {
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// Called for a request carrying "Upgrade: websocket" before the handler: returning true takes the connection — `fd`
+// (the released socket; `ipv6` tells its family) now belongs to the callee, which answers the upgrade itself.
+// Returning false handles the request normally (fd untouched).
+using UpgradeHandler = std::function<bool(Request& req, int fd, bool ipv6)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -32,7 +36,7 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(ServerOptions options, Handler handler);
+  Server(ServerOptions options, Handler handler, UpgradeHandler upgrade = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -36,7 +36,7 @@ bool ReadEmit(const json::array& args, EmitMessage& out) {
   }
 }
 
-void LogEmitter::Emit(const EmitMessage& m) {
+void LogEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_executor&) {
   const char* target = m.target == EmitMessage::Target::kAll ? "all" : m.target == EmitMessage::Target::kRoom ? "room" : "users";
   spdlog::debug("emit target={} room=\"{}\" users={} event=\"{}\" data={}", target, m.room, m.users_path, m.event,
                 json::Write(m.data));

@@ -4,6 +4,8 @@
 //
 // Thread-safety: Emit is called from every worker thread.
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <string>
 
 #include "json/json.h"
@@ -27,12 +29,13 @@ bool ReadEmit(const json::array& args, EmitMessage& out);
 class Emitter {
  public:
   virtual ~Emitter() = default;
-  virtual void Emit(const EmitMessage& message) = 0;
+  // `executor`: the calling worker's, for work the emit needs (the users form runs a query).
+  virtual void Emit(const EmitMessage& message, const boost::asio::any_io_executor& executor) = 0;
 };
 
 class LogEmitter : public Emitter {
  public:
-  void Emit(const EmitMessage& message) override;
+  void Emit(const EmitMessage& message, const boost::asio::any_io_executor& executor) override;
 };
 
 }  // namespace dpd::resources

@@ -308,10 +308,10 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   const std::string& file = script.file;
   inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
   Emitter* emitter = emitter_;
-  inv.emit = [emitter, file](const json::array& args) {
+  inv.emit = [emitter, file, executor](const json::array& args) {
     EmitMessage message;
     if (ReadEmit(args, message)) {
-      emitter->Emit(message);
+      emitter->Emit(message, executor);
     } else {
       spdlog::warn("script file={} emit() with {} arguments ignored (spec §6.7 forms only)", file, args.size());
     }

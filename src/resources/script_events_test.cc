@@ -14,7 +14,7 @@ namespace {
 
 class RecordingEmitter : public Emitter {
  public:
-  void Emit(const EmitMessage& m) override { messages.push_back(m); }
+  void Emit(const EmitMessage& m, const boost::asio::any_io_executor&) override { messages.push_back(m); }
   std::vector<EmitMessage> messages;
 };
 

@@ -31,6 +31,8 @@
 #include "resources/files.h"
 #include "resources/router.h"
 #include "resources/user_collection.h"
+#include "resources/realtime_emitter.h"
+#include "realtime/hub.h"
 #include "session/session_store.h"
 #include "auth/rate_limiter.h"
 #include "store/sqlite/sqlite_store.h"
@@ -39,6 +41,7 @@ namespace dpd::server {
 namespace {
 
 constexpr std::string_view kReservedPrefix = "/__";
+constexpr std::string_view kSocketIoPrefix = "/socket.io/";
 constexpr std::string_view kHealthPath = "/__health";
 constexpr std::string_view kMethodOverride = "_method";
 
@@ -147,6 +150,8 @@ struct AppServer::Impl {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<resources::Emitter> emitter;
   std::unique_ptr<session::SessionStore> sessions;
+  std::unique_ptr<realtime::Hub> hub;  // socket.io (spec §12)
+  resources::RealtimeEmitter* realtime_emitter = nullptr;
   std::unique_ptr<auth::RateLimiter> login_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
   std::map<std::string, resources::UserCollection*, std::less<>> user_collections;  // by path ("/users")
@@ -256,8 +261,40 @@ struct AppServer::Impl {
     co_return res;
   }
 
+  // A /socket.io/ request as the realtime hub takes it.
+  realtime::HttpExchange Exchange(const http::Request& req) {
+    realtime::HttpExchange ex;
+    ex.method = req.method;
+    ex.target = req.target;
+    ex.headers = req.headers;
+    ex.body = req.body;
+    if (const std::string* ct = req.header("content-type")) ex.content_type = *ct;
+    if (const std::string* cookie = req.header("cookie")) {
+      if (auto v = http::CookieValue(*cookie, "sid")) ex.cookie_sid = std::string(*v);
+    }
+    std::string_view q = req.query();
+    while (!q.empty()) {
+      std::string_view pair = q.substr(0, q.find('&'));
+      q.remove_prefix(std::min(q.size(), pair.size() + 1));
+      std::size_t eq = pair.find('=');
+      auto key = http::PercentDecode(pair.substr(0, eq));
+      auto value = http::PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+      if (key && value) ex.query.emplace(std::move(*key), std::move(*value));
+    }
+    return ex;
+  }
+
   boost::asio::awaitable<http::Response> Pipeline(http::Request& req) {
     const std::string_view path = req.path();
+    if (path.substr(0, kSocketIoPrefix.size()) == kSocketIoPrefix) {
+      realtime::HttpAnswer answer = co_await hub->Poll(Exchange(req));
+      http::Response res;
+      res.status = answer.status;
+      res.body = std::move(answer.body);
+      res.Set("Content-Type", answer.content_type);
+      AddNoCache(res);
+      co_return res;
+    }
     if (path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
       if (path == kHealthPath && (req.method == "GET" || req.method == "HEAD")) {
         http::Response res = JsonResponse(200, metrics.HealthJson());
@@ -431,12 +468,18 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   const std::string& host = im.options.host;
   im.any_key_is_root = im.options.environment == "development" &&
                        (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
-  im.emitter = std::make_unique<resources::LogEmitter>();  // the realtime module replaces it
   session::SessionOptions so;
   so.max_age = im.options.limits.session.max_age;
   so.cache_entries = im.options.limits.session.cache_entries;
   im.sessions = std::make_unique<session::SessionStore>(im.store.get(), so);
   if (Status s = im.sessions->Prepare(); !s.ok()) return s;
+  im.hub = std::make_unique<realtime::Hub>(im.options.limits.realtime, im.options.limits.json, im.sessions.get());
+  im.sessions->SetListener([hub = im.hub.get()](const std::string& sid, const session::SessionPtr& s) {
+    hub->SessionChanged(sid, s);
+  });
+  auto emitter = std::make_unique<resources::RealtimeEmitter>(im.hub.get());
+  im.realtime_emitter = emitter.get();
+  im.emitter = std::move(emitter);
   im.login_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.login_attempts,
                                                          im.options.limits.session.login_window);
   im.hash_pool = std::make_unique<boost::asio::thread_pool>(2);
@@ -469,6 +512,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   for (const auto& r : im.router->resources()) {
     if (auto* u = dynamic_cast<resources::UserCollection*>(r.get())) im.user_collections.emplace(u->path(), u);
   }
+  im.realtime_emitter->SetRouter(im.router.get());
   return server;
 }
 
@@ -479,7 +523,14 @@ Status AppServer::Start() {
   ho.port = im.options.port;
   ho.threads = im.options.threads;
   ho.limits = im.options.limits.http;
-  im.http = std::make_unique<http::Server>(ho, [&im](http::Request& req) { return im.Handle(req); });
+  im.hub->Start();
+  im.http = std::make_unique<http::Server>(
+      ho, [&im](http::Request& req) { return im.Handle(req); },
+      [&im](http::Request& req, int fd, bool ipv6) {
+        if (req.path().substr(0, kSocketIoPrefix.size()) != kSocketIoPrefix) return false;
+        im.hub->Upgrade(im.Exchange(req), fd, ipv6);
+        return true;
+      });
   if (Status s = im.http->Start(); !s.ok()) return s;
   // Every worker compiles the event scripts into its own isolate now, not on its first request.
   im.http->RunOnEachWorker([&im] {
@@ -500,6 +551,7 @@ unsigned short AppServer::port() const { return impl_->http ? impl_->http->port(
 void AppServer::Stop() {
   impl_->StopWatcher();
   impl_->StopUpkeep();
+  if (impl_->hub) impl_->hub->Stop();  // answers pending polls before the HTTP side drains
   if (impl_->http) impl_->http->Stop();
 }
 void AppServer::Wait() {

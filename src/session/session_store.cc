@@ -183,12 +183,16 @@ boost::asio::awaitable<Status> SessionStore::Save(const SessionPtr& session) {
   store::Document doc{session->id, session->ToFields()};
   Status st = co_await store_->Replace(kCollection, doc);
   if (st.code() == Code::kNotFound) st = co_await store_->Insert(kCollection, doc);
-  if (st.ok()) Cache(session, NowMs());
+  if (st.ok()) {
+    Cache(session, NowMs());
+    Tell(session->id, session);
+  }
   co_return st;
 }
 
 boost::asio::awaitable<Result<bool>> SessionStore::Remove(const std::string& sid) {
   Forget(sid);
+  Tell(sid, nullptr);
   if (!IsSessionId(sid)) co_return false;
   std::vector<std::string> ids;  // a named vector: GCC 12 miscompiles a braced temporary here
   ids.push_back(sid);
@@ -209,6 +213,7 @@ boost::asio::awaitable<Result<std::int64_t>> SessionStore::RemoveUser(const std:
     std::vector<std::string> ids;
     for (const auto& d : *found) {
       Forget(d.id);
+      Tell(d.id, nullptr);
       ids.push_back(d.id);
     }
     auto n = co_await store_->Remove(kCollection, ids);
@@ -228,6 +233,7 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     while (!shard.lru.empty() && now - shard.lru.back().last_access > max_age) {
+      Tell(shard.lru.back().session->id, nullptr);
       shard.index.erase(shard.lru.back().session->id);
       shard.lru.pop_back();
       ++expired_in_cache;

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -78,6 +79,11 @@ class SessionStore {
   std::size_t cached() const;
   const SessionOptions& options() const { return options_; }
 
+  // Told when a session is saved (its new state) or ends (null): the realtime hub moves its sockets. Set once,
+  // before serving; called from the thread that made the change.
+  using Listener = std::function<void(const std::string& sid, const SessionPtr& session)>;
+  void SetListener(Listener listener) { listener_ = std::move(listener); }
+
  private:
   struct Entry {
     SessionPtr session;
@@ -103,6 +109,10 @@ class SessionStore {
   std::mutex sweep_mu_;
   std::int64_t last_sweep_ = 0;  // guarded by sweep_mu_
   bool sweep_backlog_ = false;    // guarded by sweep_mu_: the last sweep stopped at its cap
+  Listener listener_;
+  void Tell(const std::string& sid, const SessionPtr& s) const {
+    if (listener_) listener_(sid, s);
+  }
 };
 
 }  // namespace dpd::session

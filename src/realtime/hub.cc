@@ -1,0 +1,686 @@
+#include "realtime/hub.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <deque>
+#include <future>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "base/log.h"
+#include "base/random.h"
+#include "realtime/protocol.h"
+
+namespace dpd::realtime {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+HttpAnswer EngineError(int code, std::string_view message) {
+  HttpAnswer a;
+  a.status = 400;
+  a.content_type = "application/json";
+  a.body = json::Write(json::object{{"code", code}, {"message", message}});
+  return a;
+}
+
+// A WebSocket connection and its bounded send queue, drained by one writer coroutine.
+struct WsConn {
+  WsConn(tcp::socket s, asio::io_context& io) : stream(std::move(s)), signal(io) {}
+  websocket::stream<tcp::socket> stream;
+  std::deque<std::pair<std::string, bool>> queue;  // frame, binary
+  std::size_t bytes = 0;
+  bool closed = false;
+  asio::steady_timer signal;  // wakes the writer
+};
+
+struct Socket {
+  std::string sid;     // engine.io id
+  std::string io_sid;  // socket.io id (EIO 4 connect answer)
+  int eio = 4;
+  bool binary_ok = false;  // EIO 3 polling without b64=1
+  bool connected = false;  // socket.io connect done (events are delivered)
+  bool closed = false;
+  std::vector<EnginePacket> outbox;  // polling
+  std::size_t outbox_bytes = 0;
+  std::function<void(HttpAnswer)> poll;  // a GET waiting for packets
+  std::shared_ptr<WsConn> ws;            // the transport once upgraded (or a direct WebSocket)
+  std::shared_ptr<WsConn> probe;         // a WebSocket probing for the upgrade
+  Clock::time_point last_seen;
+  Clock::time_point next_ping;
+  Clock::time_point pong_deadline;
+  bool awaiting_pong = false;
+  std::size_t pending_attachments = 0;
+  std::set<std::string> rooms;
+  std::string session_id, uid, cookie_sid;
+  std::set<std::string> session_rooms;  // rooms that came from the session (_rooms)
+};
+
+}  // namespace
+
+struct Hub::Impl {
+  Hub* hub = nullptr;
+  RealtimeLimits limits;
+  JsonLimits json_limits;
+  session::SessionStore* sessions = nullptr;
+  asio::io_context io{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+  asio::steady_timer ticker{io};
+  std::unordered_map<std::string, std::shared_ptr<Socket>> sockets;          // by engine.io id
+  std::unordered_map<std::string, std::unordered_set<Socket*>> rooms;        // room → sockets
+  std::unordered_map<std::string, std::unordered_set<Socket*>> by_session;   // session id → sockets
+  bool stopped = false;
+
+  // ---- sending ----
+  void WsSend(const std::shared_ptr<WsConn>& c, std::string frame, bool binary, Socket* owner) {
+    if (c->closed) return;
+    if (c->bytes + frame.size() > limits.queue_bytes) {
+      spdlog::warn("realtime: socket dropped, send queue over {} bytes (a client that does not read)",
+                   limits.queue_bytes);
+      if (owner) Close(*owner);
+      return;
+    }
+    c->bytes += frame.size();
+    c->queue.emplace_back(std::move(frame), binary);
+    c->signal.cancel();
+  }
+
+  void Send(Socket& s, EnginePacket p) {
+    if (s.closed) return;
+    if (s.ws) {
+      WsSend(s.ws, EncodeForWebSocket(p, s.eio), p.binary, &s);
+      return;
+    }
+    s.outbox_bytes += p.data.size() + 1;
+    if (s.outbox_bytes > limits.queue_bytes) {
+      spdlog::warn("realtime: socket dropped, poll queue over {} bytes", limits.queue_bytes);
+      Close(s);
+      return;
+    }
+    s.outbox.push_back(std::move(p));
+    FlushPoll(s);
+  }
+
+  void FlushPoll(Socket& s) {
+    if (!s.poll || s.outbox.empty()) return;
+    Payload payload = EncodePayload(s.outbox, s.eio, s.binary_ok);
+    s.outbox.clear();
+    s.outbox_bytes = 0;
+    HttpAnswer a;
+    a.body = std::move(payload.body);
+    if (payload.binary) a.content_type = "application/octet-stream";
+    auto reply = std::move(s.poll);
+    s.poll = nullptr;
+    reply(std::move(a));
+  }
+
+  void SendIo(Socket& s, const IoPacket& p) { Send(s, EnginePacket{EngineType::kMessage, EncodeIo(p), false}); }
+
+  void SendEvent(Socket& s, std::string_view event, const json::value& data) {
+    IoPacket p;
+    p.data = json::array{json::string(event), data};
+    SendIo(s, p);
+  }
+
+  std::string OpenPacket(const Socket& s, bool upgrades) {
+    json::object o{{"sid", s.sid},
+                   {"upgrades", upgrades ? json::array{"websocket"} : json::array{}},
+                   {"pingInterval", limits.ping_interval.count()},
+                   {"pingTimeout", limits.ping_timeout.count()}};
+    if (s.eio == 4) o["maxPayload"] = limits.max_payload;
+    return json::Write(o);
+  }
+
+  // ---- lifecycle ----
+  std::shared_ptr<Socket> NewSocket(int eio) {
+    auto s = std::make_shared<Socket>();
+    s->sid = RandomHex(10);
+    s->io_sid = RandomHex(10);
+    s->eio = eio;
+    s->last_seen = Clock::now();
+    s->next_ping = s->last_seen + limits.ping_interval;
+    sockets.emplace(s->sid, s);
+    hub->count_.fetch_add(1);
+    return s;
+  }
+
+  void Close(Socket& s) {
+    if (s.closed) return;
+    s.closed = true;
+    Unbind(s);
+    for (const auto& r : s.rooms) {
+      auto it = rooms.find(r);
+      if (it == rooms.end()) continue;
+      it->second.erase(&s);
+      if (it->second.empty()) rooms.erase(it);
+    }
+    s.rooms.clear();
+    if (s.poll) {
+      HttpAnswer a;
+      a.body = EncodePayload({EnginePacket{EngineType::kClose, "", false}}, s.eio, false).body;
+      auto reply = std::move(s.poll);
+      s.poll = nullptr;
+      reply(std::move(a));
+    }
+    for (auto* c : {&s.ws, &s.probe}) {
+      if (*c) {
+        (*c)->closed = true;
+        boost::system::error_code ec;
+        (*c)->stream.next_layer().close(ec);
+        (*c)->signal.cancel();
+      }
+    }
+    const std::string sid = s.sid;  // `s` may be destroyed by the erase
+    if (sockets.erase(sid) > 0) hub->count_.fetch_sub(1);
+  }
+
+  void Join(Socket& s, const std::string& room) {
+    if (s.rooms.count(room)) return;
+    if (s.rooms.size() >= limits.rooms_per_socket) {
+      spdlog::warn("realtime: socket in {} rooms; join of \"{}\" ignored", s.rooms.size(), room);
+      return;
+    }
+    s.rooms.insert(room);
+    rooms[room].insert(&s);
+  }
+  void Leave(Socket& s, const std::string& room) {
+    if (s.rooms.erase(room) == 0) return;
+    auto it = rooms.find(room);
+    if (it == rooms.end()) return;
+    it->second.erase(&s);
+    if (it->second.empty()) rooms.erase(it);
+  }
+
+  // ---- sessions (spec §8.4) ----
+  void Unbind(Socket& s) {
+    if (s.session_id.empty()) return;
+    auto it = by_session.find(s.session_id);
+    if (it != by_session.end()) {
+      it->second.erase(&s);
+      if (it->second.empty()) by_session.erase(it);
+    }
+    if (!s.uid.empty()) Leave(s, "dpd_uid:" + s.uid);
+    for (const auto& r : s.session_rooms) Leave(s, r);
+    s.session_rooms.clear();
+    s.session_id.clear();
+    s.uid.clear();
+  }
+
+  void SetSessionRooms(Socket& s, const json::array& list) {
+    std::set<std::string> wanted;
+    for (const auto& r : list) {
+      if (r.is_string()) wanted.insert(std::string(r.as_string()));
+    }
+    for (auto it = s.session_rooms.begin(); it != s.session_rooms.end();) {
+      if (!wanted.count(*it)) {
+        Leave(s, *it);
+        it = s.session_rooms.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& r : wanted) {
+      if (s.session_rooms.insert(r).second) Join(s, r);
+    }
+  }
+
+  void Bind(Socket& s, const session::Session& session) {
+    Unbind(s);  // a socket belongs to one session
+    s.session_id = session.id;
+    s.uid = session.uid;
+    by_session[session.id].insert(&s);
+    if (!s.uid.empty()) Join(s, "dpd_uid:" + s.uid);
+    SetSessionRooms(s, session.rooms);
+    SendEvent(s, "server:acksession", nullptr);
+  }
+
+  static asio::awaitable<void> BindLater(Impl* self, std::string engine_sid, std::string session_id) {
+    if (self->sessions == nullptr) co_return;
+    session::SessionPtr found = co_await self->sessions->Find(session_id);
+    auto it = self->sockets.find(engine_sid);
+    if (!found || it == self->sockets.end() || it->second->closed) co_return;  // unknown ids are ignored
+    self->Bind(*it->second, *found);
+  }
+
+  void OnConnected(Socket& s) {
+    s.connected = true;
+    if (!s.cookie_sid.empty()) {
+      asio::co_spawn(io, BindLater(this, s.sid, s.cookie_sid), asio::detached);
+    }
+  }
+
+  // ---- packets ----
+  void OnIo(Socket& s, std::string_view text) {
+    auto p = DecodeIo(text, limits.attachments, json_limits);
+    if (!p.ok()) {
+      spdlog::debug("realtime: invalid socket.io packet ({}); socket closed", p.status().message());
+      Close(s);
+      return;
+    }
+    switch (p->type) {
+      case IoType::kConnect: {
+        IoPacket answer;
+        answer.nsp = p->nsp;
+        if (p->nsp != "/") {  // dpd has the default namespace only
+          answer.type = IoType::kConnectError;
+          answer.data = s.eio == 4 ? json::value(json::object{{"message", "Invalid namespace"}})
+                                   : json::value("Invalid namespace");
+          SendIo(s, answer);
+          return;
+        }
+        if (s.eio == 4) {
+          answer.type = IoType::kConnect;
+          answer.data = json::object{{"sid", s.io_sid}};
+          SendIo(s, answer);
+          if (!s.connected) OnConnected(s);
+        }
+        return;
+      }
+      case IoType::kDisconnect:
+        if (p->nsp == "/") Close(s);
+        return;
+      case IoType::kBinaryEvent:
+      case IoType::kBinaryAck:
+        s.pending_attachments = p->attachments;  // the binary packets that follow are read and dropped
+        return;
+      case IoType::kEvent: {
+        const auto& args = p->data->as_array();
+        const std::string_view name = args[0].as_string();
+        if ((name == "server:setSession" || name == "server:setsession") && args.size() > 1 && args[1].is_object()) {
+          const json::value* sid = args[1].as_object().if_contains("sid");
+          if (sid && sid->is_string() && !sid->as_string().empty()) {
+            asio::co_spawn(io, BindLater(this, s.sid, std::string(sid->as_string())), asio::detached);
+          }
+        }
+        if (p->id) {  // an ack was asked for: answer it (empty)
+          IoPacket ack;
+          ack.type = IoType::kAck;
+          ack.nsp = p->nsp;
+          ack.id = p->id;
+          ack.data = json::array{};
+          SendIo(s, ack);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  void OnPacket(Socket& s, EnginePacket p) {
+    s.last_seen = Clock::now();
+    if (p.binary) {
+      if (s.pending_attachments == 0) {
+        Close(s);  // a binary packet nobody announced
+        return;
+      }
+      --s.pending_attachments;
+      return;
+    }
+    switch (p.type) {
+      case EngineType::kPing:  // EIO 3 heartbeat (and probes): answer with a pong
+        Send(s, EnginePacket{EngineType::kPong, p.data, false});
+        return;
+      case EngineType::kPong:  // EIO 4 heartbeat answer
+        s.awaiting_pong = false;
+        s.next_ping = Clock::now() + limits.ping_interval;
+        return;
+      case EngineType::kMessage:
+        OnIo(s, p.data);
+        return;
+      case EngineType::kClose:
+        Close(s);
+        return;
+      case EngineType::kNoop:
+      case EngineType::kUpgrade:
+        return;
+      default:
+        Close(s);  // an open packet from a client: invalid
+        return;
+    }
+  }
+
+  // ---- polling (runs on the hub thread) ----
+  void HandlePoll(HttpExchange ex, std::function<void(HttpAnswer)> reply) {
+    if (stopped) return reply(EngineError(3, "Bad request"));
+    const std::string eio_text = ex.query.count("EIO") ? ex.query["EIO"] : "";
+    if (eio_text != "3" && eio_text != "4") return reply(EngineError(5, "Unsupported protocol version"));
+    const int eio = eio_text == "3" ? 3 : 4;
+    if (!ex.query.count("transport") || ex.query["transport"] != "polling") {
+      return reply(EngineError(0, "Transport unknown"));
+    }
+    auto sid_it = ex.query.find("sid");
+    if (sid_it == ex.query.end()) {
+      if (ex.method != "GET") return reply(EngineError(2, "Bad handshake method"));
+      if (sockets.size() >= limits.connections) {
+        HttpAnswer a = EngineError(4, "Forbidden: too many connections");
+        a.status = 503;
+        return reply(std::move(a));
+      }
+      auto s = NewSocket(eio);
+      s->binary_ok = eio == 3 && !ex.query.count("b64");
+      s->cookie_sid = ex.cookie_sid;
+      std::vector<EnginePacket> first{EnginePacket{EngineType::kOpen, OpenPacket(*s, true), false}};
+      if (eio == 3) {  // socket.io 1.x/2.x: the server connects the default namespace by itself
+        first.push_back(EnginePacket{EngineType::kMessage, "0", false});
+        OnConnected(*s);
+      }
+      HttpAnswer a;
+      a.body = EncodePayload(first, eio, false).body;
+      return reply(std::move(a));
+    }
+    auto it = sockets.find(sid_it->second);
+    if (it == sockets.end()) return reply(EngineError(1, "Session ID unknown"));
+    std::shared_ptr<Socket> s = it->second;
+    if (s->ws || s->eio != eio) return reply(EngineError(3, "Bad request"));
+    if (ex.method == "GET") {
+      if (s->poll) {  // two polls at once: the client is broken
+        Close(*s);
+        return reply(EngineError(3, "Bad request"));
+      }
+      s->poll = std::move(reply);
+      FlushPoll(*s);
+      return;
+    }
+    if (ex.method != "POST") return reply(EngineError(3, "Bad request"));
+    if (ex.body.size() > limits.max_payload) {
+      Close(*s);
+      HttpAnswer a = EngineError(3, "Bad request: payload over maxPayload");
+      a.status = 413;
+      return reply(std::move(a));
+    }
+    auto packets = DecodePayload(ex.body, ex.content_type.rfind("application/octet-stream", 0) == 0, eio);
+    if (!packets.ok()) {
+      Close(*s);
+      return reply(EngineError(3, "Bad request: " + packets.status().message()));
+    }
+    for (auto& p : *packets) {
+      if (s->closed) break;
+      OnPacket(*s, std::move(p));
+    }
+    HttpAnswer ok;
+    ok.content_type = "text/html";
+    ok.body = "ok";
+    reply(std::move(ok));
+  }
+
+  // ---- WebSocket (runs on the hub thread) ----
+  static asio::awaitable<void> Writer(std::shared_ptr<WsConn> c) {
+    while (!c->closed) {
+      if (c->queue.empty()) {
+        c->signal.expires_at(asio::steady_timer::time_point::max());
+        co_await c->signal.async_wait(kTuple);
+        continue;
+      }
+      auto [frame, binary] = std::move(c->queue.front());
+      c->queue.pop_front();
+      c->bytes -= frame.size();
+      c->stream.binary(binary);
+      auto [ec, n] = co_await c->stream.async_write(asio::buffer(frame), kTuple);
+      if (ec) c->closed = true;
+    }
+  }
+
+  static asio::awaitable<void> WsSession(Impl* self, HttpExchange ex, std::shared_ptr<WsConn> conn) {
+    beast::http::request<beast::http::empty_body> req;
+    req.method(beast::http::verb::get);
+    req.target(ex.target);
+    req.version(11);
+    for (const auto& [n, v] : ex.headers) req.set(n, v);
+    conn->stream.read_message_max(self->limits.max_payload);
+    conn->stream.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
+    auto [aec] = co_await conn->stream.async_accept(req, kTuple);
+    if (aec || self->stopped) co_return;
+    asio::co_spawn(self->io, Writer(conn), asio::detached);
+    const std::string eio_text = ex.query.count("EIO") ? ex.query["EIO"] : "";
+    const bool transport_ok = ex.query.count("transport") && ex.query["transport"] == "websocket";
+    std::shared_ptr<Socket> s;
+    if ((eio_text != "3" && eio_text != "4") || !transport_ok) {
+      conn->closed = true;
+      co_await conn->stream.async_close(websocket::close_code::policy_error, kTuple);
+      co_return;
+    }
+    const int eio = eio_text == "3" ? 3 : 4;
+    auto sid_it = ex.query.find("sid");
+    if (sid_it == ex.query.end()) {
+      if (self->sockets.size() >= self->limits.connections) {
+        conn->closed = true;
+        co_await conn->stream.async_close(websocket::close_code::try_again_later, kTuple);
+        co_return;
+      }
+      s = self->NewSocket(eio);
+      s->ws = conn;
+      s->cookie_sid = ex.cookie_sid;
+      self->Send(*s, EnginePacket{EngineType::kOpen, self->OpenPacket(*s, false), false});
+      if (eio == 3) {
+        self->Send(*s, EnginePacket{EngineType::kMessage, "0", false});
+        self->OnConnected(*s);
+      }
+    } else {
+      auto it = self->sockets.find(sid_it->second);
+      if (it == self->sockets.end() || it->second->ws || it->second->probe || it->second->eio != eio) {
+        conn->closed = true;
+        co_await conn->stream.async_close(websocket::close_code::policy_error, kTuple);
+        co_return;
+      }
+      s = it->second;
+      s->probe = conn;
+    }
+    std::weak_ptr<Socket> weak = s;
+    s.reset();
+    beast::flat_buffer buffer;
+    for (;;) {
+      auto [ec, n] = co_await conn->stream.async_read(buffer, kTuple);
+      auto sock = weak.lock();
+      if (ec || !sock || sock->closed) break;
+      const bool binary = !conn->stream.got_text();
+      std::string frame = beast::buffers_to_string(buffer.data());
+      buffer.consume(buffer.size());
+      auto p = DecodeWebSocket(frame, binary, sock->eio);
+      if (!p.ok()) {
+        self->Close(*sock);
+        break;
+      }
+      if (sock->probe == conn) {
+        // Upgrading from polling: "2probe" → "3probe", a noop ends the pending poll, then "5" switches.
+        if (p->type == EngineType::kPing && p->data == "probe") {
+          self->WsSend(conn, "3probe", false, nullptr);
+          self->Send(*sock, EnginePacket{EngineType::kNoop, "", false});
+        } else if (p->type == EngineType::kUpgrade) {
+          sock->probe = nullptr;
+          sock->ws = conn;
+          if (sock->poll) {
+            HttpAnswer a;
+            a.body = EncodePayload({EnginePacket{EngineType::kNoop, "", false}}, sock->eio, false).body;
+            auto reply = std::move(sock->poll);
+            sock->poll = nullptr;
+            reply(std::move(a));
+          }
+          for (auto& q : sock->outbox) self->WsSend(conn, EncodeForWebSocket(q, sock->eio), q.binary, sock.get());
+          sock->outbox.clear();
+          sock->outbox_bytes = 0;
+        } else {
+          self->Close(*sock);
+          break;
+        }
+        continue;
+      }
+      self->OnPacket(*sock, std::move(*p));
+    }
+    conn->closed = true;
+    conn->signal.cancel();
+    if (auto sock = weak.lock()) {
+      if (sock->ws == conn) self->Close(*sock);
+      else if (sock->probe == conn) sock->probe = nullptr;
+    }
+    boost::system::error_code ignored;
+    conn->stream.next_layer().close(ignored);
+  }
+
+  // ---- heartbeats: one pass a second over the sockets ----
+  static asio::awaitable<void> Tick(Impl* self) {
+    for (;;) {
+      self->ticker.expires_after(std::chrono::seconds(1));
+      auto [ec] = co_await self->ticker.async_wait(kTuple);
+      if (ec || self->stopped) co_return;
+      const auto now = Clock::now();
+      std::vector<std::shared_ptr<Socket>> expired;
+      for (auto& [sid, s] : self->sockets) {
+        if (s->eio == 4) {
+          if (s->awaiting_pong && now > s->pong_deadline) {
+            expired.push_back(s);
+          } else if (!s->awaiting_pong && now >= s->next_ping) {
+            s->awaiting_pong = true;
+            s->pong_deadline = now + self->limits.ping_timeout;
+            self->Send(*s, EnginePacket{EngineType::kPing, "", false});
+          }
+        } else if (now - s->last_seen > self->limits.ping_interval + self->limits.ping_timeout) {
+          expired.push_back(s);
+        }
+      }
+      for (auto& s : expired) self->Close(*s);
+    }
+  }
+};
+
+Hub::Hub(const RealtimeLimits& limits, const JsonLimits& json_limits, session::SessionStore* sessions)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->hub = this;
+  impl_->limits = limits;
+  impl_->json_limits = json_limits;
+  impl_->sessions = sessions;
+}
+
+Hub::~Hub() { Stop(); }
+
+void Hub::Start() {
+  Impl& im = *impl_;
+  im.work.emplace(im.io.get_executor());
+  asio::co_spawn(im.io, Impl::Tick(&im), asio::detached);
+  im.thread = std::thread([&im] { im.io.run(); });
+}
+
+void Hub::Stop() {
+  Impl& im = *impl_;
+  if (!im.thread.joinable()) return;
+  std::promise<void> closed;
+  asio::post(im.io, [&im, &closed] {
+    im.stopped = true;
+    im.ticker.cancel();
+    std::vector<std::shared_ptr<Socket>> all;
+    for (auto& [sid, s] : im.sockets) all.push_back(s);
+    for (auto& s : all) im.Close(*s);
+    closed.set_value();
+  });
+  closed.get_future().wait_for(std::chrono::seconds(2));
+  im.work.reset();
+  im.io.stop();
+  im.thread.join();
+}
+
+asio::awaitable<HttpAnswer> Hub::Poll(HttpExchange exchange) {
+  struct Waiter {
+    explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::optional<HttpAnswer> answer;
+  };
+  auto executor = co_await asio::this_coro::executor;
+  auto waiter = std::make_shared<Waiter>(executor);
+  auto reply = [waiter](HttpAnswer a) {
+    asio::post(waiter->timer.get_executor(), [waiter, a = std::move(a)]() mutable {
+      waiter->answer = std::move(a);
+      waiter->timer.cancel();
+    });
+  };
+  Impl* im = impl_.get();
+  asio::post(im->io, [im, ex = std::move(exchange), reply]() mutable { im->HandlePoll(std::move(ex), reply); });
+  waiter->timer.expires_after(im->limits.ping_interval + im->limits.ping_timeout + std::chrono::seconds(5));
+  boost::system::error_code ec;
+  co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (waiter->answer) co_return std::move(*waiter->answer);
+  co_return EngineError(3, "Bad request");  // the hub is gone (shutting down)
+}
+
+void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6) {
+  Impl* im = impl_.get();
+  asio::post(im->io, [im, ex = std::move(exchange), fd, ipv6]() mutable {
+    tcp::socket socket(im->io);
+    boost::system::error_code ec;
+    socket.assign(ipv6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    auto conn = std::make_shared<WsConn>(std::move(socket), im->io);
+    asio::co_spawn(im->io, Impl::WsSession(im, std::move(ex), conn), asio::detached);
+  });
+}
+
+void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const json::value& data) {
+  IoPacket p;
+  p.data = json::array{json::string(event), data};
+  auto text = std::make_shared<const std::string>(EncodeIo(p));
+  Impl* im = impl_.get();
+  asio::post(im->io, [im, rooms = std::move(rooms), text] {
+    auto deliver = [&](Socket& s) {
+      if (s.connected && !s.closed) im->Send(s, EnginePacket{EngineType::kMessage, *text, false});
+    };
+    if (rooms.empty()) {
+      std::vector<std::shared_ptr<Socket>> all;
+      for (auto& [sid, s] : im->sockets) all.push_back(s);
+      for (auto& s : all) deliver(*s);
+      return;
+    }
+    std::unordered_set<Socket*> targets;
+    for (const auto& r : rooms) {
+      auto it = im->rooms.find(r);
+      if (it != im->rooms.end()) targets.insert(it->second.begin(), it->second.end());
+    }
+    std::vector<std::shared_ptr<Socket>> keep;
+    for (Socket* s : targets) {
+      auto it = im->sockets.find(s->sid);
+      if (it != im->sockets.end()) keep.push_back(it->second);
+    }
+    for (auto& s : keep) deliver(*s);
+  });
+}
+
+void Hub::SessionChanged(const std::string& sid, session::SessionPtr session) {
+  Impl* im = impl_.get();
+  asio::post(im->io, [im, sid, session] {
+    auto it = im->by_session.find(sid);
+    if (it == im->by_session.end()) return;
+    std::vector<Socket*> bound(it->second.begin(), it->second.end());
+    for (Socket* s : bound) {
+      if (!session) {
+        im->Unbind(*s);  // logout, credential change, deletion: the socket loses its identity
+      } else {
+        im->SetSessionRooms(*s, session->rooms);
+      }
+    }
+  });
+}
+
+}  // namespace dpd::realtime

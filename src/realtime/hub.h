@@ -1,0 +1,75 @@
+#pragma once
+// The socket.io server (spec §12, §8.4–8.5, ARCHITECTURE §7): Engine.IO 3 and 4 (chosen by the EIO query
+// parameter) over HTTP long-polling and WebSocket, the upgrade from one to the other, heartbeats in each version's
+// direction, the default socket.io namespace, rooms, `server:setSession` binding with `server:acksession`, rooms
+// `dpd_uid:<uid>` and the session's `_rooms`.
+//
+// Threading: every socket, room and binding lives on the hub's own thread (one io_context), so none of it needs a
+// lock. WebSocket connections are moved onto that thread when they upgrade; a polling request arrives on an HTTP
+// worker, hops to the hub thread and back with its answer. Emit/SessionChanged may be called from any thread.
+//
+// Bounded: sockets in total (realtime.connections), message size (maxPayload), attachments per packet, rooms per
+// socket, and a send queue per socket — a client that does not read is disconnected, not buffered forever.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/limits.h"
+#include "json/json.h"
+#include "session/session_store.h"
+
+namespace dpd::realtime {
+
+// An HTTP request to /socket.io/, as the HTTP side hands it over (no transport types).
+struct HttpExchange {
+  std::string method;                              // GET / POST / …
+  std::map<std::string, std::string> query;        // EIO, transport, sid, b64, …
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names (a WebSocket upgrade needs them)
+  std::string target;                              // path + query, for the WebSocket handshake
+  std::string body;
+  std::string content_type;
+  std::string cookie_sid;                          // Deployd's `sid` cookie: binds at handshake (spec §8.4)
+};
+
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type = "text/plain; charset=UTF-8";
+  std::string body;
+};
+
+class Hub {
+ public:
+  Hub(const RealtimeLimits& limits, const JsonLimits& json_limits, session::SessionStore* sessions);
+  ~Hub();
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  void Start();
+  // Closes every socket (pending polls are answered) and stops the thread. Idempotent.
+  void Stop();
+
+  // A polling request (or an invalid one): answered on the calling coroutine's executor.
+  boost::asio::awaitable<HttpAnswer> Poll(HttpExchange exchange);
+  // A WebSocket upgrade: `fd` (an accepted TCP socket) now belongs to the hub, which completes the handshake.
+  void Upgrade(HttpExchange exchange, int fd, bool ipv6);
+
+  // socket.io EVENT `event` with `data` to every connected socket (rooms empty) or to the sockets in any of
+  // `rooms`. Thread-safe; the message is encoded once.
+  void Emit(std::vector<std::string> rooms, const std::string& event, const json::value& data);
+  // A stored session changed (rooms saved: `session` set) or ended (`session` null): its sockets follow.
+  void SessionChanged(const std::string& sid, session::SessionPtr session);
+
+  std::size_t sockets() const { return count_.load(); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::atomic<std::size_t> count_{0};
+};
+
+}  // namespace dpd::realtime

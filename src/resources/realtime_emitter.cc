@@ -1,0 +1,67 @@
+#include "resources/realtime_emitter.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "base/log.h"
+#include "resources/router.h"
+
+namespace dpd::resources {
+namespace {
+
+struct UsersEmit {
+  realtime::Hub* hub;
+  const Router* router;
+  EmitMessage message;
+};
+
+boost::asio::awaitable<void> EmitToUsers(std::shared_ptr<UsersEmit> job) {
+  Context ctx;
+  ctx.method = "GET";
+  ctx.url = job->message.users_path;
+  if (job->message.users_query.is_object()) ctx.query = job->message.users_query.as_object();
+  ctx.is_root = true;
+  ctx.internal = true;
+  ctx.router = job->router;
+  Reply reply = co_await job->router->Dispatch(ctx);
+  json::value list;
+  if (reply.kind == Reply::Kind::kJson) list = std::move(reply.json);
+  if (reply.kind == Reply::Kind::kRawJson) {
+    auto parsed = json::Parse(reply.text);
+    if (parsed.ok()) list = std::move(*parsed);
+  }
+  if (!list.is_array()) {
+    spdlog::warn("emit to users of {}: the query failed (status {})", job->message.users_path, reply.status);
+    co_return;
+  }
+  std::vector<std::string> rooms;
+  for (const auto& u : list.as_array()) {
+    const json::value* id = u.is_object() ? u.as_object().if_contains("id") : nullptr;
+    if (id && id->is_string()) rooms.push_back("dpd_uid:" + std::string(id->as_string()));
+  }
+  if (!rooms.empty()) job->hub->Emit(std::move(rooms), job->message.event, job->message.data);
+}
+
+}  // namespace
+
+void RealtimeEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_executor& executor) {
+  switch (m.target) {
+    case EmitMessage::Target::kAll:
+      hub_->Emit({}, m.event, m.data);
+      return;
+    case EmitMessage::Target::kRoom:
+      hub_->Emit({m.room}, m.event, m.data);
+      return;
+    case EmitMessage::Target::kUsers: {
+      if (router_ == nullptr) return;
+      auto job = std::make_shared<UsersEmit>();
+      job->hub = hub_;
+      job->router = router_;
+      job->message = m;
+      boost::asio::co_spawn(executor, EmitToUsers(std::move(job)), boost::asio::detached);
+      return;
+    }
+  }
+}
+
+}  // namespace dpd::resources

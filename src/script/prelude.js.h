@@ -56,7 +56,7 @@ inline constexpr const char* kPrelude = R"JS(
     const segs = [];
     while (i < args.length && segs.length < 2 && isPath(args[i])) segs.push(args[i++]);
     let query;
-    if (i < args.length && typeof args[i] !== 'function') query = args[i++];
+    if (i < args.length && args[i] !== undefined && typeof args[i] !== 'function') query = args[i++];
     const fn = typeof args[i] === 'function' ? args[i] : undefined;
     return { rest: join.apply(null, segs), query: query, fn: fn };
   }
@@ -67,8 +67,8 @@ inline constexpr const char* kPrelude = R"JS(
     while (i < args.length && segs.length < 2 && isPath(args[i])) segs.push(args[i++]);
     let query;
     let body;
-    if (i < args.length && typeof args[i] !== 'function') body = args[i++];
-    if (i < args.length && typeof args[i] !== 'function') { query = body; body = args[i++]; }
+    if (i < args.length && args[i] !== undefined && typeof args[i] !== 'function') body = args[i++];
+    if (i < args.length && args[i] !== undefined && typeof args[i] !== 'function') { query = body; body = args[i++]; }
     const fn = typeof args[i] === 'function' ? args[i] : undefined;
     return { rest: join.apply(null, segs), query: query, body: body, fn: fn };
   }

@@ -33,6 +33,7 @@
 #include "resources/user_collection.h"
 #include "resources/realtime_emitter.h"
 #include "realtime/hub.h"
+#include "server/dpd_js.h"
 #include "session/session_store.h"
 #include "auth/rate_limiter.h"
 #include "store/sqlite/sqlite_store.h"
@@ -152,6 +153,7 @@ struct AppServer::Impl {
   std::unique_ptr<session::SessionStore> sessions;
   std::unique_ptr<realtime::Hub> hub;  // socket.io (spec §12)
   resources::RealtimeEmitter* realtime_emitter = nullptr;
+  std::string dpd_js;  // the browser client with this app's resources
   std::unique_ptr<auth::RateLimiter> login_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
   std::map<std::string, resources::UserCollection*, std::less<>> user_collections;  // by path ("/users")
@@ -286,6 +288,13 @@ struct AppServer::Impl {
 
   boost::asio::awaitable<http::Response> Pipeline(http::Request& req) {
     const std::string_view path = req.path();
+    if (path == "/dpd.js" && (req.method == "GET" || req.method == "HEAD")) {
+      http::Response res;
+      res.body = dpd_js;
+      res.head = req.method == "HEAD";
+      res.Set("Content-Type", "text/javascript");
+      co_return res;
+    }
     if (path.substr(0, kSocketIoPrefix.size()) == kSocketIoPrefix) {
       realtime::HttpAnswer answer = co_await hub->Poll(Exchange(req));
       http::Response res;
@@ -513,6 +522,18 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
     if (auto* u = dynamic_cast<resources::UserCollection*>(r.get())) im.user_collections.emplace(u->path(), u);
   }
   im.realtime_emitter->SetRouter(im.router.get());
+  // /dpd.js: the client, then dpd.<name> for every collection (spec §4.4).
+  im.dpd_js = std::string(kDpdJs) + "\n";
+  for (const auto& r : im.router->resources()) {
+    if (r->type() != "Collection" && r->type() != "UserCollection") continue;
+    std::string js_name;
+    for (char c : r->name()) {
+      if (std::isalnum(static_cast<unsigned char>(c))) js_name += c;
+    }
+    im.dpd_js += "dpd._resource(" + json::Write(json::value(json::string(js_name))) + ", " +
+                 json::Write(json::value(json::string(r->path()))) + ", " +
+                 (r->type() == "UserCollection" ? "true" : "false") + ");\n";
+  }
   return server;
 }
 

@@ -1,0 +1,96 @@
+// /dpd.js in a real browser (Debian's Chromium driven by playwright-core): the page does CRUD with callbacks and
+// promises, logs in, and receives realtime events — emitted by another client's request — over dpd.js's own
+// socket.io client, including one addressed to its user through the X-Session-Token → server:setSession path.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { copyFixture, startDpd } from './harness.mjs';
+
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+describe('dpd.js in Chromium', () => {
+  let server;
+  let browser;
+  let page;
+  before(async () => {
+    server = await startDpd(copyFixture('realtime'));
+    await fetch(`${server.base}/users`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'pw', role: 'admin' }),
+    });
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+    page = await browser.newPage();
+    await page.goto(`${server.base}/index.html`);
+  });
+  after(async () => {
+    await browser?.close();
+    assert.equal(await server.stop(), 0);
+  });
+
+  test('/dpd.js is served with the generated resources', async () => {
+    const r = await fetch(`${server.base}/dpd.js`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'text/javascript');
+    const text = await r.text();
+    assert.match(text, /dpd\._resource\("messages", "\/messages", false\);/);
+    assert.match(text, /dpd\._resource\("users", "\/users", true\);/);
+    assert.deepEqual(await page.evaluate(() => [typeof dpd, typeof dpd.messages.get, typeof dpd.users.login,
+      typeof dpd.messages.on, dpd.getBaseUrl() === location.origin]), ['function', 'function', 'function', 'function', true]);
+  });
+
+  test('CRUD with callbacks and promises', async () => {
+    const out = await page.evaluate(async () => {
+      const r = {};
+      r.created = await new Promise((resolve) => dpd.messages.post({ text: 'from the browser' }, (res, err) => resolve([res, err])));
+      const id = r.created[0].id;
+      r.listed = await dpd.messages.get({ text: 'from the browser' });
+      r.byId = await new Promise((resolve) => dpd.messages.get(id, (res) => resolve(res)));
+      r.updated = await dpd.messages.put(id, { text: 'edited' });
+      r.missing = await new Promise((resolve) => dpd('messages').get('nope').fail((e) => resolve(e)));
+      r.missingCb = await new Promise((resolve) => dpd.messages.get('nope', (res, err) => resolve([res, err])));
+      r.deleted = await dpd.messages.del(id);
+      r.afterDelete = await dpd.messages.get({ text: 'edited' });
+      return r;
+    });
+    assert.equal(out.created[0].text, 'from the browser');
+    assert.equal(out.created[1], undefined);
+    assert.equal(out.listed.length, 1);
+    assert.equal(out.byId.text, 'from the browser');
+    assert.equal(out.updated.text, 'edited');
+    assert.deepEqual(out.missing, { message: 'not found', statusCode: 404, status: 404 });
+    assert.deepEqual(out.missingCb, [null, { message: 'not found', statusCode: 404, status: 404 }]);
+    assert.deepEqual(out.deleted, { count: 1 });
+    assert.deepEqual(out.afterDelete, []);
+  });
+
+  test('realtime: events emitted by another client reach the page; login binds the socket', async () => {
+    await page.evaluate(() => {
+      window.seen = [];
+      dpd.messages.on('created', (m) => window.seen.push(['created', m.text]));
+      dpd.on('messages:admins', (m) => window.seen.push(['admins', m.text]));
+      return new Promise((resolve) => dpd.socketReady(resolve));
+    });
+    const post = (body) => fetch(`${server.base}/messages`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    await post({ text: 'broadcast' });
+    await page.waitForFunction(() => window.seen.some((e) => e[1] === 'broadcast'), null, { timeout: 5000 });
+    // login: the X-Session-Token goes to the socket (server:setSession); then messages for admins arrive
+    const login = await page.evaluate(async () => {
+      try {
+      const acked = new Promise((resolve) => dpd.once('server:acksession', () => resolve(true)));
+      const session = await dpd.users.login({ username: 'alice', password: 'pw' });
+      const me = await dpd.users.me();
+      return { session, me, acked: await acked };
+      } catch (e) { return { error: JSON.stringify(e) }; }
+    });
+    assert.equal(login.error, undefined);
+    assert.match(login.session.id, /^[0-9a-f]{128}$/);
+    assert.equal(login.me.username, 'alice');
+    assert.equal(login.acked, true);
+    await post({ text: 'for admins', toAdmins: true });
+    await page.waitForFunction(() => window.seen.some((e) => e[0] === 'admins' && e[1] === 'for admins'), null, { timeout: 5000 });
+    const logout = await page.evaluate(async () => [await dpd.users.logout(), await dpd.users.me()]);
+    assert.deepEqual(logout, [{ count: 1 }, '']);
+  });
+});

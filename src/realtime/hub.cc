@@ -62,6 +62,7 @@ struct Socket {
   bool binary_ok = false;  // EIO 3 polling without b64=1
   bool connected = false;  // socket.io connect done (events are delivered)
   bool closed = false;
+  bool invalid = false;  // closed because the client sent something invalid
   std::vector<EnginePacket> outbox;  // polling
   std::size_t outbox_bytes = 0;
   std::function<void(HttpAnswer)> poll;  // a GET waiting for packets
@@ -276,6 +277,7 @@ struct Hub::Impl {
     auto p = DecodeIo(text, limits.attachments, json_limits);
     if (!p.ok()) {
       spdlog::debug("realtime: invalid socket.io packet ({}); socket closed", p.status().message());
+      s.invalid = true;
       Close(s);
       return;
     }
@@ -333,6 +335,7 @@ struct Hub::Impl {
     s.last_seen = Clock::now();
     if (p.binary) {
       if (s.pending_attachments == 0) {
+        s.invalid = true;
         Close(s);  // a binary packet nobody announced
         return;
       }
@@ -357,6 +360,7 @@ struct Hub::Impl {
       case EngineType::kUpgrade:
         return;
       default:
+        s.invalid = true;
         Close(s);  // an open packet from a client: invalid
         return;
     }
@@ -420,6 +424,7 @@ struct Hub::Impl {
       if (s->closed) break;
       OnPacket(*s, std::move(p));
     }
+    if (s->invalid) return reply(EngineError(3, "Bad request: invalid packet"));
     HttpAnswer ok;
     ok.content_type = "text/html";
     ok.body = "ok";

@@ -1,0 +1,154 @@
+// The socket.io / engine.io items of RELIABILITY.md B3, for both protocol generations: each bad input gets its
+// defined answer (400 with engine.io's error code, a closed socket, or silence), and afterwards the server still
+// serves a fresh client.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { io as io4 } from 'socket.io-client';
+import WebSocket from 'ws';
+import { assertAlive, copyFixture, startDpd } from './harness.mjs';
+
+describe('realtime bad input', () => {
+  let server;
+  before(async () => { server = await startDpd(copyFixture('realtime')); });
+  after(async () => { assert.equal(await server.stop(), 0); });
+
+  const url = (q) => `${server.base}/socket.io/?${q}`;
+  const get = async (q, init) => {
+    const r = await fetch(url(q), init);
+    return { status: r.status, body: await r.text() };
+  };
+  const post = (q, body) => get(q, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } });
+  // A polling socket, socket.io-connected; returns its sid.
+  async function open(eio) {
+    const r = await get(`EIO=${eio}&transport=polling${eio === 3 ? '&b64=1' : ''}`);
+    assert.equal(r.status, 200, r.body);
+    const sid = JSON.parse(r.body.slice(r.body.indexOf('{'), r.body.indexOf('}') + 1)).sid;
+    if (eio === 4) {
+      assert.equal((await post(`EIO=4&transport=polling&sid=${sid}`, '40')).body, 'ok');
+      const c = await get(`EIO=4&transport=polling&sid=${sid}`);
+      assert.match(c.body, /^40\{"sid":"/);
+    }
+    return sid;
+  }
+  const frame = (eio, text) => (eio === 3 ? `${Buffer.byteLength(text) === text.length ? text.length : [...text].length}:${text}` : text);
+  async function healthy() {
+    await assertAlive(server);
+    const s = io4(server.base, { forceNew: true, reconnection: false, transports: ['websocket'] });
+    await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+    s.close();
+  }
+
+  test('handshake errors', async () => {
+    for (const [q, body] of [
+      ['EIO=abc&transport=polling', '{"code":5,"message":"Unsupported protocol version"}'],
+      ['transport=polling', '{"code":5,"message":"Unsupported protocol version"}'],
+      ['EIO=3&transport=flying', '{"code":0,"message":"Transport unknown"}'],
+      ['EIO=4', '{"code":0,"message":"Transport unknown"}'],
+    ]) {
+      const r = await get(q);
+      assert.deepEqual(r, { status: 400, body }, q);
+    }
+    for (const method of ['POST', 'PUT']) {
+      const r = await get('EIO=4&transport=polling', { method, body: 'x' });
+      assert.deepEqual(r, { status: 400, body: '{"code":2,"message":"Bad handshake method"}' }, method);
+    }
+    await healthy();
+  });
+
+  for (const eio of [3, 4]) {
+    test(`EIO ${eio}: malformed packets close that socket only`, async () => {
+      const bad = ['4abc', '42', '42[]', '42[123]', '42{"a":1}', '42["x",', `42${'['.repeat(100000)}${']'.repeat(100000)}`,
+        '42999999999999999999["x"]', '4599999999-["x"]', '9'];
+      for (const packet of bad) {
+        const sid = await open(eio);
+        const r = await post(`EIO=${eio}&transport=polling&sid=${sid}`, frame(eio, packet));
+        assert.equal(r.status, 400, `${packet.slice(0, 30)} → ${r.status} ${r.body}`);
+        const after = await get(`EIO=${eio}&transport=polling&sid=${sid}`);
+        assert.equal(after.status, 400, `${packet.slice(0, 30)}: the socket is gone`);
+        assert.equal(JSON.parse(after.body).code, 1);
+      }
+      await healthy();
+    });
+
+    test(`EIO ${eio}: namespaces, unknown events, bindings that must not bind`, async () => {
+      const sid = await open(eio);
+      const q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      assert.equal((await post(q, frame(eio, '40/random,'))).body, 'ok');
+      const answer = await get(q);
+      assert.ok(answer.body.includes(eio === 4 ? '44/random,{"message":"Invalid namespace"}' : '44/random,"Invalid namespace"'), answer.body);
+      // a 900 KB event name, setSession with an operator or an unknown id: ignored, socket stays
+      for (const packet of [`42["${'n'.repeat(900000)}"]`, '42["server:setSession",{"sid":{"$ne":null}}]',
+        `42["server:setSession",{"sid":"${'a'.repeat(128)}"}]`, '42["server:setSession"]', '421["anything",{}]']) {
+        const r = await post(q, frame(eio, packet));
+        assert.equal(r.body, 'ok', packet.slice(0, 40));
+      }
+      const polled = await get(q);
+      assert.equal(polled.status, 200);
+      assert.ok(!polled.body.includes('server:acksession'), 'no session was bound');
+      assert.ok(polled.body.includes('431[]'), 'the ack that was asked for is answered');
+    });
+
+    test(`EIO ${eio}: polling abuse`, async () => {
+      let sid = await open(eio);
+      let q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      if (eio === 3) {
+        assert.equal((await post(q, '999:4')).status, 400, 'length prefix beyond the body');
+        sid = await open(eio);
+        q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      }
+      assert.equal((await post(q, '')).status, 400, 'zero-length payload');
+      sid = await open(eio);
+      q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      // 10 MB: refused by the HTTP body limit (413, or the connection closed while the client still sends)
+      const big = await post(q, '4' + 'x'.repeat(10 * 1024 * 1024)).catch(() => ({ status: 413 }));
+      assert.equal(big.status, 413, '10 MB POST');
+      // two polls at once on one sid: the second is refused and the socket closed
+      sid = await open(eio);
+      q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      const first = get(q);
+      await new Promise((r) => setTimeout(r, 100));
+      const second = await get(q);
+      assert.equal(second.status, 400);
+      assert.equal((await first).status, 200);
+      // another generation's sid, and a sid after its upgrade
+      sid = await open(eio);
+      const other = eio === 3 ? 4 : 3;
+      assert.equal((await get(`EIO=${other}&transport=polling&sid=${sid}`)).status, 400);
+      await healthy();
+    });
+  }
+
+  test('WebSocket: upgrade then polling on the same sid, bad frames, oversized messages', async () => {
+    const sid = await open(4);
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const pong = new Promise((resolve) => ws.once('message', (m) => resolve(m.toString())));
+    ws.send('2probe');
+    assert.equal(await pong, '3probe');
+    ws.send('5');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await get(`EIO=4&transport=polling&sid=${sid}`)).status, 400, 'polling after the upgrade');
+    // a binary frame nobody announced closes the socket
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    ws.send(Buffer.from([1, 2, 3]));
+    await closed;
+    // a message over maxPayload: closed with 1009
+    const ws2 = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`);
+    await new Promise((resolve) => ws2.once('open', resolve));
+    const code = new Promise((resolve) => ws2.once('close', (c) => resolve(c)));
+    ws2.send('4' + 'x'.repeat(1000001));
+    assert.equal(await code, 1009);
+    // an unmasked client frame (protocol violation) on a raw socket
+    const raw = net.connect(server.port, '127.0.0.1');
+    raw.resume();
+    await new Promise((r) => raw.once('connect', r));
+    raw.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 200));
+    raw.write(Buffer.from([0x81, 0x02, 0x34, 0x30]));  // text "40", not masked
+    const ended = await new Promise((resolve) => { raw.once('close', () => resolve(true)); setTimeout(() => resolve(false), 3000); });
+    assert.equal(ended, true, 'an unmasked frame closes the connection');
+    await healthy();
+  });
+});

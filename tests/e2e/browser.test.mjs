@@ -3,8 +3,10 @@
 // socket.io client, including one addressed to its user through the X-Session-Token → server:setSession path.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { copyFixture, startDpd } from './harness.mjs';
+import { copyFixture, repoRoot, startDpd, tempDir } from './harness.mjs';
 
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -92,5 +94,31 @@ describe('dpd.js in Chromium', () => {
     await page.waitForFunction(() => window.seen.some((e) => e[0] === 'admins' && e[1] === 'for admins'), null, { timeout: 5000 });
     const logout = await page.evaluate(async () => [await dpd.users.logout(), await dpd.users.me()]);
     assert.deepEqual(logout, [{ count: 1 }, '']);
+  });
+});
+
+describe('examples/todos', () => {
+  test('two tabs see each other\'s changes', async () => {
+    const dir = path.join(tempDir(), 'todos');
+    fs.cpSync(path.join(repoRoot, 'examples', 'todos'), dir, { recursive: true, filter: (p) => !p.includes(`${path.sep}data`) });
+    const server = await startDpd(dir);
+    const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const [one, two] = [await browser.newPage(), await browser.newPage()];
+      for (const p of [one, two]) {
+        await p.goto(`${server.base}/`);
+        await p.waitForFunction(() => document.getElementById('status').textContent === 'live', null, { timeout: 5000 });
+      }
+      await one.fill('#title', 'buy milk');
+      await one.click('#add button');
+      await two.waitForFunction(() => document.getElementById('list').textContent.includes('buy milk'), null, { timeout: 5000 });
+      await two.click('#list li input[type=checkbox]');
+      await one.waitForFunction(() => document.querySelector('#list li')?.className === 'done', null, { timeout: 5000 });
+      await one.click('#list li button');
+      await two.waitForFunction(() => document.querySelectorAll('#list li').length === 0, null, { timeout: 5000 });
+    } finally {
+      await browser.close();
+      assert.equal(await server.stop(), 0);
+    }
   });
 });

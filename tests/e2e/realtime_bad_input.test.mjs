@@ -152,3 +152,64 @@ describe('realtime bad input', () => {
     await healthy();
   });
 });
+
+describe('realtime limits', () => {
+  test('connections, rooms per socket and the send queue are bounded', async () => {
+    const server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.connections=3',
+      '--limit', 'realtime.rooms_per_socket=2', '--limit', 'realtime.queue_bytes=20000']);
+    try {
+      const get = async (q) => {
+        const r = await fetch(`${server.base}/socket.io/?${q}`);
+        return { status: r.status, body: await r.text() };
+      };
+      const handshake = async () => {
+        const r = await get('EIO=4&transport=polling');
+        return r.status === 200 ? JSON.parse(r.body.slice(1)).sid : r.status;
+      };
+      const connect = async (sid) => {
+        await fetch(`${server.base}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40' });
+        assert.match((await get(`EIO=4&transport=polling&sid=${sid}`)).body, /^40/);
+      };
+      // rooms: a user joins three rooms through its session; its socket is in the first two only
+      await fetch(`${server.base}/users`, { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'r', password: 'pw' }) });
+      const login = await (await fetch(`${server.base}/users/login`, { method: 'POST',
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'r', password: 'pw' }) })).json();
+      const sid = await handshake();
+      await connect(sid);
+      await fetch(`${server.base}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST',
+        body: `42["server:setSession",{"sid":"${login.id}"}]` });
+      assert.match((await get(`EIO=4&transport=polling&sid=${sid}`)).body, /server:acksession/);
+      for (const room of ['a', 'b', 'c']) {
+        await fetch(`${server.base}/join`, { method: 'POST', headers: { 'content-type': 'application/json', cookie: `sid=${login.id}` },
+          body: JSON.stringify({ room }) });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      for (const room of ['a', 'c']) {
+        await fetch(`${server.base}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text: `to ${room}`, room }) });
+      }
+      const polled = await get(`EIO=4&transport=polling&sid=${sid}`);
+      assert.ok(polled.body.includes('"to a"'), polled.body.slice(0, 200));
+      assert.ok(!polled.body.includes('["messages:room",{"text":"to c"'), 'dpd_uid + a: the third room is over the limit');
+      // connections: 3 sockets in total
+      const second = await handshake();
+      const third = await handshake();
+      assert.equal(typeof third, 'string');
+      assert.equal(await handshake(), 503);
+      // a socket that never polls is dropped once 20 KB wait for it
+      await connect(second);
+      for (let i = 0; i < 60; i++) {
+        await fetch(`${server.base}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ text: 'x'.repeat(500) }) });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const dropped = await get(`EIO=4&transport=polling&sid=${second}`);
+      assert.equal(dropped.status, 400);
+      assert.equal(JSON.parse(dropped.body).code, 1, 'the slow socket is gone');
+      assert.equal(typeof await handshake(), 'string', 'and its place is free again');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});

@@ -36,7 +36,7 @@ test('unknown flags and bad values are refused', () => {
   assert.match(db.stderr, /--db must be sqlite:<path> or a mongodb:\/\/ URI/);
 });
 
-test('--db sqlite:<path> puts the database there; bad options and MongoDB (not yet) are refused', async () => {
+test('--db sqlite:<path> puts the database there; bad options and bad MongoDB URIs are refused', async () => {
   const app = copyFixture('collections');
   const server = await startDpd(app, ['--db', 'sqlite:elsewhere/my.sqlite?synchronous=normal']);
   try {
@@ -49,9 +49,25 @@ test('--db sqlite:<path> puts the database there; bad options and MongoDB (not y
   const bad = runDpd([app, '--db', 'sqlite:x.sqlite?synchronous=off']);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /unknown sqlite option/);
-  const mongo = runDpd([app, '--db', 'mongodb://127.0.0.1/x']);
+  const mongo = runDpd([app, '--db', 'mongodb://127.0.0.1:notaport/x']);
   assert.equal(mongo.code, 1);
-  assert.match(mongo.stderr, /MongoDB store is not available/);
+  assert.match(mongo.stderr, /invalid MongoDB URI/);
+});
+
+test('--db mongodb:// with MongoDB down: dpd starts, answers 503 with Retry-After, stays up', async () => {
+  const app = copyFixture('collections');
+  const server = await startDpd(app, ['--db', 'mongodb://127.0.0.1:1/dpd?serverSelectionTimeoutMS=300']);
+  try {
+    for (const [method, body] of [['GET', undefined], ['POST', '{"title":"x"}']]) {
+      const r = await fetch(server.base + '/todos', { method, headers: { 'content-type': 'application/json' }, body });
+      assert.equal(r.status, 503, method);
+      assert.equal(r.headers.get('retry-after'), '1');
+      assert.deepEqual(await r.json(), { message: 'Database unavailable', status: 503 });
+    }
+    assert.equal((await fetch(server.base + '/index.html')).status, 200, 'static files are still served');
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
 });
 
 test('dpd create makes an app and refuses an existing folder', () => {

@@ -71,3 +71,20 @@ if [ -f tests/package-lock.json ]; then
     cp tests/package-lock.json "$stamp"
   fi
 fi
+
+# The MongoDB test double (../shared/DEPENDENCIES.md "MongoDB for tests"): CongoDB, the wire-protocol server inside
+# @push.rocks/smartmongo 2.2.0 — its server only (its dependencies are pinned in tests/package.json) — with one line
+# of its storage adapter changed so that Deployd's string ids are kept instead of forced into ObjectIds.
+congo=tests/mongo/congodb
+if [ ! -f "$congo/.dpd-patched" ]; then
+  echo "setup: unpacking the CongoDB test double"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent --loglevel=error @push.rocks/smartmongo@2.2.0 >/dev/null && tar xzf push.rocks-smartmongo-2.2.0.tgz)
+  rm -rf "$congo"; mkdir -p "$congo"
+  cp -r "$tmp"/package/dist_ts/congodb/. "$congo"/
+  rm -rf "$tmp"
+  sed -i 's|_id: doc._id instanceof plugins.bson.ObjectId ? doc._id : new plugins.bson.ObjectId(doc._id),|_id: doc._id === undefined \|\| doc._id === null ? new plugins.bson.ObjectId() : doc._id,|' \
+    "$congo/storage/MemoryStorageAdapter.js"
+  grep -q "doc._id === undefined" "$congo/storage/MemoryStorageAdapter.js" || { echo "setup: the CongoDB patch did not apply"; exit 1; }
+  touch "$congo/.dpd-patched"
+fi

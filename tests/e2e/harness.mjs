@@ -37,6 +37,8 @@ export function runDpd(args, opts = {}) {
  * Returns { port, proc, stderr(), stop(signal) → exit code }.
  */
 export async function startDpd(appDir, args = [], env = {}) {
+  // DPD_TEST_DB runs a suite on another store (tests/e2e/mongo.test.mjs sets a mongodb:// URL).
+  if (process.env.DPD_TEST_DB && !args.includes('--db')) args = [...args, '--db', process.env.DPD_TEST_DB];
   const proc = spawn(dpdBin, [appDir, '--port', '0', ...args], {
     env: { ...process.env, DPD_ENV: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-// The `dpd` command (spec/deployd-1.2.md §14, adapted): create, run (default), keygen, showkey.
+// The `dpd` command (spec/deployd-1.2.md §14, adapted): create, run (default), keygen, showkey, export, import.
 // Exit codes: 0 success, 1 usage or app problems (no app folder, bad flag values, port in use),
 // CLI11's own codes for parse errors (printed with --help hints).
 
@@ -17,6 +17,7 @@
 #include "config/app.h"
 #include "config/keys.h"
 #include "server/app_server.h"
+#include "server/transfer.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -206,6 +207,57 @@ int Showkey() {
 
 }  // namespace
 
+struct TransferArgs {
+  std::string app;
+  std::string db;
+  std::string file;  // empty = stdout / stdin
+  bool sessions = false;
+};
+
+void AddTransferOptions(CLI::App* cmd, TransferArgs& args) {
+  cmd->add_option("app", args.app, "app folder (default: current folder)");
+  cmd->add_option("--db", args.db, "store URL: sqlite:<path> (default sqlite:data/app.sqlite) or mongodb://...");
+  cmd->add_option("-f,--file", args.file, "JSON Lines file (default: stdout for export, stdin for import)");
+}
+
+// dpd export / dpd import: any store to any store, with a counter on a terminal.
+int Transfer(const TransferArgs& args, bool exporting) {
+  fs::path dir = args.app.empty() ? fs::current_path() : fs::path(args.app);
+  auto app = dpd::config::LoadApp(dir, "development");
+  if (!app.ok()) {
+    std::cerr << app.status().message() << "\n";
+    return 1;
+  }
+  auto store = dpd::server::OpenStore(args.db, app->root);
+  if (!store.ok()) {
+    std::cerr << store.status().message() << "\n";
+    return 1;
+  }
+  const bool progress = isatty(STDERR_FILENO) == 1;
+  dpd::Result<std::size_t> n = std::size_t{0};
+  if (exporting) {
+    std::ofstream file;
+    if (!args.file.empty()) file.open(args.file, std::ios::binary | std::ios::trunc);
+    std::ostream& out = args.file.empty() ? std::cout : file;
+    n = dpd::server::ExportData(**store, dpd::server::DataCollections(*app, args.sessions), out, progress);
+  } else {
+    std::ifstream file;
+    if (!args.file.empty()) file.open(args.file, std::ios::binary);
+    if (!args.file.empty() && !file) {
+      std::cerr << "cannot read " << args.file << "\n";
+      return 1;
+    }
+    std::istream& in = args.file.empty() ? std::cin : file;
+    n = dpd::server::ImportData(**store, in, progress);
+  }
+  if (!n.ok()) {
+    std::cerr << n.status().message() << "\n";
+    return 1;
+  }
+  std::cerr << (exporting ? "exported " : "imported ") << *n << " documents\n";
+  return 0;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"dpd — Deployd-compatible realtime API server", "dpd"};
   app.set_version_flag("-V,--version", std::string("dpd ") + kVersion);
@@ -219,12 +271,20 @@ int main(int argc, char** argv) {
   create->add_option("name", create_name, "folder name (default my-deployd-app)");
   CLI::App* keygen = app.add_subcommand("keygen", "add a root key to .dpd/keys.json");
   CLI::App* showkey = app.add_subcommand("showkey", "print the first root key");
+  TransferArgs export_args, import_args;
+  CLI::App* exp = app.add_subcommand("export", "write every collection (JSON Lines) to a file or stdout");
+  AddTransferOptions(exp, export_args);
+  exp->add_flag("--sessions", export_args.sessions, "include the sessions collection");
+  CLI::App* imp = app.add_subcommand("import", "read JSON Lines written by dpd export into the app's store");
+  AddTransferOptions(imp, import_args);
   CLI11_PARSE(app, argc, argv);
 
   dpd::InitLogging(run->parsed() ? run_args.log_level : root_args.log_level);
   if (create->parsed()) return Create(create_name);
   if (keygen->parsed()) return Keygen();
   if (showkey->parsed()) return Showkey();
+  if (exp->parsed()) return Transfer(export_args, true);
+  if (imp->parsed()) return Transfer(import_args, false);
   if (run->parsed()) {
     run_args.port_given = run->count("--port") > 0;
     return Run(run_args);

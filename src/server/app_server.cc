@@ -36,8 +36,7 @@
 #include "server/dpd_js.h"
 #include "session/session_store.h"
 #include "auth/rate_limiter.h"
-#include "store/mongo/mongo_store.h"
-#include "store/sqlite/sqlite_store.h"
+#include "server/transfer.h"
 
 namespace dpd::server {
 namespace {
@@ -453,31 +452,9 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.app = std::move(*app);
   im.problems = im.app.problems;
   const std::string& db = im.options.db;
-  if (db.rfind("mongodb", 0) == 0) {
-    auto mongo = store::mongo::MongoStore::Open({db});
-    if (!mongo.ok()) return mongo.status();
-    im.store = std::move(*mongo);
-  }
-  if (!im.store) {
-    // sqlite:<path>[?synchronous=normal|full] — FULL (the default) makes an acknowledged write survive power loss.
-    std::string spec = db.empty() ? "data/app.sqlite" : db.substr(7);
-    store::sqlite::SqliteOptions sqlite_options;
-    if (std::size_t qm = spec.find('?'); qm != std::string::npos) {
-      std::string params = spec.substr(qm + 1);
-      spec.resize(qm);
-      if (params == "synchronous=normal") {
-        sqlite_options.synchronous_full = false;
-      } else if (params != "synchronous=full") {
-        return Status::BadRequest("unknown sqlite option \"" + params + "\" (synchronous=normal|full)");
-      }
-    }
-    std::filesystem::path db_file = spec;
-    if (db_file.is_relative()) db_file = im.app.root / db_file;
-    sqlite_options.file = db_file;
-    auto sqlite = store::sqlite::SqliteStore::Open(sqlite_options);
-    if (!sqlite.ok()) return sqlite.status();
-    im.store = std::move(*sqlite);
-  }
+  auto opened = OpenStore(db, im.app.root);
+  if (!opened.ok()) return opened.status();
+  im.store = std::move(*opened);
   im.root_keys = std::make_unique<RootKeys>(im.app.root / ".dpd" / "keys.json");
   const std::string& host = im.options.host;
   im.any_key_is_root = im.options.environment == "development" &&

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { copyFixture, dpdBin, repoRoot, startDpd, tempDir } from './harness.mjs';
+import { copyFixture, dpdBin, repoRoot, runDpd, startDpd, tempDir } from './harness.mjs';
 
 async function startCongo(port = 0, seed) {
   const args = [path.join(repoRoot, 'tests', 'mongo', 'congo.mjs'), String(port)];
@@ -132,6 +132,44 @@ describe('MongoDB down mid-load', () => {
       assert.ok(!list.json.some((t) => t.title.startsWith('during')), 'no write answered 503 was applied');
     } finally {
       assert.equal(await server.stop(), 0);
+      await congo.stop();
+    }
+  });
+});
+
+describe('dpd export / dpd import', () => {
+  test('SQLite → JSON Lines → MongoDB → JSON Lines → SQLite: the same bytes every time', async () => {
+    const app = copyFixture('realtime');
+    const server = await startDpd(app, ['--db', 'sqlite:data/app.sqlite']);
+    try {
+      await api(server, 'POST', '/users', { username: 'exp', password: 'pw', role: 'admin' });
+      await api(server, 'POST', '/users/login', { username: 'exp', password: 'pw' });
+      for (let i = 0; i < 25; i++) {
+        await api(server, 'POST', '/messages', { text: `m${i} é😀`, room: i % 2 ? 'odd' : 'even', toAdmins: i === 3 });
+      }
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+    const dir = tempDir();
+    const file = (n) => path.join(dir, n);
+    const ok = (r) => assert.equal(r.code, 0, r.stderr);
+    ok(runDpd(['export', app, '--sessions', '-f', file('a.jsonl')]));
+    const a = fs.readFileSync(file('a.jsonl'), 'utf8');
+    assert.equal(a.split('\n').filter(Boolean).length, 1 + 1 + 25, 'users, sessions, messages');
+    assert.match(a, /^\{"collection":"messages","doc":\{"text":"m\d+ é😀","room":"(odd|even)"/);
+    const congo = await startCongo();
+    try {
+      const mongo = `mongodb://127.0.0.1:${congo.port}/roundtrip`;
+      ok(runDpd(['import', app, '--db', mongo, '-f', file('a.jsonl')]));
+      ok(runDpd(['export', app, '--db', mongo, '--sessions', '-f', file('b.jsonl')]));
+      assert.equal(fs.readFileSync(file('b.jsonl'), 'utf8'), a, 'SQLite → MongoDB keeps every byte');
+      ok(runDpd(['import', app, '--db', 'sqlite:other.sqlite', '-f', file('b.jsonl')]));
+      ok(runDpd(['export', app, '--db', 'sqlite:other.sqlite', '--sessions', '-f', file('c.jsonl')]));
+      assert.equal(fs.readFileSync(file('c.jsonl'), 'utf8'), a, 'and back');
+      const bad = runDpd(['import', app, '--db', 'sqlite:other.sqlite'], { input: '{"collection":"x"}\n' });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /line 1 is not/);
+    } finally {
       await congo.stop();
     }
   });

@@ -3,6 +3,7 @@
 # standard app (bench/app, seeded with SEED todos through the HTTP API), same machine, same wrk settings.
 # Prints a Markdown table and appends it to bench/results/<date>.md.
 #   DURATION=15 CONNECTIONS=64 SEED=10000 bench/run.sh [workload ...]     (default: all)
+#   DB=mongodb://127.0.0.1:27017/bench bench/run.sh W1 W2                 (another store)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -26,7 +27,9 @@ head -c 1024 /dev/zero | tr '\0' 'x' > "$work/app/public/1k.txt"
 export IDS_FILE="$work/ids.txt"
 
 "$BIN/bench/ceiling" "$C0_PORT" > "$work/c0.log" 2>&1 & pids+=($!)
-"$BIN/src/cli/dpd" "$work/app" --port "$DPD_PORT" --log-level warn > "$work/dpd.log" 2>&1 & pids+=($!)
+db_args=()
+[ -n "${DB:-}" ] && db_args=(--db "$DB")
+"$BIN/src/cli/dpd" "$work/app" --port "$DPD_PORT" --log-level warn "${db_args[@]}" > "$work/dpd.log" 2>&1 & pids+=($!)
 dpd_pid=$!
 for port in "$C0_PORT" "$DPD_PORT"; do
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -72,7 +75,7 @@ peak=$(awk '/VmHWM/ {print $2}' "/proc/$dpd_pid/status")
 
 c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
 {
-  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(git rev-parse --short HEAD) — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk"
+  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(git rev-parse --short HEAD) — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk, store ${DB:-sqlite}"
   echo
   echo "| workload | req/s | p50 | p99 | errors | ratio to C0 |"
   echo "| --- | --- | --- | --- | --- | --- |"

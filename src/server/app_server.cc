@@ -44,6 +44,7 @@ namespace {
 constexpr std::string_view kReservedPrefix = "/__";
 constexpr std::string_view kSocketIoPrefix = "/socket.io/";
 constexpr std::string_view kHealthPath = "/__health";
+constexpr std::string_view kReadyPath = "/__ready";
 constexpr std::string_view kMethodOverride = "_method";
 
 void AddNoCache(http::Response& res) {
@@ -305,6 +306,16 @@ struct AppServer::Impl {
       co_return res;
     }
     if (path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+      if (path == kReadyPath && (req.method == "GET" || req.method == "HEAD")) {
+        // Ready = the store answers (MongoDB: a ping). For load balancers; /__health says the process lives.
+        Status ready = co_await store->Ready();
+        json::object body{{"ready", ready.ok()}, {"store", store->Stats()}};
+        if (!ready.ok()) body["message"] = ready.message();
+        http::Response res = JsonResponse(ready.ok() ? 200 : 503, json::Write(body));
+        AddNoCache(res);
+        res.head = req.method == "HEAD";
+        co_return res;
+      }
       if (path == kHealthPath && (req.method == "GET" || req.method == "HEAD")) {
         http::Response res = JsonResponse(200, metrics.HealthJson());
         AddNoCache(res);

@@ -68,6 +68,11 @@ class Store {
                                                               const std::vector<std::string>& ids) = 0;
   // Removes every document of the collection (used when a resource is deleted).
   virtual boost::asio::awaitable<Status> Drop(std::string_view collection) = 0;
+
+  // Whether the store answers now (`/__ready`); the embedded store always does.
+  virtual boost::asio::awaitable<Status> Ready() { co_return Status::Ok(); }
+  // Figures for `/__ready` and metrics (pool use, errors); empty when there are none.
+  virtual json::object Stats() const { return {}; }
 };
 
 }  // namespace dpd::store

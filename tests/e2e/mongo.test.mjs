@@ -112,6 +112,9 @@ describe('MongoDB down mid-load', () => {
       let ok = 0;
       for (let i = 0; i < 20; i++) ok += (await api(server, 'POST', '/todos', { title: `before ${i}` })).status === 200 ? 1 : 0;
       assert.equal(ok, 20);
+      let ready = await api(server, 'GET', '/__ready');
+      assert.equal(ready.status, 200);
+      assert.equal(ready.json.store.pool_in_use, 0);
       await congo.stop();
       const during = [];
       for (let i = 0; i < 10; i++) {
@@ -121,6 +124,10 @@ describe('MongoDB down mid-load', () => {
       }
       assert.ok(during.every((s) => s === 503), `no 2xx while MongoDB is down: ${during}`);
       assert.equal((await api(server, 'GET', '/todos')).status, 503);
+      ready = await api(server, 'GET', '/__ready');
+      assert.equal(ready.status, 503);
+      assert.equal(ready.json.ready, false);
+      assert.ok(ready.json.store.unavailable > 0);
       congo = await startCongo(port);  // the same address again (CongoDB keeps data in memory: it comes back empty)
       let recovered = false;
       for (let i = 0; i < 40 && !recovered; i++) {
@@ -128,6 +135,7 @@ describe('MongoDB down mid-load', () => {
         if (!recovered) await new Promise((r) => setTimeout(r, 250));
       }
       assert.ok(recovered, 'dpd serves again without a restart');
+      assert.equal((await api(server, 'GET', '/__ready')).status, 200);
       const list = await api(server, 'GET', '/todos');
       assert.ok(!list.json.some((t) => t.title.startsWith('during')), 'no write answered 503 was applied');
     } finally {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <atomic>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -255,6 +256,8 @@ struct MongoStore::Impl {
   std::unique_ptr<asio::thread_pool> threads;
   std::mutex mu;
   std::map<std::string, std::vector<std::string>, std::less<>> unique;  // collection → unique properties
+  std::int32_t pool_max = 0;
+  std::atomic<std::int64_t> in_use{0}, calls{0}, unavailable{0};
 
   ~Impl() {
     threads.reset();  // joins: no call is still using the pool
@@ -264,9 +267,15 @@ struct MongoStore::Impl {
 
   // A client from the pool for the duration of one call.
   struct Client {
-    explicit Client(mongoc_client_pool_t* p) : pool(p), client(mongoc_client_pool_pop(p)) {}
-    ~Client() { mongoc_client_pool_push(pool, client); }
-    mongoc_client_pool_t* pool;
+    explicit Client(Impl* im) : impl(im), client(mongoc_client_pool_pop(im->pool)) {
+      impl->in_use.fetch_add(1);
+      impl->calls.fetch_add(1);
+    }
+    ~Client() {
+      mongoc_client_pool_push(impl->pool, client);
+      impl->in_use.fetch_sub(1);
+    }
+    Impl* impl;
     mongoc_client_t* client;
   };
   mongoc_collection_t* Collection(Client& c, std::string_view name) {
@@ -286,7 +295,10 @@ struct MongoStore::Impl {
       }
       return Status::BadRequest(std::string(kUniquePrefix) + (prop.empty() ? "id" : prop));
     }
-    if (IsUnavailable(e)) return Status::Unavailable(std::string("MongoDB unavailable: ") + e.message);
+    if (IsUnavailable(e)) {
+      unavailable.fetch_add(1);
+      return Status::Unavailable(std::string("MongoDB unavailable: ") + e.message);
+    }
     return Status::Internal(std::string("MongoDB: ") + e.message);
   }
 
@@ -299,7 +311,7 @@ struct MongoStore::Impl {
   }
 
   Result<std::vector<Document>> FindNow(std::string_view collection, const query::Query& q, std::size_t limit) {
-    Client c(pool);
+    Client c(this);
     mongoc_collection_t* coll = Collection(c, collection);
     bson_t filter = BSON_INITIALIZER;
     AppendFilter(&filter, q.filter);
@@ -374,6 +386,7 @@ Result<std::unique_ptr<MongoStore>> MongoStore::Open(const MongoOptions& options
   if (im.pool == nullptr) return Status::BadRequest("MongoDB URI not usable: " + options.uri);
   mongoc_client_pool_set_error_api(im.pool, MONGOC_ERROR_API_VERSION_2);
   mongoc_client_pool_set_appname(im.pool, "dpd");
+  im.pool_max = max_pool;
   const unsigned threads = options.threads ? options.threads : std::min<unsigned>(64, static_cast<unsigned>(max_pool));
   im.threads = std::make_unique<asio::thread_pool>(threads);
   spdlog::info("MongoDB store database={} maxPoolSize={} store_threads={}", im.database, max_pool, threads);
@@ -381,7 +394,7 @@ Result<std::unique_ptr<MongoStore>> MongoStore::Open(const MongoOptions& options
 }
 
 Status MongoStore::Ping() {
-  Impl::Client c(impl_->pool);
+  Impl::Client c(impl_.get());
   bson_t cmd = BSON_INITIALIZER;
   bson_append_int32(&cmd, "ping", -1, 1);
   bson_error_t error;
@@ -401,7 +414,7 @@ Status MongoStore::Prepare(const CollectionSpec& spec) {
     }
   }
   if (spec.indexes.empty()) return Status::Ok();
-  Impl::Client c(im.pool);
+  Impl::Client c(&im);
   mongoc_database_t* db = mongoc_client_get_database(c.client, im.database.c_str());
   bson_t cmd = BSON_INITIALIZER;
   bson_append_utf8(&cmd, "createIndexes", -1, spec.name.c_str(), -1);
@@ -463,7 +476,7 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Count(std::string_view 
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name, &filter]() -> Result<std::int64_t> {
-    Impl::Client c(im->pool);
+    Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_t f = BSON_INITIALIZER;
     AppendFilter(&f, filter);
@@ -480,7 +493,7 @@ boost::asio::awaitable<Status> MongoStore::Insert(std::string_view collection, c
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name, &doc]() -> Status {
-    Impl::Client c(im->pool);
+    Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_t b = BSON_INITIALIZER;
     bson_append_utf8(&b, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
@@ -499,7 +512,7 @@ boost::asio::awaitable<Status> MongoStore::Replace(std::string_view collection, 
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name, &doc]() -> Status {
-    Impl::Client c(im->pool);
+    Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_t selector = BSON_INITIALIZER;
     bson_append_utf8(&selector, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
@@ -534,7 +547,7 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Remove(std::string_view
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name, &ids]() -> Result<std::int64_t> {
-    Impl::Client c(im->pool);
+    Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_t selector = BSON_INITIALIZER, ops, list;
     bson_append_document_begin(&selector, "_id", -1, &ops);
@@ -566,7 +579,7 @@ boost::asio::awaitable<Status> MongoStore::Drop(std::string_view collection) {
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name]() -> Status {
-    Impl::Client c(im->pool);
+    Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_error_t error;
     const bool ok = mongoc_collection_drop(coll, &error);
@@ -576,6 +589,15 @@ boost::asio::awaitable<Status> MongoStore::Drop(std::string_view collection) {
     }
     return Status::Ok();
   });
+}
+
+boost::asio::awaitable<Status> MongoStore::Ready() {
+  co_return co_await impl_->OffLoop([this] { return Ping(); });
+}
+
+json::object MongoStore::Stats() const {
+  return json::object{{"pool_max", impl_->pool_max}, {"pool_in_use", impl_->in_use.load()},
+                      {"calls", impl_->calls.load()}, {"unavailable", impl_->unavailable.load()}};
 }
 
 }  // namespace dpd::store::mongo

@@ -48,6 +48,10 @@ class MongoStore : public Store {
 
   // A ping: OK when a server answers (the readiness check).
   Status Ping();
+  boost::asio::awaitable<Status> Ready() override;
+  // {"pool_max", "pool_in_use", "calls", "unavailable"}: the driver pool's size and use, and the calls that found
+  // no server.
+  json::object Stats() const override;
 
  private:
   MongoStore();

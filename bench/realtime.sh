@@ -4,7 +4,7 @@
 #   FANOUT_SOCKETS=1000 FANOUT_POSTS=200 IDLE_SOCKETS=10000 CHURN_CYCLES=100000 bench/realtime.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ulimit -n 65536
+ulimit -n "$(ulimit -Hn)"
 BIN=build/release
 PORT=${PORT:-2504}
 work=$(mktemp -d)

@@ -18,14 +18,6 @@ constexpr std::string_view kDeleteNeedsId =
     "You must include a query with an id when deleting an object from a collection.";
 constexpr std::string_view kNotFound = "not found";
 
-// The document as clients see it: its fields, then "id" last.
-json::object ToJson(store::Document d) {
-  json::object out = std::move(d.fields);
-  out.stable_erase("id");
-  out["id"] = std::move(d.id);
-  return out;
-}
-
 Reply ErrorsReply(json::object errors) {
   Reply r;
   r.kind = Reply::Kind::kError;
@@ -69,6 +61,13 @@ bool SkipEvents(const Context& ctx) {
 }
 
 }  // namespace
+
+json::object Collection::ToClient(store::Document d) {
+  json::object out = std::move(d.fields);
+  out.stable_erase("id");
+  out["id"] = std::move(d.id);
+  return out;
+}
 
 Collection::Collection(std::string name, std::string type, query::Schema schema, store::Store* store,
                        const Limits& limits, std::shared_ptr<EventRunner> events)
@@ -181,7 +180,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   if (!found.ok()) co_return StoreError(found.status());
   json::array list;
   for (auto& d : *found) {
-    json::object doc = ToJson(std::move(d));
+    json::object doc = ToClient(std::move(d));
     Scrub(doc);
     if (events_->Has(Event::kGet) && !SkipEvents(ctx)) {
       EventOutcome out = co_await Fire(Event::kGet, "GET", &doc, nullptr, ctx);
@@ -230,7 +229,7 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   store::Document stored_doc{id, doc};
   Status s = co_await store_->Insert(name(), stored_doc);
   if (!s.ok()) co_return StoreError(s);
-  json::object out = ToJson(store::Document{std::move(id), std::move(doc)});
+  json::object out = ToClient(store::Document{std::move(id), std::move(doc)});
   Scrub(out);
   if (events_->Has(Event::kAfterCommit)) {
     co_await Fire(Event::kAfterCommit, "POST", &out, nullptr, ctx);
@@ -284,7 +283,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   Status s = co_await store_->Replace(name(), replacement);
   if (!s.ok()) co_return StoreError(s);
   co_await Written(ctx, stored.id, &stored_fields, &merged);
-  json::object out = ToJson(store::Document{stored.id, std::move(merged)});
+  json::object out = ToClient(store::Document{stored.id, std::move(merged)});
   Scrub(out);
   if (events_->Has(Event::kAfterCommit)) {
     co_await Fire(Event::kAfterCommit, ctx.method, &out, &previous, ctx);
@@ -313,7 +312,7 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     std::size_t skipped = 0;
     for (auto& d : *found) {
       if (events_->Has(Event::kDelete)) {
-        json::object doc = ToJson(d);
+        json::object doc = ToClient(d);
         Scrub(doc);
         EventOutcome out = co_await Fire(Event::kDelete, "DELETE", &doc, nullptr, ctx);
         if (out.cancelled()) {

@@ -27,6 +27,8 @@ class Collection : public Resource {
   ~Collection() override = default;
 
   const query::Schema& schema() const { return schema_; }
+  // A stored document as clients see it: its fields, then "id" last.
+  static json::object ToClient(store::Document d);
   const EventRunner& events() const { return *events_; }
   // For the script watcher: EventRunner::Reload is thread-safe.
   EventRunner& mutable_events() const { return *events_; }

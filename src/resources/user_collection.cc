@@ -13,13 +13,6 @@ constexpr std::string_view kBadCredentials = "bad credentials";
 constexpr std::string_view kNotSpecified = "username or password not specified";
 constexpr std::string_view kClearCookie = "sid=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly";
 
-json::object WithId(store::Document d) {
-  json::object out = std::move(d.fields);
-  out.stable_erase("id");
-  out["id"] = std::move(d.id);
-  return out;
-}
-
 std::string Str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
@@ -101,7 +94,7 @@ boost::asio::awaitable<std::optional<json::object>> UserCollection::LoadMe(const
     invalidated = true;
     co_return std::nullopt;
   }
-  json::object me = WithId(std::move(*user));
+  json::object me = Collection::ToClient(std::move(*user));
   me.stable_erase("password");
   co_return me;
 }
@@ -190,7 +183,7 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   if (events.Has(Event::kLogin)) {
     json::object self;
     if (user) {
-      self = WithId(*user);
+      self = Collection::ToClient(*user);
       self.stable_erase("password");
     }
     const json::object loaded = self;

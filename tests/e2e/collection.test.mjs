@@ -3,23 +3,11 @@
 // nothing". Fixture: tests/fixtures/apps/collections (the spec's test-app todos + dpd's index/unique extension).
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { assertAlive, copyFixture, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 
 const ROOT = { 'dpd-ssh-key': 'any key is root in development on loopback' };
 
 /** One request; `body` objects are sent as JSON. Returns { status, headers, text, json }. */
-async function api(server, method, path, body, headers = {}) {
-  const init = { method, headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    if (!('content-type' in init.headers)) init.headers['content-type'] = 'application/json';
-  }
-  const r = await fetch(server.base + path, init);
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, headers: r.headers, text, json };
-}
 
 const q = (obj) => '?' + encodeURIComponent(JSON.stringify(obj));
 

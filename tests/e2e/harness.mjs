@@ -115,3 +115,20 @@ export async function assertAlive(server) {
   if (r.status !== 200) throw new Error(`server not healthy: ${r.status}`);
   await r.text();
 }
+
+/**
+ * One request to a running dpd: `body` is sent as JSON (a string as is, with Content-Type application/json unless
+ * `headers` says otherwise). Returns { status, text, json (undefined when the body is not JSON), headers }.
+ */
+export async function api(server, method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    if (!('content-type' in init.headers)) init.headers['content-type'] = 'application/json';
+  }
+  const r = await fetch(server.base + path, init);
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, text, json, headers: r.headers };
+}

@@ -5,17 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertAlive, copyFixture, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 
-async function api(server, method, path, body, headers = {}) {
-  const init = { method, headers: { 'content-type': 'application/json', ...headers } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const r = await fetch(server.base + path, init);
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, text, json };
-}
 
 describe('internal client and async completion', () => {
   let server;

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { copyFixture, dpdBin, repoRoot, runDpd, startDpd, tempDir } from './harness.mjs';
+import { api, copyFixture, dpdBin, repoRoot, runDpd, startDpd, tempDir } from './harness.mjs';
 
 async function startCongo(port = 0, seed) {
   const args = [path.join(repoRoot, 'tests', 'mongo', 'congo.mjs'), String(port)];
@@ -26,15 +26,6 @@ async function startCongo(port = 0, seed) {
   return { port: p, stop: () => new Promise((r) => { proc.once('exit', r); proc.kill('SIGKILL'); }) };
 }
 
-async function api(server, method, p, body, headers = {}) {
-  const init = { method, headers: { 'content-type': 'application/json', ...headers } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const r = await fetch(server.base + p, init);
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, text, json, headers: r.headers };
-}
 
 describe('MongoDB store (on the CongoDB test double)', () => {
   let congo;

@@ -5,17 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { io as io4 } from 'socket.io-client';
 import io2 from 'socket.io-client-2';
-import { assertAlive, copyFixture, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 
-async function api(server, method, p, body, headers = {}) {
-  const init = { method, headers: { 'content-type': 'application/json', ...headers } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const r = await fetch(server.base + p, init);
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, text, json };
-}
 
 const clients = {
   'socket.io-client 4 (EIO 4)': (url, opts) => io4(url, { forceNew: true, reconnection: false, ...opts }),

@@ -7,17 +7,8 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertAlive, copyFixture, runDpd, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, runDpd, startDpd } from './harness.mjs';
 
-async function api(server, method, p, body, headers = {}) {
-  const init = { method, headers: { 'content-type': 'application/json', ...headers } };
-  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
-  const r = await fetch(server.base + p, init);
-  const text = await r.text();
-  let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
-  return { status: r.status, text, json, headers: r.headers };
-}
 
 function sql(appDir, statement) {
   return execFileSync('sqlite3', [path.join(appDir, 'data', 'app.sqlite'), statement], { encoding: 'utf8' }).trim();

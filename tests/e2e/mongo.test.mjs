@@ -39,7 +39,7 @@ describe('MongoDB store (on the CongoDB test double)', () => {
       env: { ...process.env, DPD_TEST_MONGO_URL: `mongodb://127.0.0.1:${congo.port}/storetest`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /\[  PASSED  \] 3 tests/);
+    assert.match(r.stdout, /\[  PASSED  \] 5 tests/);
     assert.doesNotMatch(r.stdout, /SKIPPED/);
   });
 

@@ -89,6 +89,31 @@ TEST_F(MongoStoreTest, CrudInDeploydsFormat) {
   EXPECT_EQ(Run(store_->Count(collection_, query::Filter{})).value(), 0);
 }
 
+TEST_F(MongoStoreTest, MissingCollectionIsEmpty) {
+  auto r = Run(store_->Find("nothing_" + collection_, Q("{}"), 1000));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->empty());
+}
+
+// Values stay values: an operator-looking object in a document or an equality is data, never a query operator.
+TEST_F(MongoStoreTest, HostileValuesStayValues) {
+  Document odd{"a1", json::Parse(R"({"title":"x'); db.dropDatabase(); //","people":{"$ne":null}})")->as_object()};
+  ASSERT_TRUE(Run(store_->Insert(collection_, odd)).ok());
+  Document plain{"a2", json::object{{"title", "y"}, {"people", json::object{{"name", "m"}}}}};
+  ASSERT_TRUE(Run(store_->Insert(collection_, plain)).ok());
+  EXPECT_EQ(Ids(R"({"title":"x'); db.dropDatabase(); //"})"), std::vector<std::string>{"a1"});
+  EXPECT_EQ(Ids(R"({"title":{"$regex":"drop"}})"), std::vector<std::string>{"a1"});
+  query::Query q;
+  q.filter.kind = query::Filter::Kind::kCondition;
+  q.filter.condition.path = "people";
+  q.filter.condition.op = query::Op::kEq;
+  q.filter.condition.operand = json::object{{"$ne", nullptr}};  // equal to that object, not "not null"
+  auto r = Run(store_->Find(collection_, q, 10));
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].id, "a1");
+}
+
 TEST_F(MongoStoreTest, DifferentialAgainstMatcher) {
   std::mt19937 rng(42);
   const char* titles[] = {"alpha", "beta", "gamma", "Alpha", "delta", "b"};

@@ -408,10 +408,7 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   if (call.event == Event::kLogin) {
     // me and data: copies of the user (null when there is no such user); success: the credentials were right.
     json::value user = call.data && !call.data->empty() ? json::value(*call.data) : json::value(nullptr);
-    for (auto& [name, value] : inv.values) {
-      if (name == "me") value = user;
-    }
-    inv.values.emplace_back("me", user);
+    inv.values.emplace_back("me", user);  // later values win: this replaces the session's `me`
     inv.values.emplace_back("data", user);
     inv.values.emplace_back("success", call.success);
   }

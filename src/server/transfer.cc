@@ -8,6 +8,7 @@
 #include <iostream>
 #include <set>
 
+#include "server/app_server.h"
 #include "store/mongo/mongo_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -37,8 +38,8 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std
     if (!mongo.ok()) return mongo.status();
     return std::unique_ptr<store::Store>(std::move(*mongo));
   }
-  if (!db.empty() && db.rfind("sqlite:", 0) != 0) {
-    return Status::BadRequest("--db must be sqlite:<path> or a mongodb:// URI, got \"" + db + "\"");
+  if (!db.empty()) {
+    if (Status s = ValidateStoreUrl(db); !s.ok()) return s;
   }
   // sqlite:<path>[?synchronous=normal|full] — FULL (the default) makes an acknowledged write survive power loss.
   std::string spec = db.empty() ? "data/app.sqlite" : db.substr(7);

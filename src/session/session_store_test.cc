@@ -13,6 +13,7 @@
 
 #include "base/random.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/store_testing.h"
 
 namespace dpd::session {
 namespace {
@@ -40,12 +41,7 @@ class SessionStoreTest : public ::testing::Test {
     return *sessions_;
   }
   template <typename T>
-  T Run(asio::awaitable<T> aw) {
-    asio::io_context ioc;
-    auto f = asio::co_spawn(ioc, std::move(aw), asio::use_future);
-    ioc.run();
-    return f.get();
-  }
+  T Run(asio::awaitable<T> aw) { return store::testing::RunSync(std::move(aw)); }
   std::int64_t StoredCount() {
     query::Query all;
     auto r = Run(store_->Find(kCollection, all, 100000));

@@ -7,10 +7,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <random>
 
 #include "query/matcher.h"
 #include "query/parse.h"
+#include "store/store_testing.h"
 
 namespace dpd::store::sqlite {
 namespace {
@@ -37,12 +37,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   template <typename T>
-  T Run(asio::awaitable<T> aw) {
-    asio::io_context ioc;
-    auto f = asio::co_spawn(ioc, std::move(aw), asio::use_future);
-    ioc.run();
-    return f.get();
-  }
+  T Run(asio::awaitable<T> aw) { return testing::RunSync(std::move(aw)); }
 
   query::Query Q(std::string_view text) {
     auto q = query::ParseQuery(json::Parse(text)->as_object(), schema_, QueryLimits{});
@@ -142,46 +137,19 @@ TEST_F(SqliteStoreTest, ConcurrentWritesAreGroupCommitted) {
 
 // The same queries on SQLite and on the in-memory matcher give the same ids in the same order.
 TEST_F(SqliteStoreTest, DifferentialAgainstMatcher) {
-  std::mt19937 rng(42);
-  const char* titles[] = {"alpha", "beta", "gamma", "Alpha", "delta", "b"};
-  std::vector<json::object> docs;
-  for (int i = 0; i < 120; ++i) {
-    json::object d;
-    if (rng() % 5) d["title"] = std::string(titles[rng() % 6]) + std::to_string(i);
-    if (rng() % 4) d["score"] = static_cast<std::int64_t>(rng() % 50);
-    else if (rng() % 2) d["score"] = 0.5 * (rng() % 20);
-    if (rng() % 3) d["done"] = rng() % 2 == 0;
-    if (rng() % 2) {
-      json::array tags;
-      for (unsigned k = 0; k < rng() % 4; ++k) tags.emplace_back(std::string(1, static_cast<char>('a' + rng() % 4)));
-      d["tags"] = tags;
-    }
-    if (rng() % 2) d["people"] = json::object{{"name", std::string(1, static_cast<char>('m' + rng() % 3))}};
-    std::string id = "d" + std::to_string(1000 + i);
-    ASSERT_TRUE(Insert(id, json::Write(d)).ok());
-    d["id"] = id;
-    docs.push_back(d);
+  const std::vector<json::object> docs = testing::DifferentialDocs();
+  for (const auto& d : docs) {
+    json::object fields = d;
+    fields.stable_erase("id");
+    ASSERT_TRUE(Insert(std::string(d.at("id").as_string()), json::Write(fields)).ok());
   }
-  const char* queries[] = {
-      "{}", R"({"score":{"$gt":10}})", R"({"score":{"$gte":2.5,"$lt":30}})", R"({"title":{"$regex":"^a","$options":"i"}})",
-      R"({"done":true})", R"({"done":false})", R"({"done":{"$ne":true}})", R"({"tags":"a"})",
-      R"({"tags":{"$in":["b","c"]}})", R"({"tags":{"$nin":["a"]}})", R"({"tags":{"$all":["a","b"]}})",
-      R"({"tags":{"$size":2}})", R"({"people.name":"m"})", R"({"people.name":{"$exists":false}})",
-      R"({"title":{"$exists":true},"score":{"$lte":5}})", R"({"$or":[{"score":3},{"tags":"d"}]})",
-      R"({"$nor":[{"score":{"$gt":5}},{"done":true}]})", R"({"score":{"$not":{"$gt":20}}})",
-      R"({"score":{"$mod":[3,0]}})", R"({"score":{"$in":[1,2,3,0.5]}})", R"({"title":{"$gt":"b"}})",
-      R"({"id":{"$in":["d1001","d1050"]}})", R"({"score":null})", R"({"score":{"$ne":null}})",
-      R"({"$sort":{"score":-1},"$limit":15})", R"({"$sort":{"title":1},"$skip":10,"$limit":7})",
-      R"({"score":{"$gt":5},"$sort":{"score":1,"title":-1}})",
-      R"({"tags":{"$elemMatch":{"$in":["a","d"]}}})"};
-  for (const char* text : queries) {
+  for (const std::string& text : testing::DifferentialQueries(true)) {
     query::Query q = Q(text);
     std::vector<json::object> expected;
     for (const auto& d : docs) {
       if (query::Matches(q.filter, d)) expected.push_back(d);
     }
-    query::Query no_projection = q;
-    query::ApplyQueryOptions(no_projection, 1000, expected);
+    query::ApplyQueryOptions(q, 1000, expected);
     std::vector<std::string> want;
     for (auto& d : expected) want.emplace_back(d.at("id").as_string());
     EXPECT_EQ(Ids(text), want) << text;

@@ -42,6 +42,13 @@ bool RateLimiter::Allow(std::string_view key, Clock::time_point now) {
   return ++it->second.count <= attempts_;
 }
 
+void RateLimiter::Refund(std::string_view key) {
+  Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
+  std::lock_guard lock(shard.mu);
+  auto it = shard.entries.find(std::string(key));
+  if (it != shard.entries.end() && it->second.count > 0) --it->second.count;
+}
+
 std::size_t RateLimiter::size() const {
   std::size_t n = 0;
   for (const auto& s : shards_) {

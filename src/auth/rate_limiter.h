@@ -1,7 +1,9 @@
 #pragma once
-// Fixed-window attempt counters keyed by a string ("ip|username"), for login throttling (RELIABILITY.md B2:
-// 5 attempts per 15 s per IP+username → 429; dpd counts failed logins: Exceeded() before, Allow() on failure). Memory-bounded: at most `max_keys` keys; when full, expired windows
-// are dropped first, then the oldest. Thread-safe (sharded mutexes).
+// Fixed-window attempt counters keyed by a string ("ip|username"), for login and sign-up throttling (RELIABILITY.md
+// B2: 5 logins per 15 s per IP+username, 20 sign-ups per 5 s per IP → 429). A limit that must hold under any
+// concurrency reserves first — Allow() before the work (the password check) — and gives the attempt back with
+// Refund() when it should not count (a login that succeeded). Memory-bounded: at most `max_keys` keys; when full,
+// expired windows are dropped first, then the oldest. Thread-safe (sharded mutexes).
 
 #include <chrono>
 #include <cstddef>
@@ -22,6 +24,8 @@ class RateLimiter {
   bool Allow(std::string_view key, Clock::time_point now = Clock::now());
   // True when `key` used its attempts in the current window (nothing is counted).
   bool Exceeded(std::string_view key, Clock::time_point now = Clock::now());
+  // Gives back one attempt Allow() granted (no effect when the window has ended since).
+  void Refund(std::string_view key);
   std::size_t size() const;
 
  private:

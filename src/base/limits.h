@@ -46,6 +46,19 @@ struct QueryLimits {
   std::size_t max_nesting = 16;        // nested $and/$or/$nor/$elemMatch/$not: 400 beyond
   std::size_t max_regex_length = 256;  // $regex pattern characters: 400 beyond (the engine is linear-time RE2)
   std::size_t max_path_length = 256;   // a dotted field path: 400 beyond
+  // RE2 is linear in the input, but its cost per input byte grows with the compiled program: `.{0,1000}z` is one
+  // 11-character pattern and a program of thousands of instructions. Both bounds answer 400.
+  std::size_t max_regex_program = 512;  // RE2 ProgramSize() of one $regex
+  std::size_t max_regex_repeat = 100;   // the largest counted repetition {n} / {n,m} in a $regex
+  // Each read (find / count) gets this long in the store (SQLite progress handler, MongoDB maxTimeMS): 503 beyond,
+  // the work abandoned. Bounds how long one request can hold a worker, whatever the query.
+  std::chrono::milliseconds time_budget{2000};
+};
+
+struct StoreLimits {
+  // A stored document, as JSON, after update commands are applied ($push grows a document past any body limit):
+  // 413, nothing written. MongoDB's own bound is 16 MiB of BSON.
+  std::size_t document_bytes = 16 * 1024 * 1024;
 };
 
 struct ScriptLimits {
@@ -63,7 +76,9 @@ struct SessionLimits {
   std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge: expired = anonymous
   std::size_t cache_entries = 100000;            // sessions kept in memory (LRU; the rest are read on demand)
   std::size_t login_attempts = 5;                // per IP+username per login_window: beyond, 429
-  std::chrono::milliseconds login_window{15000};
+  std::chrono::milliseconds login_window{15000};  // (counted before the password is verified: holds under bursts)
+  std::size_t signups = 20;                      // anonymous POSTs to a users collection per IP per signup_window
+  std::chrono::milliseconds signup_window{5000};  // beyond: 429 (root and internal calls are not counted)
   std::size_t password_bytes = 1024;             // longer passwords: 400 (bounded hashing cost)
   // argon2id cost of new password hashes (OWASP minimum: 19 MiB, 2 passes). Lower only for benchmarks and tests:
   // dpd warns at start-up when it is below the minimum.
@@ -77,6 +92,11 @@ struct RealtimeLimits {
   std::size_t rooms_per_socket = 1000;           // joins beyond are ignored (logged)
   std::size_t connections = 10000;               // sockets in total: beyond, the handshake is refused (503)
   std::size_t queue_bytes = 4 * 1024 * 1024;     // unsent bytes per socket: beyond, the slow client is dropped
+  // Unsent bytes of all sockets together (a broadcast frame is encoded once and counted once): beyond, the sockets
+  // with the longest queues are dropped first until the total is under it again.
+  std::size_t queue_bytes_total = 256 * 1024 * 1024;
+  std::size_t sessions_per_ip = 256;             // Engine.IO sessions (polling + WebSocket) per address: 429 beyond
+  std::size_t handshakes_per_ip = 50;            // new Engine.IO sessions per address per second (burst 50): 429
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
 };
@@ -88,6 +108,7 @@ struct Limits {
   QueryLimits query;
   ScriptLimits script;
   SessionLimits session;
+  StoreLimits store;
 };
 
 // Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal

@@ -24,6 +24,14 @@ TEST(LimitsTest, DefaultsAreTheReliabilityTable) {
   EXPECT_EQ(l.query.max_regex_length, 256u);
   EXPECT_EQ(l.script.wall_time.count(), 1000);
   EXPECT_EQ(l.script.heap_bytes, 64u * 1024 * 1024);
+  EXPECT_EQ(l.session.signups, 20u);
+  EXPECT_EQ(l.session.signup_window.count(), 5000);
+  EXPECT_EQ(l.store.document_bytes, 16u * 1024 * 1024);
+  EXPECT_EQ(l.query.time_budget.count(), 2000);
+  EXPECT_EQ(l.realtime.queue_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(l.realtime.queue_bytes_total, 256u * 1024 * 1024);
+  EXPECT_EQ(l.realtime.sessions_per_ip, 256u);
+  EXPECT_EQ(l.realtime.handshakes_per_ip, 50u);
 }
 
 TEST(LimitsTest, SetByName) {
@@ -37,7 +45,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 44u);
+  EXPECT_EQ(all.size(), 53u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

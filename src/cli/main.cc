@@ -3,6 +3,7 @@
 // CLI11's own codes for parse errors (printed with --help hints).
 
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -259,6 +260,9 @@ int Transfer(const TransferArgs& args, bool exporting) {
 }
 
 int main(int argc, char** argv) {
+  // Blocks above 256 KiB (large documents, realtime broadcasts) come from mmap and go back to the OS when freed;
+  // glibc's default raises this threshold after every such free, so a burst would stay in the heap for good.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   CLI::App app{"dpd — Deployd-compatible realtime API server", "dpd"};
   app.set_version_flag("-V,--version", std::string("dpd ") + kVersion);
   app.require_subcommand(0, 1);

@@ -57,6 +57,33 @@ Response TransportError(int status, std::string_view message) {
   return r;
 }
 
+// Connections counted against connections_total / connections_per_ip: HTTP ones and upgraded ones (whose lease
+// lives with their new owner, possibly after the Server is gone — hence shared).
+struct Admission {
+  std::mutex mu;
+  std::size_t total = 0;                                // guarded by mu
+  std::unordered_map<std::string, std::size_t> per_ip;  // guarded by mu
+  std::atomic<std::size_t> admitted{0};
+
+  bool Take(const std::string& ip, const HttpLimits& limits) {
+    std::lock_guard lock(mu);
+    if (total >= limits.connections_total) return false;
+    std::size_t& n = per_ip[ip];
+    if (n >= limits.connections_per_ip) return false;  // n > 0: limits are positive
+    ++n;
+    ++total;
+    admitted = total;
+    return true;
+  }
+  void Give(const std::string& ip) {
+    std::lock_guard lock(mu);
+    auto it = per_ip.find(ip);
+    if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+    --total;
+    admitted = total;
+  }
+};
+
 template <typename Message>
 bool HeadersWithinLimits(const Message& msg, const HttpLimits& limits) {
   std::size_t count = 0, bytes = 0;
@@ -89,31 +116,17 @@ struct Server::Impl {
   std::atomic<std::size_t> active{0};
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<unsigned> next_worker{0};
-  std::mutex ip_mu;
-  std::unordered_map<std::string, std::size_t> per_ip;  // guarded by ip_mu
+  std::shared_ptr<Admission> admission = std::make_shared<Admission>();
   std::mutex done_mu;
   std::condition_variable done_cv;
   bool done = false;       // guarded by done_mu
   bool stop_called = false;  // guarded by done_mu
 
-  bool Admit(const std::string& ip) {
-    if (active.load() >= options.limits.connections_total) return false;
-    std::lock_guard lock(ip_mu);
-    std::size_t& n = per_ip[ip];
-    if (n >= options.limits.connections_per_ip) {
-      if (n == 0) per_ip.erase(ip);
-      return false;
-    }
-    ++n;
-    ++active;
-    return true;
-  }
-
-  void Release(const std::string& ip) {
-    std::lock_guard lock(ip_mu);
-    auto it = per_ip.find(ip);
-    if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
-    --active;
+  // A place under the caps for `ip`, or null when the caps are reached. Released when the last copy is dropped.
+  ConnectionLease Admit(const std::string& ip) {
+    if (!admission->Take(ip, options.limits)) return nullptr;
+    std::shared_ptr<Admission> a = admission;
+    return ConnectionLease(static_cast<void*>(a.get()), [a, ip](void*) { a->Give(ip); });
   }
 
   asio::awaitable<void> AcceptLoop() {
@@ -132,13 +145,15 @@ struct Server::Impl {
       boost::system::error_code ep_ec;
       auto ep = socket.remote_endpoint(ep_ec);
       std::string ip = ep_ec ? std::string("?") : ep.address().to_string();
-      if (!Admit(ip)) {
-        spdlog::warn("connection refused ip={} reason=limit active={}", ip, active.load());
+      ConnectionLease lease = Admit(ip);
+      if (!lease) {
+        spdlog::warn("connection refused ip={} reason=limit admitted={}", ip, admission->admitted.load());
         socket.close(ep_ec);
         continue;
       }
       socket.set_option(tcp::no_delay(true), ep_ec);
-      asio::co_spawn(*workers[w], Connection(std::move(socket), ip, w), [](std::exception_ptr e) {
+      ++active;
+      asio::co_spawn(*workers[w], Connection(std::move(socket), ip, w, std::move(lease)), [](std::exception_ptr e) {
         if (!e) return;
         try {
           std::rethrow_exception(e);
@@ -238,7 +253,7 @@ struct Server::Impl {
     return TransportError(400, "Bad Request");
   }
 
-  asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w) {
+  asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w, ConnectionLease lease) {
     const auto& limits = options.limits;
     beast::tcp_stream stream(std::move(socket));
     ConnState state{&stream, false};
@@ -248,12 +263,11 @@ struct Server::Impl {
       Impl* impl;
       std::list<ConnState*>& list;
       std::list<ConnState*>::iterator it;
-      std::string ip;
       ~Cleanup() {
         list.erase(it);
-        impl->Release(ip);
+        --impl->active;
       }
-    } cleanup{this, list, self_it, ip};
+    } cleanup{this, list, self_it};
 
     const std::size_t header_limit = limits.request_line_bytes + limits.header_bytes;
     beast::flat_buffer buffer(header_limit + 64 * 1024);
@@ -375,7 +389,8 @@ struct Server::Impl {
           stream.expires_never();
           const int fd = stream.socket().release(ec);
           if (!ec) {
-            if (upgrade(req, fd, ipv6)) co_return;  // the connection now belongs to the upgrade handler
+            // The connection (and its place under the caps) now belongs to the upgrade handler.
+            if (upgrade(req, fd, ipv6, std::move(lease))) co_return;
             ::close(fd);
           }
           co_return;
@@ -476,6 +491,7 @@ void Server::RunOnEachWorker(const std::function<void()>& fn) {
 
 unsigned short Server::port() const { return impl_->bound_port; }
 std::size_t Server::active_connections() const { return impl_->active.load(); }
+std::size_t Server::admitted_connections() const { return impl_->admission->admitted.load(); }
 unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
 
 void Server::Stop() {

@@ -22,10 +22,14 @@
 namespace dpd::http {
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
+// Holds one place under the connection caps (connections_total / connections_per_ip) while it lives: an upgraded
+// connection keeps counting against the caps until its new owner drops the lease. Thread-safe; may outlive the
+// Server.
+using ConnectionLease = std::shared_ptr<void>;
 // Called for a request carrying "Upgrade: websocket" before the handler: returning true takes the connection — `fd`
-// (the released socket; `ipv6` tells its family) now belongs to the callee, which answers the upgrade itself.
-// Returning false handles the request normally (fd untouched).
-using UpgradeHandler = std::function<bool(Request& req, int fd, bool ipv6)>;
+// (the released socket; `ipv6` tells its family) now belongs to the callee, which answers the upgrade itself and
+// keeps `lease` for as long as the socket is open. Returning false handles the request normally (fd untouched).
+using UpgradeHandler = std::function<bool(Request& req, int fd, bool ipv6, ConnectionLease lease)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -55,7 +59,9 @@ class Server {
   // creating script isolates and compiling scripts before the first request.
   void RunOnEachWorker(const std::function<void()>& fn);
 
+  // Open HTTP connections (upgraded ones excluded) / connections counted against the caps (upgraded included).
   std::size_t active_connections() const;
+  std::size_t admitted_connections() const;
   unsigned worker_count() const;
 
  private:

@@ -171,4 +171,23 @@ std::string Write(const value& v) {
 }
 
 
+std::size_t ApproximateSize(const value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::string: return v.get_string().size() + 2;
+    case boost::json::kind::object: {
+      std::size_t n = 2;
+      for (const auto& kv : v.get_object()) n += kv.key().size() + 4 + ApproximateSize(kv.value());
+      return n;
+    }
+    case boost::json::kind::array: {
+      std::size_t n = 2;
+      for (const auto& e : v.get_array()) n += 1 + ApproximateSize(e);
+      return n;
+    }
+    case boost::json::kind::bool_: return 5;
+    case boost::json::kind::null: return 4;
+    default: return 20;  // a number
+  }
+}
+
 }  // namespace dpd::json

@@ -24,4 +24,8 @@ Result<value> Parse(std::string_view text, const JsonLimits& limits = {});
 // Compact serialisation, as JSON.stringify does (no spaces).
 std::string Write(const value& v);
 
+// The length of Write(v) without writing it, counting each string's bytes as they are (escapes not counted):
+// what a size limit on stored documents measures, cheaply.
+std::size_t ApproximateSize(const value& v);
+
 }  // namespace dpd::json

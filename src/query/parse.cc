@@ -172,7 +172,8 @@ class Parser {
           if (!options->is_string()) return Bad("$options needs a string");
           c.regex_options = std::string(options->as_string());
         }
-        auto compiled = Regex::Compile(arg.as_string(), c.regex_options, limits_.max_regex_length);
+        auto compiled = Regex::Compile(arg.as_string(), c.regex_options, limits_.max_regex_length,
+                                       limits_.max_regex_program, limits_.max_regex_repeat);
         if (!compiled.ok()) return compiled.status();
       } else if (op == "$size") {
         c.op = Op::kSize;
@@ -206,7 +207,8 @@ class Parser {
         if (arg.is_string()) {
           c.op = Op::kRegex;
           c.negated = true;
-          auto compiled = Regex::Compile(arg.as_string(), "", limits_.max_regex_length);
+          auto compiled = Regex::Compile(arg.as_string(), "", limits_.max_regex_length,
+                                         limits_.max_regex_program, limits_.max_regex_repeat);
           if (!compiled.ok()) return compiled.status();
         } else {
           return Bad("$not needs an operator object");

@@ -3,6 +3,7 @@
 // (RELIABILITY.md B3 ReDoS). JavaScript syntax that RE2 lacks (look-around, back-references) is refused.
 // Thread-safety: a compiled Regex is immutable and safe to share.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,9 +18,13 @@ namespace dpd::query {
 
 class Regex {
  public:
-  // Compiles `pattern` with options from "imsx"; BadRequest with the reason when it cannot be used.
+  // Compiles `pattern` with options from "imsx"; BadRequest with the reason when it cannot be used — also when it
+  // is longer than `max_length`, repeats a part more than `max_repeat` times ({n}, {n,m}) or compiles to more than
+  // `max_program` RE2 instructions: RE2's time per input byte grows with its program, so these bound a query's
+  // CPU cost (RELIABILITY.md B2), where the length alone does not (`.{0,1000}z`).
   static Result<std::shared_ptr<const Regex>> Compile(std::string_view pattern, std::string_view options,
-                                                     std::size_t max_length);
+                                                     std::size_t max_length, std::size_t max_program = SIZE_MAX,
+                                                     std::size_t max_repeat = SIZE_MAX);
   ~Regex();
   // Unanchored search, as JavaScript's RegExp.test.
   bool Search(std::string_view text) const;

@@ -11,10 +11,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <malloc.h>
+
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <future>
 #include <optional>
@@ -45,14 +50,32 @@ HttpAnswer EngineError(int code, std::string_view message) {
   return a;
 }
 
+// A packet queued for sending. A broadcast is one Frame shared by every socket's queue (reference-counted), never a
+// copy per socket; the hub counts the bytes of live frames once (Impl::frame_bytes) against queue_bytes_total.
+using Frame = std::shared_ptr<const EnginePacket>;
+
 // A WebSocket connection and its bounded send queue, drained by one writer coroutine.
 struct WsConn {
-  WsConn(tcp::socket s, asio::io_context& io) : stream(std::move(s)), signal(io) {}
+  WsConn(tcp::socket s, asio::io_context& io, std::shared_ptr<void> l)
+      : stream(std::move(s)), signal(io), lease(std::move(l)) {}
   websocket::stream<tcp::socket> stream;
-  std::deque<std::pair<std::string, bool>> queue;  // frame, binary
+  std::deque<Frame> queue;
   std::size_t bytes = 0;
+  int eio = 4;
   bool closed = false;
-  asio::steady_timer signal;  // wakes the writer
+  asio::steady_timer signal;   // wakes the writer
+  std::shared_ptr<void> lease;  // the place under the HTTP connection caps, held while the socket is open
+
+  // Closes the socket and wakes the writer: every way out of a session ends here (idempotent).
+  void Shutdown() {
+    closed = true;
+    queue.clear();
+    bytes = 0;
+    boost::system::error_code ec;
+    stream.next_layer().close(ec);
+    signal.cancel();
+    lease.reset();
+  }
 };
 
 struct Socket {
@@ -63,8 +86,9 @@ struct Socket {
   bool connected = false;  // socket.io connect done (events are delivered)
   bool closed = false;
   bool invalid = false;  // closed because the client sent something invalid
-  std::vector<EnginePacket> outbox;  // polling
+  std::vector<Frame> outbox;  // polling
   std::size_t outbox_bytes = 0;
+  Clock::time_point poll_idle_since;  // polling: when the last GET was answered (no GET for ping_timeout: closed)
   std::function<void(HttpAnswer)> poll;  // a GET waiting for packets
   std::shared_ptr<WsConn> ws;            // the transport once upgraded (or a direct WebSocket)
   std::shared_ptr<WsConn> probe;         // a WebSocket probing for the upgrade
@@ -75,12 +99,16 @@ struct Socket {
   std::size_t pending_attachments = 0;
   std::set<std::string> rooms;
   std::string session_id, uid, cookie_sid;
+  std::string ip;
   std::set<std::string> session_rooms;  // rooms that came from the session (_rooms)
 };
 
 }  // namespace
 
 struct Hub::Impl {
+  // Bytes of live frames. First member: frames still held by coroutine frames die with `io`, after it.
+  std::shared_ptr<std::atomic<std::size_t>> frame_bytes = std::make_shared<std::atomic<std::size_t>>(0);
+  std::size_t freed_since_trim = 0;  // bytes of queues dropped since memory was last handed back to the OS
   Hub* hub = nullptr;
   RealtimeLimits limits;
   JsonLimits json_limits;
@@ -92,36 +120,81 @@ struct Hub::Impl {
   std::unordered_map<std::string, std::shared_ptr<Socket>> sockets;          // by engine.io id
   std::unordered_map<std::string, std::unordered_set<Socket*>> rooms;        // room → sockets
   std::unordered_map<std::string, std::unordered_set<Socket*>> by_session;   // session id → sockets
+  std::unordered_map<std::string, std::size_t> sessions_by_ip;  // Engine.IO sessions per address
+  struct Bucket {
+    double tokens = 0;
+    Clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> handshakes_by_ip;  // handshake rate per address (token bucket)
   bool stopped = false;
 
+  Frame MakeFrame(EnginePacket p) {
+    const std::size_t n = p.data.size() + 1;
+    frame_bytes->fetch_add(n);
+    return Frame(new EnginePacket(std::move(p)), [counter = frame_bytes, n](const EnginePacket* f) {
+      counter->fetch_sub(n);
+      delete f;
+    });
+  }
+
   // ---- sending ----
-  void WsSend(const std::shared_ptr<WsConn>& c, std::string frame, bool binary, Socket* owner) {
+  void WsSend(const std::shared_ptr<WsConn>& c, Frame frame, Socket* owner) {
     if (c->closed) return;
-    if (c->bytes + frame.size() > limits.queue_bytes) {
+    const std::size_t n = frame->data.size() + 1;
+    if (c->bytes + n > limits.queue_bytes) {
       spdlog::warn("realtime: socket dropped, send queue over {} bytes (a client that does not read)",
                    limits.queue_bytes);
       if (owner) Close(*owner);
+      else c->Shutdown();
       return;
     }
-    c->bytes += frame.size();
-    c->queue.emplace_back(std::move(frame), binary);
+    c->bytes += n;
+    c->queue.push_back(std::move(frame));
     c->signal.cancel();
   }
 
-  void Send(Socket& s, EnginePacket p) {
+  void Send(Socket& s, EnginePacket p) { SendFrame(s, MakeFrame(std::move(p))); }
+
+  void SendFrame(Socket& s, Frame f) {
     if (s.closed) return;
     if (s.ws) {
-      WsSend(s.ws, EncodeForWebSocket(p, s.eio), p.binary, &s);
-      return;
+      WsSend(s.ws, std::move(f), &s);
+    } else {
+      s.outbox_bytes += f->data.size() + 1;
+      if (s.outbox_bytes > limits.queue_bytes) {
+        spdlog::warn("realtime: socket dropped, poll queue over {} bytes", limits.queue_bytes);
+        Close(s);
+        return;
+      }
+      s.outbox.push_back(std::move(f));
+      FlushPoll(s);
     }
-    s.outbox_bytes += p.data.size() + 1;
-    if (s.outbox_bytes > limits.queue_bytes) {
-      spdlog::warn("realtime: socket dropped, poll queue over {} bytes", limits.queue_bytes);
-      Close(s);
-      return;
+    if (frame_bytes->load() > limits.queue_bytes_total) DropSlowest();
+  }
+
+  // Over the global budget: the sockets with the longest queues go first, until the live frames fit again.
+  void DropSlowest() {
+    std::vector<std::pair<std::size_t, std::shared_ptr<Socket>>> backlog;
+    for (auto& [sid, s] : sockets) {
+      std::size_t n = s->outbox_bytes + (s->ws ? s->ws->bytes : 0);
+      if (n > 0) backlog.emplace_back(n, s);
     }
-    s.outbox.push_back(std::move(p));
-    FlushPoll(s);
+    std::sort(backlog.begin(), backlog.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::size_t dropped = 0;
+    for (auto& [n, s] : backlog) {
+      if (frame_bytes->load() <= limits.queue_bytes_total) break;
+      Close(*s);
+      ++dropped;
+    }
+    spdlog::warn("realtime: {} slow sockets dropped, send queues over {} bytes in all", dropped,
+                 limits.queue_bytes_total);
+  }
+
+  void AnswerPoll(Socket& s, HttpAnswer a) {
+    auto reply = std::move(s.poll);
+    s.poll = nullptr;
+    s.poll_idle_since = Clock::now();
+    reply(std::move(a));
   }
 
   void FlushPoll(Socket& s) {
@@ -132,9 +205,7 @@ struct Hub::Impl {
     HttpAnswer a;
     a.body = std::move(payload.body);
     if (payload.binary) a.content_type = "application/octet-stream";
-    auto reply = std::move(s.poll);
-    s.poll = nullptr;
-    reply(std::move(a));
+    AnswerPoll(s, std::move(a));
   }
 
   void SendIo(Socket& s, const IoPacket& p) { Send(s, EnginePacket{EngineType::kMessage, EncodeIo(p), false}); }
@@ -155,14 +226,48 @@ struct Hub::Impl {
   }
 
   // ---- lifecycle ----
-  std::shared_ptr<Socket> NewSocket(int eio) {
+  // A new Engine.IO session from `ip` is allowed: under the total, per-address and handshake-rate caps. Otherwise
+  // the engine's error (503 at the total, 429 at an address's caps).
+  std::optional<HttpAnswer> RefuseSession(const std::string& ip) {
+    if (sockets.size() >= limits.connections) {
+      HttpAnswer a = EngineError(4, "Forbidden: too many connections");
+      a.status = 503;
+      return a;
+    }
+    auto it = sessions_by_ip.find(ip);
+    if (it != sessions_by_ip.end() && it->second >= limits.sessions_per_ip) {
+      spdlog::warn("realtime: handshake refused ip={} reason=sessions_per_ip limit={}", ip, limits.sessions_per_ip);
+      HttpAnswer a = EngineError(4, "Forbidden: too many connections from this address");
+      a.status = 429;
+      return a;
+    }
+    const auto now = Clock::now();
+    const double rate = static_cast<double>(limits.handshakes_per_ip);
+    auto [bit, fresh] = handshakes_by_ip.try_emplace(ip, Bucket{rate, now});
+    Bucket& b = bit->second;
+    b.tokens = std::min(rate, b.tokens + rate * std::chrono::duration<double>(now - b.at).count());
+    b.at = now;
+    if (b.tokens < 1.0) {
+      spdlog::debug("realtime: handshake refused ip={} reason=handshakes_per_ip", ip);
+      HttpAnswer a = EngineError(4, "Forbidden: too many handshakes from this address");
+      a.status = 429;
+      return a;
+    }
+    b.tokens -= 1.0;
+    return std::nullopt;
+  }
+
+  std::shared_ptr<Socket> NewSocket(int eio, const std::string& ip) {
     auto s = std::make_shared<Socket>();
     s->sid = RandomHex(10);
     s->io_sid = RandomHex(10);
     s->eio = eio;
+    s->ip = ip;
     s->last_seen = Clock::now();
+    s->poll_idle_since = s->last_seen;
     s->next_ping = s->last_seen + limits.ping_interval;
     sockets.emplace(s->sid, s);
+    ++sessions_by_ip[ip];
     hub->count_.fetch_add(1);
     return s;
   }
@@ -181,17 +286,19 @@ struct Hub::Impl {
     if (s.poll) {
       HttpAnswer a;
       a.body = EncodePayload({EnginePacket{EngineType::kClose, "", false}}, s.eio, false).body;
-      auto reply = std::move(s.poll);
-      s.poll = nullptr;
-      reply(std::move(a));
+      AnswerPoll(s, std::move(a));
     }
+    freed_since_trim += s.outbox_bytes;
+    s.outbox.clear();
+    s.outbox_bytes = 0;
     for (auto* c : {&s.ws, &s.probe}) {
       if (*c) {
-        (*c)->closed = true;
-        boost::system::error_code ec;
-        (*c)->stream.next_layer().close(ec);
-        (*c)->signal.cancel();
+        freed_since_trim += (*c)->bytes;
+        (*c)->Shutdown();
       }
+    }
+    if (auto it = sessions_by_ip.find(s.ip); it != sessions_by_ip.end() && --it->second == 0) {
+      sessions_by_ip.erase(it);
     }
     const std::string sid = s.sid;  // `s` may be destroyed by the erase
     if (sockets.erase(sid) > 0) hub->count_.fetch_sub(1);
@@ -378,12 +485,8 @@ struct Hub::Impl {
     auto sid_it = ex.query.find("sid");
     if (sid_it == ex.query.end()) {
       if (ex.method != "GET") return reply(EngineError(2, "Bad handshake method"));
-      if (sockets.size() >= limits.connections) {
-        HttpAnswer a = EngineError(4, "Forbidden: too many connections");
-        a.status = 503;
-        return reply(std::move(a));
-      }
-      auto s = NewSocket(eio);
+      if (auto refused = RefuseSession(ex.remote_ip)) return reply(std::move(*refused));
+      auto s = NewSocket(eio, ex.remote_ip);
       s->binary_ok = eio == 3 && !ex.query.count("b64");
       s->cookie_sid = ex.cookie_sid;
       std::vector<EnginePacket> first{EnginePacket{EngineType::kOpen, OpenPacket(*s, true), false}};
@@ -439,43 +542,90 @@ struct Hub::Impl {
         co_await c->signal.async_wait(kTuple);
         continue;
       }
-      auto [frame, binary] = std::move(c->queue.front());
+      Frame f = std::move(c->queue.front());
       c->queue.pop_front();
-      c->bytes -= frame.size();
-      c->stream.binary(binary);
-      auto [ec, n] = co_await c->stream.async_write(asio::buffer(frame), kTuple);
-      if (ec) c->closed = true;
+      c->bytes -= f->data.size() + 1;
+      // The frame is written from the shared packet: a type byte (none for an EIO 4 binary frame), then its data.
+      const char type = f->binary ? static_cast<char>(static_cast<char>(f->type) - '0') : static_cast<char>(f->type);
+      const bool with_type = !f->binary || c->eio == 3;
+      std::array<asio::const_buffer, 2> buffers{asio::buffer(&type, with_type ? 1 : 0), asio::buffer(f->data)};
+      c->stream.binary(f->binary);
+      auto [ec, n] = co_await c->stream.async_write(buffers, kTuple);
+      if (ec) c->Shutdown();
     }
   }
 
+  // Why a WebSocket upgrade cannot be accepted, as the engine answers it (before the 101), or nullopt.
+  std::optional<HttpAnswer> RefuseUpgrade(HttpExchange& ex) {
+    if (stopped) return EngineError(3, "Bad request");
+    const std::string eio_text = ex.query.count("EIO") ? ex.query["EIO"] : "";
+    if (eio_text != "3" && eio_text != "4") return EngineError(5, "Unsupported protocol version");
+    if (!ex.query.count("transport") || ex.query["transport"] != "websocket") {
+      return EngineError(0, "Transport unknown");
+    }
+    const int eio = eio_text == "3" ? 3 : 4;
+    auto sid_it = ex.query.find("sid");
+    if (sid_it == ex.query.end()) return RefuseSession(ex.remote_ip);
+    auto it = sockets.find(sid_it->second);
+    if (it == sockets.end()) return EngineError(1, "Session ID unknown");
+    if (it->second->ws || it->second->probe || it->second->eio != eio) return EngineError(3, "Bad request");
+    return std::nullopt;
+  }
+
+  // Answers a refused upgrade on the raw socket and closes it (bounded by the write deadline of a ping timeout).
+  static asio::awaitable<void> Refuse(std::shared_ptr<WsConn> conn, HttpAnswer answer) {
+    std::string text = "HTTP/1.1 " + std::to_string(answer.status) +
+                       (answer.status == 400   ? " Bad Request"
+                        : answer.status == 429 ? " Too Many Requests"
+                                               : " Service Unavailable") +
+                       "\r\nConnection: close\r\nContent-Type: " + answer.content_type +
+                       "\r\nContent-Length: " + std::to_string(answer.body.size()) + "\r\n\r\n" + answer.body;
+    asio::steady_timer deadline(conn->signal.get_executor());
+    deadline.expires_after(std::chrono::seconds(5));
+    deadline.async_wait([conn](boost::system::error_code ec) {
+      if (!ec) conn->Shutdown();
+    });
+    (void)co_await asio::async_write(conn->stream.next_layer(), asio::buffer(text), kTuple);
+    boost::system::error_code ignored;
+    conn->stream.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
+    deadline.cancel();
+    conn->Shutdown();
+  }
+
   static asio::awaitable<void> WsSession(Impl* self, HttpExchange ex, std::shared_ptr<WsConn> conn) {
+    // Every way out of this coroutine closes the socket, wakes the writer and drops the connection's lease.
+    struct Closer {
+      std::shared_ptr<WsConn> c;
+      ~Closer() { c->Shutdown(); }
+    } closer{conn};
     beast::http::request<beast::http::empty_body> req;
     req.method(beast::http::verb::get);
     req.target(ex.target);
     req.version(11);
     for (const auto& [n, v] : ex.headers) req.set(n, v);
     conn->stream.read_message_max(self->limits.max_payload);
+    // The 101 must be written within a ping timeout; idle sockets are the heartbeat's business (Tick).
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = self->limits.ping_timeout;
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    conn->stream.set_option(timeouts);
     conn->stream.set_option(websocket::stream_base::decorator([](websocket::response_type&) {}));
     auto [aec] = co_await conn->stream.async_accept(req, kTuple);
     if (aec || self->stopped) co_return;
-    asio::co_spawn(self->io, Writer(conn), asio::detached);
-    const std::string eio_text = ex.query.count("EIO") ? ex.query["EIO"] : "";
-    const bool transport_ok = ex.query.count("transport") && ex.query["transport"] == "websocket";
-    std::shared_ptr<Socket> s;
-    if ((eio_text != "3" && eio_text != "4") || !transport_ok) {
-      conn->closed = true;
-      co_await conn->stream.async_close(websocket::close_code::policy_error, kTuple);
+    const int eio = ex.query["EIO"] == "3" ? 3 : 4;
+    auto sid_it = ex.query.find("sid");
+    // The state may have changed while the 101 was written (the caps were checked before it).
+    if (sid_it == ex.query.end() ? self->sockets.size() >= self->limits.connections
+                                 : (!self->sockets.count(sid_it->second) || self->sockets[sid_it->second]->ws ||
+                                    self->sockets[sid_it->second]->probe)) {
       co_return;
     }
-    const int eio = eio_text == "3" ? 3 : 4;
-    auto sid_it = ex.query.find("sid");
+    conn->eio = eio;
+    asio::co_spawn(self->io, Writer(conn), asio::detached);
+    std::shared_ptr<Socket> s;
     if (sid_it == ex.query.end()) {
-      if (self->sockets.size() >= self->limits.connections) {
-        conn->closed = true;
-        co_await conn->stream.async_close(websocket::close_code::try_again_later, kTuple);
-        co_return;
-      }
-      s = self->NewSocket(eio);
+      s = self->NewSocket(eio, ex.remote_ip);
       s->ws = conn;
       s->cookie_sid = ex.cookie_sid;
       self->Send(*s, EnginePacket{EngineType::kOpen, self->OpenPacket(*s, false), false});
@@ -484,13 +634,7 @@ struct Hub::Impl {
         self->OnConnected(*s);
       }
     } else {
-      auto it = self->sockets.find(sid_it->second);
-      if (it == self->sockets.end() || it->second->ws || it->second->probe || it->second->eio != eio) {
-        conn->closed = true;
-        co_await conn->stream.async_close(websocket::close_code::policy_error, kTuple);
-        co_return;
-      }
-      s = it->second;
+      s = self->sockets.at(sid_it->second);
       s->probe = conn;
     }
     std::weak_ptr<Socket> weak = s;
@@ -511,7 +655,7 @@ struct Hub::Impl {
       if (sock->probe == conn) {
         // Upgrading from polling: "2probe" → "3probe", a noop ends the pending poll, then "5" switches.
         if (p->type == EngineType::kPing && p->data == "probe") {
-          self->WsSend(conn, "3probe", false, nullptr);
+          self->WsSend(conn, self->MakeFrame(EnginePacket{EngineType::kPong, "probe", false}), nullptr);
           self->Send(*sock, EnginePacket{EngineType::kNoop, "", false});
         } else if (p->type == EngineType::kUpgrade) {
           sock->probe = nullptr;
@@ -519,11 +663,9 @@ struct Hub::Impl {
           if (sock->poll) {
             HttpAnswer a;
             a.body = EncodePayload({EnginePacket{EngineType::kNoop, "", false}}, sock->eio, false).body;
-            auto reply = std::move(sock->poll);
-            sock->poll = nullptr;
-            reply(std::move(a));
+            self->AnswerPoll(*sock, std::move(a));
           }
-          for (auto& q : sock->outbox) self->WsSend(conn, EncodeForWebSocket(q, sock->eio), q.binary, sock.get());
+          for (auto& q : sock->outbox) self->WsSend(conn, std::move(q), sock.get());
           sock->outbox.clear();
           sock->outbox_bytes = 0;
         } else {
@@ -534,14 +676,10 @@ struct Hub::Impl {
       }
       self->OnPacket(*sock, std::move(*p));
     }
-    conn->closed = true;
-    conn->signal.cancel();
     if (auto sock = weak.lock()) {
       if (sock->ws == conn) self->Close(*sock);
       else if (sock->probe == conn) sock->probe = nullptr;
     }
-    boost::system::error_code ignored;
-    conn->stream.next_layer().close(ignored);
   }
 
   // ---- heartbeats: one pass a second over the sockets ----
@@ -551,21 +689,45 @@ struct Hub::Impl {
       auto [ec] = co_await self->ticker.async_wait(kTuple);
       if (ec || self->stopped) co_return;
       const auto now = Clock::now();
-      std::vector<std::shared_ptr<Socket>> expired;
+      std::vector<std::shared_ptr<Socket>> expired, ping;
       for (auto& [sid, s] : self->sockets) {
         if (s->eio == 4) {
           if (s->awaiting_pong && now > s->pong_deadline) {
             expired.push_back(s);
           } else if (!s->awaiting_pong && now >= s->next_ping) {
-            s->awaiting_pong = true;
-            s->pong_deadline = now + self->limits.ping_timeout;
-            self->Send(*s, EnginePacket{EngineType::kPing, "", false});
+            ping.push_back(s);
           }
         } else if (now - s->last_seen > self->limits.ping_interval + self->limits.ping_timeout) {
           expired.push_back(s);
         }
       }
+      // Sending may close sockets (queue limits): not while iterating the map.
+      for (auto& s : ping) {
+        s->awaiting_pong = true;
+        s->pong_deadline = now + self->limits.ping_timeout;
+        self->Send(*s, EnginePacket{EngineType::kPing, "", false});
+      }
       for (auto& s : expired) self->Close(*s);
+      self->Sweep(now);
+    }
+  }
+
+  // Once a second: polling sessions nobody polls lose their queues at the ping timeout (a client that polls waits
+  // with a GET pending nearly all the time); idle rate buckets are forgotten; memory of dropped queues goes back
+  // to the OS.
+  void Sweep(Clock::time_point now) {
+    std::vector<std::shared_ptr<Socket>> unpolled;
+    for (auto& [sid, s] : sockets) {
+      if (!s->ws && !s->probe && !s->poll && now - s->poll_idle_since > limits.ping_timeout) unpolled.push_back(s);
+    }
+    for (auto& s : unpolled) Close(*s);
+    for (auto it = handshakes_by_ip.begin(); it != handshakes_by_ip.end();) {
+      if (now - it->second.at > std::chrono::seconds(2)) it = handshakes_by_ip.erase(it);  // full again by now
+      else ++it;
+    }
+    if (freed_since_trim > 16 * 1024 * 1024) {
+      freed_since_trim = 0;
+      malloc_trim(0);
     }
   }
 };
@@ -628,9 +790,9 @@ asio::awaitable<HttpAnswer> Hub::Poll(HttpExchange exchange) {
   co_return EngineError(3, "Bad request");  // the hub is gone (shutting down)
 }
 
-void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6) {
+void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void> lease) {
   Impl* im = impl_.get();
-  asio::post(im->io, [im, ex = std::move(exchange), fd, ipv6]() mutable {
+  asio::post(im->io, [im, ex = std::move(exchange), fd, ipv6, lease = std::move(lease)]() mutable {
     tcp::socket socket(im->io);
     boost::system::error_code ec;
     socket.assign(ipv6 ? tcp::v6() : tcp::v4(), fd, ec);
@@ -638,19 +800,27 @@ void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6) {
       ::close(fd);
       return;
     }
-    auto conn = std::make_shared<WsConn>(std::move(socket), im->io);
+    auto conn = std::make_shared<WsConn>(std::move(socket), im->io, std::move(lease));
+    if (auto refused = im->RefuseUpgrade(ex)) {
+      asio::co_spawn(im->io, Impl::Refuse(conn, std::move(*refused)), asio::detached);
+      return;
+    }
     asio::co_spawn(im->io, Impl::WsSession(im, std::move(ex), conn), asio::detached);
   });
 }
 
+std::size_t Hub::queued_bytes() const { return impl_->frame_bytes->load(); }
+
 void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const json::value& data) {
   IoPacket p;
   p.data = json::array{json::string(event), data};
-  auto text = std::make_shared<const std::string>(EncodeIo(p));
+  EnginePacket packet{EngineType::kMessage, EncodeIo(p), false};
   Impl* im = impl_.get();
-  asio::post(im->io, [im, rooms = std::move(rooms), text] {
+  asio::post(im->io, [im, rooms = std::move(rooms), packet = std::move(packet)]() mutable {
+    // One frame for every recipient (RELIABILITY B2: encoded once, shared), counted once against the budget.
+    Frame frame = im->MakeFrame(std::move(packet));
     auto deliver = [&](Socket& s) {
-      if (s.connected && !s.closed) im->Send(s, EnginePacket{EngineType::kMessage, *text, false});
+      if (s.connected && !s.closed) im->SendFrame(s, frame);
     };
     if (rooms.empty()) {
       std::vector<std::shared_ptr<Socket>> all;

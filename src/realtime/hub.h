@@ -34,6 +34,7 @@ struct HttpExchange {
   std::string body;
   std::string content_type;
   std::string cookie_sid;                          // Deployd's `sid` cookie: binds at handshake (spec §8.4)
+  std::string remote_ip;                           // per-address caps (RELIABILITY B2)
 };
 
 struct HttpAnswer {
@@ -55,8 +56,10 @@ class Hub {
 
   // A polling request (or an invalid one): answered on the calling coroutine's executor.
   boost::asio::awaitable<HttpAnswer> Poll(HttpExchange exchange);
-  // A WebSocket upgrade: `fd` (an accepted TCP socket) now belongs to the hub, which completes the handshake.
-  void Upgrade(HttpExchange exchange, int fd, bool ipv6);
+  // A WebSocket upgrade: `fd` (an accepted TCP socket) now belongs to the hub, which completes the handshake — or
+  // refuses it before the 101 with the engine's error (400 + JSON, or 429/503 at a cap) — and closes it. `lease`
+  // (the connection's place under the HTTP connection caps) is held until the socket is closed.
+  void Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void> lease);
 
   // socket.io EVENT `event` with `data` to every connected socket (rooms empty) or to the sockets in any of
   // `rooms`. Thread-safe; the message is encoded once.
@@ -65,6 +68,8 @@ class Hub {
   void SessionChanged(const std::string& sid, session::SessionPtr session);
 
   std::size_t sockets() const { return count_.load(); }
+  // Bytes of the frames waiting in send queues (each shared frame counted once).
+  std::size_t queued_bytes() const;
 
  private:
   struct Impl;

@@ -137,20 +137,25 @@ Result<EnginePacket> DecodeWebSocket(std::string_view frame, bool binary_frame, 
   return p;
 }
 
-Payload EncodePayload(const std::vector<EnginePacket>& packets, int eio, bool binary_ok) {
+namespace {
+
+// `at(i)` is the i-th packet: the payload is built from packets held by value or shared.
+template <typename At>
+Payload EncodePayloadOf(std::size_t count, At at, int eio, bool binary_ok) {
   Payload out;
   if (eio != 3) {
-    for (std::size_t i = 0; i < packets.size(); ++i) {
+    for (std::size_t i = 0; i < count; ++i) {
       if (i) out.body += kSeparator;
-      out.body += ToText(packets[i], eio);
+      out.body += ToText(at(i), eio);
     }
     return out;
   }
   bool any_binary = false;
-  for (const auto& p : packets) any_binary = any_binary || p.binary;
+  for (std::size_t i = 0; i < count; ++i) any_binary = any_binary || at(i).binary;
   if (binary_ok && any_binary) {
     out.binary = true;
-    for (const auto& p : packets) {
+    for (std::size_t i = 0; i < count; ++i) {
+      const EnginePacket& p = at(i);
       std::string bytes = p.binary ? std::string(1, static_cast<char>(static_cast<char>(p.type) - '0')) + p.data
                                    : std::string(1, static_cast<char>(p.type)) + p.data;
       out.body += static_cast<char>(p.binary ? 1 : 0);
@@ -160,11 +165,23 @@ Payload EncodePayload(const std::vector<EnginePacket>& packets, int eio, bool bi
     }
     return out;
   }
-  for (const auto& p : packets) {
-    std::string text = ToText(p, eio);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string text = ToText(at(i), eio);
     out.body += std::to_string(Utf16Length(text)) + ":" + text;
   }
   return out;
+}
+
+}  // namespace
+
+Payload EncodePayload(const std::vector<EnginePacket>& packets, int eio, bool binary_ok) {
+  return EncodePayloadOf(
+      packets.size(), [&](std::size_t i) -> const EnginePacket& { return packets[i]; }, eio, binary_ok);
+}
+
+Payload EncodePayload(const std::vector<std::shared_ptr<const EnginePacket>>& packets, int eio, bool binary_ok) {
+  return EncodePayloadOf(
+      packets.size(), [&](std::size_t i) -> const EnginePacket& { return *packets[i]; }, eio, binary_ok);
 }
 
 Result<std::vector<EnginePacket>> DecodePayload(std::string_view body, bool binary_body, int eio) {

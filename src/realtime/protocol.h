@@ -13,6 +13,7 @@
 // Pure functions, no I/O. Thread-safe.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,8 @@ struct Payload {
   bool binary = false;  // Content-Type application/octet-stream
 };
 Payload EncodePayload(const std::vector<EnginePacket>& packets, int eio, bool binary_ok);
+// The same from packets shared between sockets' queues (a broadcast is encoded once, RELIABILITY B2).
+Payload EncodePayload(const std::vector<std::shared_ptr<const EnginePacket>>& packets, int eio, bool binary_ok);
 Result<std::vector<EnginePacket>> DecodePayload(std::string_view body, bool binary_body, int eio);
 
 // The number of UTF-16 code units of a UTF-8 string (JavaScript's length).

@@ -35,6 +35,13 @@ Reply StoreError(const Status& s) {
     return ErrorsReply(std::move(errors));
   }
   if (s.code() == Code::kNotFound) return Reply::Error(400, kNoObject);
+  if (s.code() == Code::kUnavailable && s.message().rfind(store::kBudgetPrefix, 0) == 0) {
+    // The read was abandoned at its time budget (RELIABILITY B2): the worker is free again.
+    spdlog::warn("store: read abandoned: {}", s.message().substr(store::kBudgetPrefix.size()));
+    Reply r = Reply::Error(503, "Query took too long: " + s.message().substr(store::kBudgetPrefix.size()), true);
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
   spdlog::error("store error: {}", s.message());
   Reply r = Reply::Error(s.code() == Code::kUnavailable ? 503 : 500,
                          s.code() == Code::kUnavailable ? "Database unavailable" : "Internal error");
@@ -200,6 +207,14 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   co_return Reply::Json(std::move(list));
 }
 
+std::optional<Reply> Collection::TooLarge(const json::object& doc) const {
+  // Measured after update commands and scripts ($push grows a document past any body limit): nothing is written.
+  const std::size_t size = json::ApproximateSize(doc);
+  if (size <= limits_.store.document_bytes) return std::nullopt;
+  return Reply::Error(413, "Document too large: " + std::to_string(size) + " bytes, at most " +
+                               std::to_string(limits_.store.document_bytes), true);
+}
+
 boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
   json::object body = BodyObject(ctx);
@@ -226,6 +241,7 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
     doc.stable_erase("id");
     for (const auto& f : p.protected_fields) doc.stable_erase(f);
   }
+  if (std::optional<Reply> big = TooLarge(doc)) co_return std::move(*big);
   store::Document stored_doc{id, doc};
   Status s = co_await store_->Insert(name(), stored_doc);
   if (!s.ok()) co_return StoreError(s);
@@ -279,6 +295,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     }
     hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
   }
+  if (std::optional<Reply> big = TooLarge(merged)) co_return std::move(*big);
   store::Document replacement{stored.id, merged};
   Status s = co_await store_->Replace(name(), replacement);
   if (!s.ok()) co_return StoreError(s);

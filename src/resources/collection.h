@@ -56,6 +56,8 @@ class Collection : public Resource {
 
   boost::asio::awaitable<Reply> Get(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Create(Context& ctx);
+  // 413 when `doc` is over StoreLimits::document_bytes.
+  std::optional<Reply> TooLarge(const json::object& doc) const;
   boost::asio::awaitable<Reply> Update(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Delete(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Count(Context& ctx);

@@ -110,6 +110,13 @@ boost::asio::awaitable<Reply> UserCollection::Handle(Context& ctx) {
 
 boost::asio::awaitable<std::optional<Reply>> UserCollection::PrepareBody(Context& ctx, json::object& body,
                                                                          bool create) {
+  if (create && !ctx.is_root && !ctx.internal && !ctx.me && options_.signup_limiter &&
+      !options_.signup_limiter->Allow(ctx.remote_ip)) {
+    // Anonymous sign-ups are counted per address before any work (each costs a password hash).
+    Reply r = Reply::Error(429, "Too many sign-ups from this address; try again later");
+    r.headers.emplace_back("Retry-After", std::to_string((options_.signup_window_ms + 999) / 1000));
+    co_return r;
+  }
   bool may_change_credentials = create || ctx.is_root || ctx.internal;
   if (!may_change_credentials && ctx.session && ctx.me) {
     // Only the user itself (its session) — never "the body carries an id" (§16.2 #1).
@@ -168,16 +175,18 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   const std::string username(u->as_string());
   const std::string password(p->as_string());
   const std::string limiter_key = ctx.remote_ip + "|" + username;
-  if (options_.login_limiter && options_.login_limiter->Exceeded(limiter_key)) {
+  // The attempt is counted before the password is checked, so a burst cannot pass while earlier attempts are still
+  // being verified; a login that succeeds gives its attempt back (only failures count).
+  if (options_.login_limiter && !options_.login_limiter->Allow(limiter_key)) {
     Reply r = Reply::Error(429, "Too many login attempts; try again later");
-    r.headers.emplace_back("Retry-After", "15");
+    r.headers.emplace_back("Retry-After", std::to_string((options_.login_window_ms + 999) / 1000));
     co_return r;
   }
   std::optional<store::Document> user = co_await FindBy("username", username);
   std::string stored_hash = user ? Str(user->fields, "password") : std::string();
   bool success = false;
   if (user && !stored_hash.empty()) success = co_await Verify(password, stored_hash);
-  if (!success && options_.login_limiter) options_.login_limiter->Allow(limiter_key);  // failures count
+  if (success && options_.login_limiter) options_.login_limiter->Refund(limiter_key);
 
   EventRunner& events = mutable_events();
   if (events.Has(Event::kLogin)) {

@@ -156,6 +156,7 @@ struct AppServer::Impl {
   resources::RealtimeEmitter* realtime_emitter = nullptr;
   std::string dpd_js;  // the browser client with this app's resources
   std::unique_ptr<auth::RateLimiter> login_limiter;
+  std::unique_ptr<auth::RateLimiter> signup_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
   std::map<std::string, resources::UserCollection*, std::less<>> user_collections;  // by path ("/users")
   // Session upkeep (expiry, lastActive) on its own small loop.
@@ -271,6 +272,7 @@ struct AppServer::Impl {
     ex.target = req.target;
     ex.headers = req.headers;
     ex.body = req.body;
+    ex.remote_ip = req.remote_ip;
     if (const std::string* ct = req.header("content-type")) ex.content_type = *ct;
     if (const std::string* cookie = req.header("cookie")) {
       if (auto v = http::CookieValue(*cookie, "sid")) ex.cookie_sid = std::string(*v);
@@ -463,7 +465,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.app = std::move(*app);
   im.problems = im.app.problems;
   const std::string& db = im.options.db;
-  auto opened = OpenStore(db, im.app.root);
+  auto opened = OpenStore(db, im.app.root, im.options.limits.query.time_budget);
   if (!opened.ok()) return opened.status();
   im.store = std::move(*opened);
   im.root_keys = std::make_unique<RootKeys>(im.app.root / ".dpd" / "keys.json");
@@ -489,6 +491,11 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.sessions = im.sessions.get();
   deps.users.hash_pool = im.hash_pool.get();
   deps.users.login_limiter = im.login_limiter.get();
+  im.signup_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.signups,
+                                                          im.options.limits.session.signup_window);
+  deps.users.signup_limiter = im.signup_limiter.get();
+  deps.users.login_window_ms = im.options.limits.session.login_window.count();
+  deps.users.signup_window_ms = im.options.limits.session.signup_window.count();
   deps.users.max_password_bytes = im.options.limits.session.password_bytes;
   const SessionLimits& sl = im.options.limits.session;
   deps.users.hash_cost.memory_bytes = sl.hash_memory_kib * 1024;
@@ -540,9 +547,9 @@ Status AppServer::Start() {
   im.hub->Start();
   im.http = std::make_unique<http::Server>(
       ho, [&im](http::Request& req) { return im.Handle(req); },
-      [&im](http::Request& req, int fd, bool ipv6) {
+      [&im](http::Request& req, int fd, bool ipv6, http::ConnectionLease lease) {
         if (req.path().substr(0, kSocketIoPrefix.size()) != kSocketIoPrefix) return false;
-        im.hub->Upgrade(im.Exchange(req), fd, ipv6);
+        im.hub->Upgrade(im.Exchange(req), fd, ipv6, std::move(lease));
         return true;
       });
   if (Status s = im.http->Start(); !s.ok()) return s;

@@ -32,9 +32,13 @@ void Progress(bool on, const std::string& what, std::size_t n, bool done = false
 
 }  // namespace
 
-Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root) {
+Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root,
+                                                std::chrono::milliseconds read_budget) {
   if (db.rfind("mongodb://", 0) == 0 || db.rfind("mongodb+srv://", 0) == 0) {
-    auto mongo = store::mongo::MongoStore::Open({db});
+    store::mongo::MongoOptions mo;
+    mo.uri = db;
+    mo.read_budget_ms = read_budget.count();
+    auto mongo = store::mongo::MongoStore::Open(mo);
     if (!mongo.ok()) return mongo.status();
     return std::unique_ptr<store::Store>(std::move(*mongo));
   }
@@ -56,6 +60,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std
   std::filesystem::path file = spec;
   if (file.is_relative()) file = app_root / file;
   options.file = file;
+  options.read_budget = read_budget;
   auto sqlite = store::sqlite::SqliteStore::Open(options);
   if (!sqlite.ok()) return sqlite.status();
   return std::unique_ptr<store::Store>(std::move(*sqlite));

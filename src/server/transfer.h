@@ -4,6 +4,7 @@
 // and documents in id order, between any two stores (a Deployd MongoDB database → SQLite and back). Exporting,
 // importing into another store and exporting again gives the same bytes.
 
+#include <chrono>
 #include <filesystem>
 #include <iosfwd>
 #include <memory>
@@ -18,7 +19,9 @@ namespace dpd::server {
 
 // The store a --db URL names: "sqlite:<path>[?synchronous=normal|full]" (relative to `app_root`; empty = the
 // default data/app.sqlite) or "mongodb://…".
-Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root);
+// `read_budget`: each find / count is abandoned after this long (0 = never; QueryLimits::time_budget).
+Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root,
+                                                std::chrono::milliseconds read_budget = {});
 
 // The collections of `app` that hold documents (Collection and UserCollection resources), plus "sessions".
 std::vector<std::string> DataCollections(const config::App& app, bool sessions);

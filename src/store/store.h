@@ -38,6 +38,8 @@ struct Document {
 
 // A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
 constexpr std::string_view kUniquePrefix = "unique:";
+// A read abandoned at its time budget (QueryLimits::time_budget): code kUnavailable, message "budget:<text>".
+constexpr std::string_view kBudgetPrefix = "budget:";
 
 // Coroutine parameters are references (the caller co_awaits at once, so they outlive the call) rather than
 // by-value class objects, which GCC 12 miscompiles when built from braced temporaries.

@@ -257,6 +257,7 @@ struct MongoStore::Impl {
   std::mutex mu;
   std::map<std::string, std::vector<std::string>, std::less<>> unique;  // collection → unique properties
   std::int32_t pool_max = 0;
+  std::int64_t read_budget_ms = 0;  // maxTimeMS of reads (0 = none)
   std::atomic<std::int64_t> in_use{0}, calls{0}, unavailable{0};
 
   ~Impl() {
@@ -295,6 +296,10 @@ struct MongoStore::Impl {
       }
       return Status::BadRequest(std::string(kUniquePrefix) + (prop.empty() ? "id" : prop));
     }
+    if (e.code == 50) {  // MaxTimeMSExpired: the read's time budget
+      return Status::Unavailable(std::string(kBudgetPrefix) + "the query took longer than " +
+                                 std::to_string(read_budget_ms) + " ms");
+    }
     if (IsUnavailable(e)) {
       unavailable.fetch_add(1);
       return Status::Unavailable(std::string("MongoDB unavailable: ") + e.message);
@@ -329,6 +334,7 @@ struct MongoStore::Impl {
     const std::int64_t n = q.limit > 0 ? std::min<std::int64_t>(q.limit, static_cast<std::int64_t>(limit))
                                        : static_cast<std::int64_t>(limit);
     bson_append_int64(&opts, "limit", -1, n);
+    if (read_budget_ms > 0) bson_append_int64(&opts, "maxTimeMS", -1, read_budget_ms);
     mongoc_cursor_t* cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, nullptr);
     std::vector<Document> out;
     const bson_t* doc = nullptr;
@@ -357,6 +363,7 @@ Result<std::unique_ptr<MongoStore>> MongoStore::Open(const MongoOptions& options
   std::unique_ptr<MongoStore> store(new MongoStore());
   Impl& im = *store->impl_;
   im.uri = uri;
+  im.read_budget_ms = options.read_budget_ms;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   if (mongoc_uri_get_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, -1) == -1) {
     mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
@@ -481,7 +488,10 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Count(std::string_view 
     bson_t f = BSON_INITIALIZER;
     AppendFilter(&f, filter);
     bson_error_t error;
-    const std::int64_t n = mongoc_collection_count_documents(coll, &f, nullptr, nullptr, nullptr, &error);
+    bson_t opts = BSON_INITIALIZER;
+    if (im->read_budget_ms > 0) bson_append_int64(&opts, "maxTimeMS", -1, im->read_budget_ms);
+    const std::int64_t n = mongoc_collection_count_documents(coll, &f, &opts, nullptr, nullptr, &error);
+    bson_destroy(&opts);
     bson_destroy(&f);
     mongoc_collection_destroy(coll);
     if (n < 0) return im->ErrorStatus(error, name);

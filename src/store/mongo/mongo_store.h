@@ -25,6 +25,7 @@ namespace dpd::store::mongo {
 struct MongoOptions {
   std::string uri;          // mongodb://…/<database>; the database defaults to "dpd"
   unsigned threads = 0;     // store threads; 0 = the pool's max size, at most 64
+  std::int64_t read_budget_ms = 0;  // maxTimeMS of each find / count (0 = none): Unavailable "budget:…"
 };
 
 class MongoStore : public Store {

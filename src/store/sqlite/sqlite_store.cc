@@ -53,7 +53,21 @@ void RegexpFunction(sqlite3_context* ctx, int, sqlite3_value** argv) {
 // One SQLite connection with its prepared-statement cache. Used by one thread at a time.
 class Connection {
  public:
+  using Clock = std::chrono::steady_clock;
   Connection(sqlite3* db, std::size_t cache_size) : db_(db), cache_size_(cache_size) {}
+
+  // A read's time budget: SQLite calls the progress handler every few thousand VM steps and the statement is
+  // interrupted (SQLITE_INTERRUPT) once the deadline has passed. Arm before stepping, Disarm after.
+  void Arm(std::chrono::milliseconds budget) {
+    if (budget.count() <= 0) return;
+    deadline_ = Clock::now() + budget;
+    if (!handler_set_) {
+      sqlite3_progress_handler(db_, 4000, &Connection::OnProgress, this);
+      handler_set_ = true;
+    }
+  }
+  void Disarm() { deadline_ = Clock::time_point::max(); }
+  bool Expired() const { return Clock::now() > deadline_; }
   ~Connection() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -94,6 +108,15 @@ class Connection {
     return stmt;
   }
 
+  // The status of a read that did not end in SQLITE_DONE / SQLITE_ROW.
+  Status ReadError(int rc, std::chrono::milliseconds budget) const {
+    if (rc == SQLITE_INTERRUPT) {
+      return Status::Unavailable(std::string(kBudgetPrefix) + "the query took longer than " +
+                                 std::to_string(budget.count()) + " ms");
+    }
+    return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(db_));
+  }
+
   static Status Bind(sqlite3_stmt* stmt, const std::vector<json::value>& params) {
     int i = 1;
     for (const auto& p : params) {
@@ -122,8 +145,12 @@ class Connection {
   }
 
  private:
+  static int OnProgress(void* self) { return static_cast<Connection*>(self)->Expired() ? 1 : 0; }
+
   sqlite3* db_;
   std::size_t cache_size_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool handler_set_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
@@ -322,6 +349,11 @@ struct SqliteStore::Impl {
     }
     if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
     int rc;
+    conn->Arm(options.read_budget);
+    struct Disarm {
+      Connection* c;
+      ~Disarm() { c->Disarm(); }
+    } disarm{conn};
     while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
       std::string_view id(reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 0)),
                           static_cast<std::size_t>(sqlite3_column_bytes(*stmt, 0)));
@@ -330,7 +362,7 @@ struct SqliteStore::Impl {
       row(id, text);
     }
     sqlite3_reset(*stmt);
-    if (rc != SQLITE_DONE) return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(conn->db()));
+    if (rc != SQLITE_DONE) return conn->ReadError(rc, options.read_budget);
     return Status::Ok();
   }
 };
@@ -432,8 +464,12 @@ asio::awaitable<Result<std::int64_t>> SqliteStore::Count(std::string_view collec
   if (!stmt.ok()) co_return stmt.status().code() == Code::kNotFound ? Result<std::int64_t>(0) : stmt.status();
   if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) co_return s;
   std::int64_t n = 0;
-  if (sqlite3_step(*stmt) == SQLITE_ROW) n = sqlite3_column_int64(*stmt, 0);
+  conn->Arm(impl_->options.read_budget);
+  const int rc = sqlite3_step(*stmt);
+  conn->Disarm();
+  if (rc == SQLITE_ROW) n = sqlite3_column_int64(*stmt, 0);
   sqlite3_reset(*stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) co_return conn->ReadError(rc, impl_->options.read_budget);
   co_return n;
 }
 

@@ -7,6 +7,7 @@
 //
 // Thread-safety: all Store methods are safe from any thread. Prepare() must finish before requests arrive.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -20,6 +21,8 @@ struct SqliteOptions {
   bool synchronous_full = true;    // false = synchronous=NORMAL (durable against process crashes, not power loss)
   std::size_t max_batch = 512;     // writes per transaction
   std::size_t statement_cache = 256;  // prepared statements per connection
+  // Each find / count is interrupted after this long (0 = never): Unavailable "budget:…" (RELIABILITY B2).
+  std::chrono::milliseconds read_budget{0};
 };
 
 class SqliteStore : public Store {

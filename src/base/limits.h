@@ -48,7 +48,7 @@ struct QueryLimits {
   std::size_t max_path_length = 256;   // a dotted field path: 400 beyond
   // RE2 is linear in the input, but its cost per input byte grows with the compiled program: `.{0,1000}z` is one
   // 11-character pattern and a program of thousands of instructions. Both bounds answer 400.
-  std::size_t max_regex_program = 512;  // RE2 ProgramSize() of one $regex
+  std::size_t max_regex_program = 1000;  // RE2 ProgramSize() of one $regex (`.{0,100}z` is 905)
   std::size_t max_regex_repeat = 100;   // the largest counted repetition {n} / {n,m} in a $regex
   // Each read (find / count) gets this long in the store (SQLite progress handler, MongoDB maxTimeMS): 503 beyond,
   // the work abandoned. Bounds how long one request can hold a worker, whatever the query.

@@ -6,7 +6,7 @@ PORT ?= 2403
 JOBS ?= $(shell nproc)
 DPD := build/$(PRESET)/src/cli/dpd
 
-.PHONY: all setup build run test test-release test-asan unit e2e crash bench format clean
+.PHONY: all setup build run test test-release test-asan unit e2e crash bench attack format clean
 
 all: build
 
@@ -48,6 +48,11 @@ crash: setup
 bench: setup
 	@$(MAKE) --no-print-directory build PRESET=release
 	bench/run.sh
+
+# The floods of issue #11 at full size (bounded, loopback only); prints what each did. ATTACKS=regex,login for a subset.
+attack: setup
+	@$(MAKE) --no-print-directory build PRESET=release
+	node bench/attack.mjs $(CURDIR)/build/release/src/cli/dpd
 
 format:
 	clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc' 'bench/*.cc')

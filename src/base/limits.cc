@@ -28,6 +28,8 @@ std::vector<Named> Table(Limits& l) {
       {"http.write_deadline_ms", &l.http.write_deadline},
       {"http.connections_total", &l.http.connections_total},
       {"http.connections_per_ip", &l.http.connections_per_ip},
+      {"http.large_response_bytes", &l.http.large_response_bytes},
+      {"http.response_bytes_total", &l.http.response_bytes_total},
       {"http.shutdown_grace_ms", &l.http.shutdown_grace},
       {"json.max_depth", &l.json.max_depth},
       {"json.max_object_keys", &l.json.max_object_keys},

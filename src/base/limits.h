@@ -27,6 +27,10 @@ struct HttpLimits {
   std::chrono::milliseconds write_deadline{30'000};    // a client that does not read its response is closed
   std::size_t connections_total = 10'000;        // refuse (close at once) beyond this
   std::size_t connections_per_ip = 256;          // refuse beyond this
+  // Bodies of at least large_response_bytes are held while a (possibly slow) client reads them: all such bodies
+  // together may hold response_bytes_total; a response that would go over it is a 503 + Retry-After instead.
+  std::size_t large_response_bytes = 1024 * 1024;
+  std::size_t response_bytes_total = 256 * 1024 * 1024;
   // Pipelining: requests on one connection are parsed and answered one at a time, and the read buffer is bounded
   // (request line + headers + 64 KiB), so pipelined requests wait in the kernel under TCP flow control instead of
   // in a queue of ours: B2's "16 queued requests" bound is met with zero queued.

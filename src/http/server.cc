@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -114,6 +115,7 @@ struct Server::Impl {
   unsigned short bound_port = 0;
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> active{0};
+  std::atomic<std::size_t> large_bytes{0};  // bodies >= large_response_bytes being written
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<unsigned> next_worker{0};
   std::shared_ptr<Admission> admission = std::make_shared<Admission>();
@@ -208,8 +210,12 @@ struct Server::Impl {
     const bool no_body = res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200);
     const std::uint64_t length = res.file ? res.file->length : res.body.size();
     std::string head = SerializeHead(res, keep_alive, http10, no_body, length);
-    if (!no_body && !res.head && !res.file) head += res.body;
-    auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), kTuple);
+    const bool with_body = !no_body && !res.head && !res.file;
+    // Small bodies go in the head's buffer (one write); a large one is written from where it is, not copied.
+    const bool gather = with_body && res.body.size() >= 16 * 1024;
+    if (with_body && !gather) head += res.body;
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(gather ? res.body : std::string_view())};
+    auto [ec, n] = co_await asio::async_write(stream, buffers, kTuple);
     if (ec) {
       ok = false;
       co_return;
@@ -405,9 +411,31 @@ struct Server::Impl {
         res = TransportError(500, "Internal error");
         res.close = false;
       }
+      // Large bodies held for slow readers are bounded in all (B2): past the budget, a 503 instead of the body.
+      std::size_t held = 0;
+      if (res.body.size() >= limits.large_response_bytes && !res.head) {
+        held = res.body.size();
+        if (large_bytes.fetch_add(held) + held > limits.response_bytes_total) {
+          large_bytes.fetch_sub(held);
+          spdlog::warn("request id={} ip={} answered 503: {} bytes of large responses already in flight", req.id,
+                       ip, large_bytes.load());
+          held = 0;
+          res = TransportError(503, "");
+          res.body = "{\"message\":\"Server busy: too many large responses in flight; try again\","
+                     "\"statusCode\":503,\"status\":503}";
+          res.close = false;
+          res.Set("Retry-After", "1");
+        }
+      }
+      struct Unhold {
+        std::atomic<std::size_t>& bytes;
+        std::size_t n;
+        ~Unhold() { bytes.fetch_sub(n); }
+      } unhold{large_bytes, held};
       const bool keep_alive = req.keep_alive && !res.close && !stopping;
       bool ok = true;
       co_await WriteResponse(stream, res, keep_alive, ok, http10);
+      res.body = std::string();  // not held while the connection waits for its next request
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
       if (res.status >= 500) {
         spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,

@@ -4,6 +4,8 @@
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -180,6 +182,17 @@ Result<std::unique_ptr<Connection>> OpenConnection(const std::filesystem::path& 
   return conn;
 }
 
+// A filter that evaluates a $regex: its cost per row is RE2's, far above an index lookup or a comparison.
+bool HasRegex(const query::Filter& f) {
+  if (f.kind == query::Filter::Kind::kCondition) {
+    return f.condition.op == query::Op::kRegex || (f.condition.elem && HasRegex(*f.condition.elem));
+  }
+  for (const auto& c : f.children) {
+    if (HasRegex(c)) return true;
+  }
+  return false;
+}
+
 struct WriteOp {
   enum class Kind { kInsert, kReplace, kRemove, kDrop } kind;
   std::string collection;
@@ -201,6 +214,18 @@ struct SqliteStore::Impl {
   std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
   bool stopping = false;      // guarded by mu
   std::atomic<std::uint64_t> writes{0}, batches{0};
+  // Reads that evaluate $regex run here, not on the HTTP worker that asked: however long they take (at most the
+  // read budget), the workers keep answering everything else. Threads have their own read connections.
+  std::unique_ptr<asio::thread_pool> slow_reads;
+
+  // Runs `f` inline (the common case), or on the slow-read pool when `filter` is expensive.
+  template <typename F>
+  auto Read(const query::Filter& filter, F f) -> asio::awaitable<decltype(f())> {
+    using R = decltype(f());
+    if (!slow_reads || !HasRegex(filter)) co_return f();
+    co_return co_await asio::co_spawn(
+        slow_reads->get_executor(), [&f]() -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+  }
 
   static std::atomic<std::uint64_t> next_instance;
 
@@ -372,6 +397,7 @@ std::atomic<std::uint64_t> SqliteStore::Impl::next_instance{1};
 SqliteStore::SqliteStore() : impl_(std::make_unique<Impl>()) {}
 
 SqliteStore::~SqliteStore() {
+  impl_->slow_reads.reset();  // joins
   {
     std::lock_guard lock(impl_->mu);
     impl_->stopping = true;
@@ -387,6 +413,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options) {
   auto& im = *store->impl_;
   im.options = std::move(options);
   im.instance = Impl::next_instance++;
+  im.slow_reads = std::make_unique<asio::thread_pool>(std::max(1u, std::thread::hardware_concurrency()));
   auto writer = OpenConnection(im.options.file, true, im.options);
   if (!writer.ok()) return writer.status();
   im.writer = std::move(*writer);
@@ -420,13 +447,15 @@ Status SqliteStore::Prepare(const CollectionSpec& spec) {
 asio::awaitable<Result<std::vector<Document>>> SqliteStore::Find(std::string_view collection, const query::Query& q,
                                                                  std::size_t default_limit) {
   std::vector<Document> out;
-  Status s = impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
-    Document d;
-    d.id = std::string(id);
-    boost::system::error_code ec;
-    json::value v = boost::json::parse(text, ec);
-    if (!ec && v.is_object()) d.fields = std::move(v.as_object());
-    out.push_back(std::move(d));
+  Status s = co_await impl_->Read(q.filter, [&] {
+    return impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
+      Document d;
+      d.id = std::string(id);
+      boost::system::error_code ec;
+      json::value v = boost::json::parse(text, ec);
+      if (!ec && v.is_object()) d.fields = std::move(v.as_object());
+      out.push_back(std::move(d));
+    });
   });
   if (!s.ok()) co_return s;
   co_return out;
@@ -436,7 +465,8 @@ asio::awaitable<Result<std::vector<std::string>>> SqliteStore::FindJson(std::str
                                                                         const query::Query& q,
                                                                         std::size_t default_limit) {
   std::vector<std::string> out;
-  Status s = impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
+  Status s = co_await impl_->Read(q.filter, [&] {
+    return impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
     // Stored text is our own compact JSON object without "id"; ids are hex, so no escaping is needed.
     std::string doc;
     doc.reserve(text.size() + id.size() + 10);
@@ -450,27 +480,32 @@ asio::awaitable<Result<std::vector<std::string>>> SqliteStore::FindJson(std::str
     doc += json::Write(json::value(json::string(id)));
     doc += '}';
     out.push_back(std::move(doc));
+    });
   });
   if (!s.ok()) co_return s;
   co_return out;
 }
 
 asio::awaitable<Result<std::int64_t>> SqliteStore::Count(std::string_view collection, const query::Filter& filter) {
+  co_return co_await impl_->Read(filter, [&] { return CountNow(collection, filter); });
+}
+
+Result<std::int64_t> SqliteStore::CountNow(std::string_view collection, const query::Filter& filter) {
   auto sql = BuildCount(collection, filter);
-  if (!sql.ok()) co_return sql.status();
+  if (!sql.ok()) return sql.status();
   Connection* conn = impl_->Reader();
-  if (conn == nullptr) co_return Status::Unavailable("store: cannot open a read connection");
+  if (conn == nullptr) return Status::Unavailable("store: cannot open a read connection");
   auto stmt = conn->Prepare(sql->text);
-  if (!stmt.ok()) co_return stmt.status().code() == Code::kNotFound ? Result<std::int64_t>(0) : stmt.status();
-  if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) co_return s;
+  if (!stmt.ok()) return stmt.status().code() == Code::kNotFound ? Result<std::int64_t>(0) : stmt.status();
+  if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
   std::int64_t n = 0;
   conn->Arm(impl_->options.read_budget);
   const int rc = sqlite3_step(*stmt);
   conn->Disarm();
   if (rc == SQLITE_ROW) n = sqlite3_column_int64(*stmt, 0);
   sqlite3_reset(*stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) co_return conn->ReadError(rc, impl_->options.read_budget);
-  co_return n;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->ReadError(rc, impl_->options.read_budget);
+  return n;
 }
 
 asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, const Document& doc) {

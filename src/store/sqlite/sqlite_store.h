@@ -54,6 +54,7 @@ class SqliteStore : public Store {
 
  private:
   SqliteStore();
+  Result<std::int64_t> CountNow(std::string_view collection, const query::Filter& filter);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -277,6 +277,7 @@ struct Server::Impl {
 
     const std::size_t header_limit = limits.request_line_bytes + limits.header_bytes;
     beast::flat_buffer buffer(header_limit + 64 * 1024);
+    bool linger = false;  // an error was answered while the client may still be sending (e.g. a 413 body)
     while (!stopping) {
       state.busy = false;
       if (buffer.size() == 0) {
@@ -295,6 +296,7 @@ struct Server::Impl {
         if (auto r = ParseErrorResponse(hec, !parser.get().target().empty(), false)) {
           bool ok = true;
           co_await WriteResponse(stream, *r, false, ok);
+          linger = ok;
         }
         break;
       }
@@ -324,6 +326,7 @@ struct Server::Impl {
       if (early) {
         bool ok = true;
         co_await WriteResponse(stream, *early, false, ok);
+        linger = ok;
         break;
       }
       if (!parser.is_done()) {
@@ -367,6 +370,7 @@ struct Server::Impl {
           if (auto r = ParseErrorResponse(bec, true, true)) {
             bool ok = true;
             co_await WriteResponse(stream, *r, false, ok);
+            linger = ok;
           }
           break;
         }
@@ -448,6 +452,19 @@ struct Server::Impl {
     }
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger && !stopping) {
+      // Closing with unread bytes makes the kernel send a reset, which can destroy the error response before the
+      // client reads it. So read and drop what the client still sends — at most 16 body limits, for two seconds —
+      // until it closes its side.
+      std::size_t left = 16 * limits.body_bytes;
+      std::vector<char> sink(64 * 1024);
+      stream.expires_after(std::chrono::seconds(2));
+      while (left > 0) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        if (ec) break;
+        left -= std::min(left, n);
+      }
+    }
     stream.socket().close(ignored);
   }
 };

@@ -1,5 +1,8 @@
 #include "resources/collection.h"
 
+#include <algorithm>
+#include <set>
+
 #include "base/log.h"
 #include "base/random.h"
 #include "query/matcher.h"
@@ -215,6 +218,46 @@ std::optional<Reply> Collection::TooLarge(const json::object& doc) const {
                                std::to_string(limits_.store.document_bytes), true);
 }
 
+store::Patch Collection::MakePatch(const json::object& changes,
+                                   const std::vector<query::UpdateCommand>& commands,
+                                   const json::object& before_events, const json::object& after_events,
+                                   const std::vector<std::string>& protected_fields) {
+  store::Patch patch;
+  std::set<std::string> touched;  // set or unset: a command on the same property is superseded
+  auto is_protected = [&](std::string_view k) {
+    return std::find(protected_fields.begin(), protected_fields.end(), k) != protected_fields.end();
+  };
+  for (const auto& kv : changes) {
+    if (is_protected(kv.key())) continue;
+    if (const json::value* v = after_events.if_contains(kv.key())) {
+      patch.set[kv.key()] = *v;
+    } else {
+      patch.unset.emplace_back(kv.key());
+    }
+    touched.emplace(kv.key());
+  }
+  // What the Validate / Put events changed relative to the document they were given.
+  for (const auto& kv : after_events) {
+    if (is_protected(kv.key()) || touched.count(std::string(kv.key()))) continue;
+    const json::value* was = before_events.if_contains(kv.key());
+    if (was == nullptr || *was != kv.value()) {
+      patch.set[kv.key()] = kv.value();
+      touched.emplace(kv.key());
+    }
+  }
+  for (const auto& kv : before_events) {
+    if (is_protected(kv.key()) || touched.count(std::string(kv.key()))) continue;
+    if (!after_events.contains(kv.key())) {
+      patch.unset.emplace_back(kv.key());
+      touched.emplace(kv.key());
+    }
+  }
+  for (const auto& c : commands) {
+    if (!is_protected(c.property) && !touched.count(c.property)) patch.commands.push_back(c);
+  }
+  return patch;
+}
+
 boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
   json::object body = BodyObject(ctx);
@@ -281,6 +324,8 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   if (json::object errors = query::Validate(schema_, merged, false); !errors.empty()) {
     co_return ErrorsReply(std::move(errors));
   }
+  const json::object before_events = merged;
+  std::vector<std::string> protected_fields;
   std::vector<std::string> hidden;
   for (Event e : {Event::kValidate, Event::kPut}) {
     if (!events_->Has(e)) continue;
@@ -292,13 +337,18 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     for (const auto& f : out.protected_fields) {
       if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
       else merged.stable_erase(f);
+      protected_fields.push_back(f);
     }
     hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
   }
   if (std::optional<Reply> big = TooLarge(merged)) co_return std::move(*big);
-  store::Document replacement{stored.id, merged};
-  Status s = co_await store_->Replace(name(), replacement);
-  if (!s.ok()) co_return StoreError(s);
+  // Only what this request changed is written, applied by the store to the document as it is then (spec §5.7;
+  // Deployd `$set`s the fields it has): the body's fields, the commands, and what the events changed. Another
+  // request's concurrent changes of the same document are kept, and every acknowledged $inc/$push counts.
+  store::Patch patch = MakePatch(changes, commands, before_events, merged, protected_fields);
+  auto written = co_await store_->Update(name(), stored.id, patch);
+  if (!written.ok()) co_return StoreError(written.status());
+  merged = std::move(written->fields);
   co_await Written(ctx, stored.id, &stored_fields, &merged);
   json::object out = ToClient(store::Document{stored.id, std::move(merged)});
   Scrub(out);

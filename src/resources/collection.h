@@ -56,6 +56,12 @@ class Collection : public Resource {
 
   boost::asio::awaitable<Reply> Get(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Create(Context& ctx);
+  // What an update writes: the fields of `changes` (as the events left them), what the events changed from
+  // `before_events` to `after_events`, and the commands on properties nothing else set — protected fields never.
+  static store::Patch MakePatch(const json::object& changes,
+                                const std::vector<query::UpdateCommand>& commands,
+                                const json::object& before_events, const json::object& after_events,
+                                const std::vector<std::string>& protected_fields);
   // 413 when `doc` is over StoreLimits::document_bytes.
   std::optional<Reply> TooLarge(const json::object& doc) const;
   boost::asio::awaitable<Reply> Update(Context& ctx, const json::value* id);

@@ -17,6 +17,7 @@
 #include "base/status.h"
 #include "json/json.h"
 #include "query/ast.h"
+#include "query/update.h"
 
 namespace dpd::store {
 
@@ -34,6 +35,14 @@ struct CollectionSpec {
 struct Document {
   std::string id;
   json::object fields;
+};
+
+// A change to one stored document, applied by the store against the document as it is when the write runs — never
+// against a copy read earlier — so concurrent patches of one document all count (spec §5.7 commands are atomic).
+struct Patch {
+  json::object set;                          // top-level fields to write
+  std::vector<std::string> unset;            // top-level fields to remove
+  std::vector<query::UpdateCommand> commands;  // $inc, $push, … applied after set/unset
 };
 
 // A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
@@ -66,6 +75,10 @@ class Store {
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
   virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;
   // Removes the documents with these ids; returns how many existed.
+  // Applies `patch` to document `id` atomically with respect to every other write of it; the document as written.
+  // NotFound when there is no such document.
+  virtual boost::asio::awaitable<Result<Document>> Update(std::string_view collection, const std::string& id,
+                                                          const Patch& patch) = 0;
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                               const std::vector<std::string>& ids) = 0;
   // Removes every document of the collection (used when a resource is deleted).

@@ -194,13 +194,25 @@ bool HasRegex(const query::Filter& f) {
 }
 
 struct WriteOp {
-  enum class Kind { kInsert, kReplace, kRemove, kDrop } kind;
+  enum class Kind { kInsert, kReplace, kRemove, kDrop, kPatch } kind;
   std::string collection;
   std::string id;
-  std::string doc;  // JSON text
+  std::string doc;  // JSON text (kPatch: the document as written, filled in by the writer)
   std::vector<std::string> ids;
   std::function<void(Status, std::int64_t)> done;
+  const Patch* patch = nullptr;  // kPatch; owned by the waiting caller
 };
+
+// `patch` applied to the fields of stored JSON text.
+json::object ApplyPatch(std::string_view text, const Patch& patch) {
+  boost::system::error_code ec;
+  json::value v = boost::json::parse(text, ec);
+  json::object doc = !ec && v.is_object() ? std::move(v.as_object()) : json::object();
+  for (const auto& kv : patch.set) doc[kv.key()] = kv.value();
+  for (const auto& key : patch.unset) doc.erase(key);
+  query::ApplyCommands(patch.commands, doc);
+  return doc;
+}
 
 }  // namespace
 
@@ -295,6 +307,24 @@ struct SqliteStore::Impl {
       }
       case WriteOp::Kind::kDrop:
         return step("DELETE FROM " + table, {});
+      case WriteOp::Kind::kPatch: {
+        // Read and write inside the writer's transaction: no other write of this document can come between.
+        auto select = writer->Prepare("SELECT doc FROM " + table + " WHERE id=?");
+        if (!select.ok()) return {select.status(), 0};
+        if (Status s = Connection::Bind(*select, {json::value(json::string(op.id))}); !s.ok()) return {s, 0};
+        const int rc = sqlite3_step(*select);
+        if (rc != SQLITE_ROW) {
+          sqlite3_reset(*select);
+          if (rc == SQLITE_DONE) return {Status::NotFound("no such document"), 0};
+          return {Status::Unavailable(std::string("store: ") + sqlite3_errmsg(writer->db())), 0};
+        }
+        std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(*select, 0)),
+                              static_cast<std::size_t>(sqlite3_column_bytes(*select, 0)));
+        op.doc = json::Write(ApplyPatch(text, *op.patch));
+        sqlite3_reset(*select);
+        return step("UPDATE " + table + " SET doc=? WHERE id=?",
+                    {json::value(json::string(op.doc)), json::value(json::string(op.id))});
+      }
     }
     return {Status::Internal("unknown write"), 0};
   }
@@ -345,12 +375,16 @@ struct SqliteStore::Impl {
   // Queues a write and suspends the caller until its batch committed; resumes on the caller's executor.
   // Not a coroutine itself: the op travels as a unique_ptr, never as a coroutine parameter (GCC 12 mishandles
   // by-value class parameters of coroutines holding short strings).
-  asio::awaitable<std::pair<Status, std::int64_t>> Submit(std::unique_ptr<WriteOp> op) {
+  // `out`, when given, receives the op's `doc` as the writer left it (kPatch: the document as written).
+  asio::awaitable<std::pair<Status, std::int64_t>> Submit(std::unique_ptr<WriteOp> op,
+                                                          std::shared_ptr<std::string> out = nullptr) {
     return asio::async_initiate<decltype(asio::use_awaitable), void(std::pair<Status, std::int64_t>)>(
-        [this, op = std::move(op)](auto handler) mutable {
+        [this, op = std::move(op), out = std::move(out)](auto handler) mutable {
           auto executor = asio::get_associated_executor(handler);
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          op->done = [executor, shared](Status s, std::int64_t n) {
+          WriteOp* raw = op.get();
+          op->done = [executor, shared, raw, out](Status s, std::int64_t n) {
+            if (out) *out = std::move(raw->doc);
             asio::post(executor, [shared, s = std::move(s), n]() mutable {
               (*shared)(std::make_pair(std::move(s), n));
             });
@@ -518,6 +552,20 @@ asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, const 
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kReplace, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
+}
+
+asio::awaitable<Result<Document>> SqliteStore::Update(std::string_view collection, const std::string& id,
+                                                      const Patch& patch) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kPatch, std::string(collection), id, {}, {}, {}, &patch});
+  auto written = std::make_shared<std::string>();  // the document as the writer wrote it
+  auto [status, n] = co_await impl_->Submit(std::move(op), written);
+  if (!status.ok()) co_return status;
+  Document d;
+  d.id = id;
+  boost::system::error_code ec;
+  json::value v = boost::json::parse(*written, ec);
+  if (!ec && v.is_object()) d.fields = std::move(v.as_object());
+  co_return d;
 }
 
 asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, const std::vector<std::string>& ids) {

@@ -50,6 +50,7 @@ std::vector<Named> Table(Limits& l) {
       {"script.event_time_ms", &l.script.event_time},
       {"script.recursion_max", &l.script.recursion_max},
       {"script.internal_calls", &l.script.internal_calls},
+      {"script.tree_time_ms", &l.script.tree_time},
       {"script.emits", &l.script.emits},
       {"realtime.max_payload", &l.realtime.max_payload},
       {"realtime.attachments", &l.realtime.attachments},

@@ -71,8 +71,9 @@ struct ScriptLimits {
   std::size_t cache_entries = 1024;              // compiled scripts kept per isolate (LRU)
   // per event, from its start until its last dpd callback/promise settled (spec §6.8): 500 "script timeout"
   std::chrono::milliseconds event_time{10000};
-  std::size_t recursion_max = 8;                 // highest $limitRecursion a request may ask for (RELIABILITY B2)
+  std::size_t recursion_max = 16;                // highest $limitRecursion a request may ask for: 400 above it
   std::size_t internal_calls = 1000;             // dpd.* calls one request tree may make
+  std::chrono::milliseconds tree_time{30000};    // a request tree's dpd.* calls may start until this long after it
   std::size_t emits = 10000;                     // emit() calls per event: beyond, emit throws (a 400)
 };
 

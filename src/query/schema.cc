@@ -1,5 +1,6 @@
 #include "query/schema.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -180,8 +181,13 @@ json::object Sanitize(const Schema& schema, const json::object& body) {
         if (js::AsNumber(*v)) out[p.name] = *v;
         else if (v->is_string()) {
           double d = js::ParseFloat(v->get_string());
-          // NaN/Infinity cannot be stored in JSON; Deployd stores NaN and answers null.
-          out[p.name] = std::isfinite(d) ? json::value(d) : json::value(nullptr);
+          // "Infinity", "-Infinity", "1e400", "NaN": kept as given, so validation answers "must be a number" (never
+          // a stored null). A string that is no number at all ("C") is NaN in Deployd, and so missing.
+          std::string_view text = v->get_string();
+          while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+          if (std::isfinite(d)) out[p.name] = d;
+          else if (std::isinf(d) || text.rfind("NaN", 0) == 0) out[p.name] = *v;
+          else out[p.name] = nullptr;
         }
         break;
       case Type::kBoolean:

@@ -108,7 +108,22 @@ store::CollectionSpec Collection::StorageSpec() const {
   return spec;
 }
 
+// spec §10: `$limitRecursion` of a client's request may not ask for more than script.recursion_max (a 400 naming the
+// limit, never a silent cut).
+static std::optional<Reply> RecursionAboveLimit(const Context& ctx, std::size_t max) {
+  if (ctx.internal) return std::nullopt;
+  const json::value* v = ctx.query.if_contains("$limitRecursion");
+  if (v == nullptr && ctx.body && ctx.body->is_object()) v = ctx.body->as_object().if_contains("$limitRecursion");
+  if (v == nullptr) return std::nullopt;
+  double n = 0;
+  if (v->is_number()) n = v->to_number<double>();
+  else if (v->is_string()) n = std::atof(std::string(v->as_string()).c_str());
+  if (!(n > static_cast<double>(max))) return std::nullopt;
+  return Reply::Error(400, "$limitRecursion may be at most " + std::to_string(max) + " (script.recursion_max)");
+}
+
 boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
+  if (std::optional<Reply> r = RecursionAboveLimit(ctx, limits_.script.recursion_max)) co_return std::move(*r);
   // spec §5.1: id from the query, else the first path segment, else the body.
   std::string_view rest = std::string_view(ctx.url).substr(1);
   std::string segment(rest.substr(0, rest.find('/')));
@@ -376,11 +391,15 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     if (found->empty()) break;
     const bool single = found->size() == 1 && removed == 0;
     std::vector<std::string> ids;
+    std::vector<json::object> gone;  // as the AfterCommit event sees them
     std::size_t skipped = 0;
     for (auto& d : *found) {
-      if (events_->Has(Event::kDelete)) {
-        json::object doc = ToClient(d);
+      json::object doc;
+      if (events_->Has(Event::kDelete) || events_->Has(Event::kAfterCommit)) {
+        doc = ToClient(d);
         Scrub(doc);
+      }
+      if (events_->Has(Event::kDelete)) {
         EventOutcome out = co_await Fire(Event::kDelete, "DELETE", &doc, nullptr, ctx);
         if (out.cancelled()) {
           if (single || out.fatal) co_return out.ErrorReply();
@@ -389,17 +408,17 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
         }
       }
       ids.push_back(d.id);
+      if (events_->Has(Event::kAfterCommit)) gone.push_back(std::move(doc));
     }
     std::size_t page = found->size();
     auto n = co_await store_->Remove(name(), ids);
     if (!n.ok()) co_return StoreError(n.status());
     removed += *n;
     for (const auto& removed_id : ids) co_await Written(ctx, removed_id, nullptr, nullptr);
+    // AfterCommit once per deleted document, `this` the document as it was (Deployd's order: after the removal).
+    for (auto& doc : gone) co_await Fire(Event::kAfterCommit, "DELETE", &doc, nullptr, ctx);
     if (page < limits_.query.max_limit) break;
     if (skipped > 0) q->skip += static_cast<std::int64_t>(skipped);  // cancelled ones stay; page past them
-  }
-  if (removed > 0 && events_->Has(Event::kAfterCommit)) {
-    co_await Fire(Event::kAfterCommit, "DELETE", nullptr, nullptr, ctx);
   }
   co_return Reply::Json(json::object{{"count", removed}});
 }

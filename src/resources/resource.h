@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -33,6 +34,7 @@ class Router;
 struct CallTree {
   std::size_t limit = 2;  // $limitRecursion
   std::size_t calls = 0;  // every dpd call of the tree (bounded by ScriptLimits::internal_calls)
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // bounded by tree_time
 };
 struct CallFrame {
   std::string key;                          // "GET /todos"

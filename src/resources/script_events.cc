@@ -57,6 +57,7 @@ struct Caller {
   std::optional<json::object> me;
   session::SessionStore* sessions = nullptr;
   std::size_t max_calls = 0;
+  std::chrono::milliseconds tree_time{0};
   Executor executor;
 };
 
@@ -150,14 +151,17 @@ std::function<void(script::HostRequest, std::function<void(script::HostResponse)
   caller->me = ctx.me;
   caller->sessions = ctx.sessions;
   caller->max_calls = limits.internal_calls;
+  caller->tree_time = limits.tree_time;
   caller->executor = std::move(executor);
   return [caller](script::HostRequest req, std::function<void(script::HostResponse)> done) {
     CallTree& tree = *caller->calls;
     std::string key = req.method + " " + req.path;
     std::size_t seen = 0;
     for (const CallFrame* f = caller->frame.get(); f != nullptr; f = f->parent.get()) seen += f->key == key ? 1 : 0;
-    if (seen >= tree.limit || tree.calls >= caller->max_calls) {
+    const bool late = std::chrono::steady_clock::now() - tree.started > caller->tree_time;
+    if (seen >= tree.limit || tree.calls >= caller->max_calls || late) {
       std::string message = seen >= tree.limit ? "Recursive call to " + key + " detected"
+                            : late             ? "dpd calls of one request ran too long (script.tree_time_ms)"
                                                : "Too many dpd calls in one request (script.internal_calls)";
       // Answered later, never inside the call that asked.
       boost::asio::post(caller->executor, [done = std::move(done), message = std::move(message)] {

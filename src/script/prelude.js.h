@@ -364,6 +364,15 @@ inline constexpr const char* kPrelude = R"JS(
         }
         return values[n];
       }
+      if (flags.protect && values.previous && own(self, 'id')) {
+        // An update's id is protected from the start (Deployd): assigning it throws like a protect()ed property.
+        const idValue = self.id;
+        Object.defineProperty(self, 'id', {
+          enumerable: true, configurable: true,
+          get: function () { return idValue; },
+          set: function () { throw new TypeError("Cannot modify protected property 'id'"); },
+        });
+      }
       const args = new Array(names.length);
       for (let i = 0; i < names.length; i++) {
         if (used[names[i]] === true) args[i] = make(names[i]);

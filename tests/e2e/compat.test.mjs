@@ -89,3 +89,53 @@ describe('compat: update commands are atomic under concurrency', () => {
     assert.equal(lost, 0);
   });
 });
+
+describe('compat: collections and scripts', () => {
+  let server, events;
+  before(async () => {
+    server = await startDpd(copyFixture('collections'));
+    events = await startDpd(copyFixture('events'));
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+    assert.equal(await events.stop(), 0);
+  });
+
+  test('number properties: "Infinity", "-Infinity", "NaN", "1e400" are "must be a number", never a stored null', async () => {
+    for (const bad of ['Infinity', '-Infinity', 'NaN', '1e400']) {
+      const r = await api(server, 'POST', '/todos', { title: 't', order: bad });
+      assert.equal(r.status, 400, `${bad}: ${r.text}`);
+      assert.deepEqual(r.json.errors, { order: 'must be a number' });
+    }
+    const ok = await api(server, 'POST', '/todos', { title: 't', order: '12.5' });
+    assert.equal(ok.json.order, 12.5);
+    const put = await api(server, 'PUT', `/todos/${ok.json.id}`, { order: 'Infinity' });
+    assert.equal(put.status, 400);
+    assert.equal((await api(server, 'GET', `/todos/${ok.json.id}`)).json.order, 12.5);
+  });
+
+  test('$limitRecursion above the cap is a 400 naming the limit; 16 is allowed', async () => {
+    const over = await api(server, 'GET', '/todos?$limitRecursion=17');
+    assert.equal(over.status, 400);
+    assert.equal(over.json.message, '$limitRecursion may be at most 16 (script.recursion_max)');
+    assert.equal((await api(server, 'GET', '/todos?$limitRecursion=16')).status, 200);
+    assert.equal((await api(server, 'GET', '/todos?$limitRecursion=10')).status, 200);
+  });
+
+  test('On Put: assigning this.id throws the TypeError of a protected property; the id is unharmed', async () => {
+    const created = await api(events, 'POST', '/todos', { title: 'first' });
+    assert.equal(created.status, 200, created.text);
+    const r = await api(events, 'PUT', `/todos/${created.json.id}`, { title: 'put-id' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.title, "TypeError: Cannot modify protected property 'id'");
+    assert.equal(r.json.id, created.json.id);
+  });
+
+  test('AfterCommit on DELETE runs with this = the deleted document and method DELETE', async () => {
+    const created = await api(events, 'POST', '/todos', { title: 'to-be-deleted' });
+    const r = await api(events, 'DELETE', `/todos/${created.json.id}`);
+    assert.equal(r.status, 200, r.text);
+    await new Promise((res) => setTimeout(res, 200));
+    assert.match(events.stderr(), /console="aftercommit DELETE to-be-deleted"/);
+  });
+});

@@ -85,7 +85,8 @@ describe('internal client and async completion', () => {
     assert.equal(r.json.child.child.child.child, null);
     assert.equal(typeof r.json.child.child.child.id, 'string');
     r = await api(server, 'GET', `/recursive/${doc.id}?$limitRecursion=50`);
-    assert.equal(r.json.child.child.child.child, null, 'capped at script.recursion_max (3 here)');
+    assert.equal(r.status, 400, 'above script.recursion_max (3 here): refused, never silently cut');
+    assert.equal(r.json.message, '$limitRecursion may be at most 3 (script.recursion_max)');
   });
 
   test('an event script edited, added or broken on disk is picked up while the server runs', async () => {

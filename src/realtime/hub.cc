@@ -842,6 +842,18 @@ void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const j
   });
 }
 
+asio::awaitable<void> Hub::Fence() {
+  auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+  Impl* im = impl_.get();
+  auto done = [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); };
+  // First turn: the emits posted before us run. Second turn: the writers they woke have started writing.
+  asio::post(im->io, [im, done] { asio::post(im->io, done); });
+  boost::system::error_code ec;
+  timer->expires_after(std::chrono::seconds(1));  // never longer than this (a stopped hub answers nothing)
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
 void Hub::SessionChanged(const std::string& sid, session::SessionPtr session) {
   Impl* im = impl_.get();
   asio::post(im->io, [im, sid, session] {

@@ -64,6 +64,9 @@ class Hub {
   // socket.io EVENT `event` with `data` to every connected socket (rooms empty) or to the sockets in any of
   // `rooms`. Thread-safe; the message is encoded once.
   void Emit(std::vector<std::string> rooms, const std::string& event, const json::value& data);
+  // Completes once every Emit called before it has been queued to the sockets and their writers have started
+  // (two turns of the hub's loop): a response awaited after it cannot overtake its request's frames.
+  boost::asio::awaitable<void> Fence();
   // A stored session changed (rooms saved: `session` set) or ended (`session` null): its sockets follow.
   void SessionChanged(const std::string& sid, session::SessionPtr session);
 

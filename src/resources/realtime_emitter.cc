@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include "base/log.h"
 #include "resources/router.h"
@@ -58,7 +59,11 @@ void RealtimeEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_execu
       job->hub = hub_;
       job->router = router_;
       job->message = m;
-      boost::asio::co_spawn(executor, EmitToUsers(std::move(job)), boost::asio::detached);
+      // Posted, not spawned here: co_spawn starts inline (Boost 1.81), and the users' query — with the users' own
+      // Get script — would run inside the script that called emit(), which V8 refuses as re-entrant.
+      boost::asio::post(executor, [executor, job = std::move(job)]() mutable {
+        boost::asio::co_spawn(executor, EmitToUsers(std::move(job)), boost::asio::detached);
+      });
       return;
     }
   }

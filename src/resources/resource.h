@@ -35,6 +35,7 @@ struct CallTree {
   std::size_t limit = 2;  // $limitRecursion
   std::size_t calls = 0;  // every dpd call of the tree (bounded by ScriptLimits::internal_calls)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // bounded by tree_time
+  bool emitted = false;   // an event of the tree called emit(): the response waits until the frames are queued
 };
 struct CallFrame {
   std::string key;                          // "GET /todos"

@@ -305,6 +305,10 @@ void ScriptEvents::AddCommon(const Script& script, const std::string& method, Co
 boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& script, script::Invocation& inv,
                                                               Context* ctx) {
   Executor executor = co_await boost::asio::this_coro::executor;
+  if (ctx && !ctx->calls) {
+    ctx->calls = std::make_shared<CallTree>();
+    ctx->calls->limit = RecursionLimit(*ctx, limits_.recursion_max);
+  }
   if (ctx && ctx->router && script.uses_dpd) {
     inv.clients_json = ctx->router->clients_json();
     inv.request = MakeRequester(*ctx, limits_, executor);
@@ -312,9 +316,11 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   const std::string& file = script.file;
   inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
   Emitter* emitter = emitter_;
-  inv.emit = [emitter, file, executor](const json::array& args) {
+  std::shared_ptr<CallTree> tree = ctx ? ctx->calls : nullptr;
+  inv.emit = [emitter, file, executor, tree](const json::array& args) {
     EmitMessage message;
     if (ReadEmit(args, message)) {
+      if (tree) tree->emitted = true;
       emitter->Emit(message, executor);
     } else {
       spdlog::warn("script file={} emit() with {} arguments ignored (spec §6.7 forms only)", file, args.size());

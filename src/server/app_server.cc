@@ -374,6 +374,8 @@ struct AppServer::Impl {
         if (res) co_return std::move(*res);
         continue;
       }
+      // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
+      if (ctx.calls && ctx.calls->emitted) co_await hub->Fence();
       http::Response res = Render(req, std::move(reply));
       if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
       co_return res;

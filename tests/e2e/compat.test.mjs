@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import fs from 'node:fs';
+import path from 'node:path';
 import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 
 describe('compat: HTTP', () => {
@@ -137,5 +139,61 @@ describe('compat: collections and scripts', () => {
     assert.equal(r.status, 200, r.text);
     await new Promise((res) => setTimeout(res, 200));
     assert.match(events.stderr(), /console="aftercommit DELETE to-be-deleted"/);
+  });
+});
+
+describe('compat: realtime ordering and targets', () => {
+  let server;
+  before(async () => {
+    const app = copyFixture('realtime');
+    // A Get script on the users collection: emit(dpd.users, query, …) runs that query while the Post script runs.
+    fs.writeFileSync(path.join(app, 'resources', 'users', 'get.js'), "if (this.banned) cancel('banned', 401);\n");
+    server = await startDpd(app);
+  });
+  after(async () => { assert.equal(await server.stop(), 0); });
+
+  test('frames emitted by a request reach the socket before its response (1,000 POSTs)', async () => {
+    const { io } = await import('socket.io-client');
+    const socket = io(server.base, { transports: ['websocket'], forceNew: true, reconnection: false });
+    await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+    const seen = new Set();
+    socket.on('messages:created', (m) => seen.add(m.text));
+    let late = 0;
+    try {
+      for (let i = 0; i < 1000; i++) {
+        const r = await api(server, 'POST', '/messages', { text: `m${i}` });
+        assert.equal(r.status, 200);
+        if (!seen.has(`m${i}`)) late++;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(seen.size, 1000);
+      assert.equal(late, 0, `${late} of 1000 frames arrived after their response`);
+    } finally {
+      socket.close();
+    }
+  });
+
+  test('emit(dpd.users, query, …) reaches the users when the users collection has a Get script', async () => {
+    const { io } = await import('socket.io-client');
+    assert.equal((await api(server, 'POST', '/users', { username: 'admin1', password: 'pw', role: 'admin' })).status, 200);
+    const sid = (await api(server, 'POST', '/users/login', { username: 'admin1', password: 'pw' })).json.id;
+    const socket = io(server.base, { transports: ['websocket'], forceNew: true, reconnection: false });
+    try {
+      await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+      const acked = new Promise((resolve) => socket.once('server:acksession', resolve));
+      socket.emit('server:setSession', { sid });
+      await acked;
+      const got = new Promise((resolve) => {
+        const t = setTimeout(() => resolve(null), 3000);
+        socket.once('messages:admins', (m) => { clearTimeout(t); resolve(m); });
+      });
+      assert.equal((await api(server, 'POST', '/messages', { text: 'for admins', toAdmins: true })).status, 200);
+      const m = await got;
+      assert.ok(m, 'the admins got nothing');
+      assert.equal(m.text, 'for admins');
+      assert.doesNotMatch(server.stderr(), /emit to users of \/users: the query failed/);
+    } finally {
+      socket.close();
+    }
   });
 });

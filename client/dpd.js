@@ -30,7 +30,12 @@
   }
 
   // ---------------------------------------------------------------- HTTP
-  var ajaxHeaders = {};
+  // Deployd's pages set request headers through window._dpd.ajax.headers ({'dpd-ssh-key': true},
+  // {Authorization: 'Bearer <sid>'}, or null): it is read at every request, so an assignment takes effect at once.
+  function ajaxHeaders() {
+    var h = root._dpd && root._dpd.ajax && root._dpd.ajax.headers;
+    return h && typeof h === 'object' ? h : {};
+  }
   function encodeQuery(query) {
     if (!query || typeof query !== 'object') return '';
     var keys = Object.keys(query);
@@ -51,7 +56,8 @@
         xhr.setRequestHeader('Content-Type', 'application/json');
         send = JSON.stringify(body === undefined ? {} : body);
       }
-      Object.keys(ajaxHeaders).forEach(function (h) { xhr.setRequestHeader(h, ajaxHeaders[h]); });
+      var headers = ajaxHeaders();
+      Object.keys(headers).forEach(function (h) { xhr.setRequestHeader(h, String(headers[h])); });
       xhr.onreadystatechange = function () {
         if (xhr.readyState !== 4) return;
         var text = xhr.responseText;
@@ -112,16 +118,30 @@
     };
   }
 
+  // setBaseUrl(): from the <script src=…/dpd.js> tag again (or the page); setBaseUrl({hostname, port, protocol}):
+  // what is not given comes from the page's location; setBaseUrl('http://host:2403/').
   dpd.setBaseUrl = function (url) {
-    if (url && typeof url === 'object') {
+    if (url === undefined || url === null || url === '') {
+      url = scriptOrigin();
+    } else if (typeof url === 'object') {
+      var port = url.port !== undefined ? url.port : location.port;
       url = (url.protocol || location.protocol).replace(/:?$/, ':') + '//' + (url.hostname || location.hostname) +
-            (url.port ? ':' + url.port : '');
+            (port ? ':' + port : '');
     }
     baseUrl = String(url).replace(/\/+$/, '');
     if (socket) { socket.close(); socket = null; }
   };
-  dpd.getBaseUrl = function () { return baseUrl; };
-  root._dpd = { ajax: { headers: ajaxHeaders } };
+  dpd.getBaseUrl = function () { return baseUrl + '/'; };  // with Deployd's trailing slash
+  // Deployd's XHR helper: _dpd.ajax(url, {method, query, data, success(result), error(err)}) and its headers.
+  var ajax = function (url, options) {
+    options = options || {};
+    var path = String(url).indexOf(baseUrl) === 0 ? String(url).slice(baseUrl.length) : String(url);
+    return request((options.method || 'GET').toUpperCase(), path, options.query, options.data, function (r, e) {
+      if (e) { if (options.error) options.error(e); } else if (options.success) options.success(r);
+    });
+  };
+  ajax.headers = {};
+  root._dpd = { ajax: ajax };
 
   // ---------------------------------------------------------------- realtime: a small socket.io client
   var listeners = {};   // event → [fn]
@@ -257,7 +277,7 @@
   };
   dpd.socketReady = function (fn) {
     var s = ensureSocket();
-    if (s.connected) fn(); else readyQueue.push(fn);
+    if (s.connected) setTimeout(fn, 0); else readyQueue.push(fn);  // never synchronously (Deployd)
   };
   dpd.setSessionId = function (sid) {
     sessionId = sid;
@@ -275,7 +295,7 @@
     if (isUsers) {
       r.login = function (credentials, fn) { return r.exec('login', credentials, fn); };
       r.logout = function (fn) { return r.exec('logout', fn); };
-      r.me = function (fn) { return r.get('me', fn); };
+      r.me = function () { return r.get.apply(r, ['me'].concat(Array.prototype.slice.call(arguments))); };
     } else {
       r.rename = function () { return r.exec.apply(r, ['rename'].concat(Array.prototype.slice.call(arguments))); };
     }

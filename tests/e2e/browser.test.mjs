@@ -37,7 +37,7 @@ describe('dpd.js in Chromium', () => {
     assert.match(text, /dpd\._resource\("messages", "\/messages", false\);/);
     assert.match(text, /dpd\._resource\("users", "\/users", true\);/);
     assert.deepEqual(await page.evaluate(() => [typeof dpd, typeof dpd.messages.get, typeof dpd.users.login,
-      typeof dpd.messages.on, dpd.getBaseUrl() === location.origin]), ['function', 'function', 'function', 'function', true]);
+      typeof dpd.messages.on, dpd.getBaseUrl() === location.origin + '/']), ['function', 'function', 'function', 'function', true]);
   });
 
   test('CRUD with callbacks and promises', async () => {
@@ -94,6 +94,46 @@ describe('dpd.js in Chromium', () => {
     await page.waitForFunction(() => window.seen.some((e) => e[0] === 'admins' && e[1] === 'for admins'), null, { timeout: 5000 });
     const logout = await page.evaluate(async () => [await dpd.users.logout(), await dpd.users.me()]);
     assert.deepEqual(logout, [{ count: 1 }, '']);
+  });
+
+  test('Deployd page hooks: _dpd.ajax.headers (root, Bearer, null), me(query, fn), setBaseUrl forms, socketReady', async () => {
+    const sid = (await (await fetch(`${server.base}/users/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'pw' }),
+    })).json()).id;
+    const out = await page.evaluate(async (sid) => {
+      const r = {};
+      const count = () => new Promise((resolve) => dpd.messages.get('count', (res, err) => resolve(res || err)));
+      r.countAnonymous = await count();
+      _dpd.ajax.headers = { 'dpd-ssh-key': true };  // Deployd's way of making the page root
+      r.countRoot = await count();
+      _dpd.ajax.headers = { Authorization: 'Bearer ' + sid };
+      r.meBearer = await new Promise((resolve) => dpd.users.me((me) => resolve(me && me.username)));
+      r.meQuery = await new Promise((resolve) => dpd.users.me({ $fields: { username: 1 } }, (me) => resolve(me && me.username)));
+      _dpd.ajax.headers = null;
+      r.meCleared = await new Promise((resolve) => dpd.users.me((me) => resolve(me)));
+      r.base = dpd.getBaseUrl();
+      dpd.setBaseUrl({ hostname: '127.0.0.1' });
+      r.baseHost = dpd.getBaseUrl();
+      dpd.setBaseUrl('http://example.invalid:9/');
+      r.baseSet = dpd.getBaseUrl();
+      dpd.setBaseUrl();
+      r.baseAgain = dpd.getBaseUrl();
+      await new Promise((resolve) => dpd.socketReady(resolve));
+      let sync = true;
+      r.readyLater = await new Promise((resolve) => { dpd.socketReady(() => resolve(!sync)); sync = false; });
+      return r;
+    }, sid);
+    assert.deepEqual(out.countAnonymous, { message: 'Must be root to count', statusCode: 403, status: 403 });
+    assert.equal(typeof out.countRoot.count, 'number');
+    assert.equal(out.meBearer, 'alice');
+    assert.equal(out.meQuery, 'alice');
+    assert.equal(out.meCleared, '');
+    assert.equal(out.base, `${server.base}/`);
+    assert.equal(out.baseHost, `http://127.0.0.1:${server.port}/`);
+    assert.equal(out.baseSet, 'http://example.invalid:9/');
+    assert.equal(out.baseAgain, `${server.base}/`);
+    assert.equal(out.readyLater, true, 'socketReady on a connected socket runs its callback later, never at once');
   });
 });
 

@@ -96,7 +96,7 @@ describe('dpd.js in Chromium', () => {
     assert.deepEqual(logout, [{ count: 1 }, '']);
   });
 
-  test('Deployd page hooks: _dpd.ajax.headers (root, Bearer, null), me(query, fn), setBaseUrl forms, socketReady', async () => {
+  test('Deployd page hooks: _dpd.ajax.headers (root, Bearer, null), me(query, fn), setBaseUrl forms, socketReady', { timeout: 30000 }, async () => {
     const sid = (await (await fetch(`${server.base}/users/login`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'alice', password: 'pw' }),

@@ -42,6 +42,16 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
+// A polling answer: an EIO 3 client without b64=1 (XHR2, socket.io-client 1.x) reads every payload as binary
+// framing in application/octet-stream — a text answer is read as "ok" and drops the client into a reconnect loop.
+HttpAnswer PayloadAnswer(const std::vector<EnginePacket>& packets, int eio, bool binary_ok) {
+  Payload payload = EncodePayload(packets, eio, binary_ok);
+  HttpAnswer a;
+  a.body = std::move(payload.body);
+  if (payload.binary) a.content_type = "application/octet-stream";
+  return a;
+}
+
 HttpAnswer EngineError(int code, std::string_view message) {
   HttpAnswer a;
   a.status = 400;
@@ -284,9 +294,7 @@ struct Hub::Impl {
     }
     s.rooms.clear();
     if (s.poll) {
-      HttpAnswer a;
-      a.body = EncodePayload({EnginePacket{EngineType::kClose, "", false}}, s.eio, false).body;
-      AnswerPoll(s, std::move(a));
+      AnswerPoll(s, PayloadAnswer({EnginePacket{EngineType::kClose, "", false}}, s.eio, s.binary_ok));
     }
     freed_since_trim += s.outbox_bytes;
     s.outbox.clear();
@@ -494,9 +502,7 @@ struct Hub::Impl {
         first.push_back(EnginePacket{EngineType::kMessage, "0", false});
         OnConnected(*s);
       }
-      HttpAnswer a;
-      a.body = EncodePayload(first, eio, false).body;
-      return reply(std::move(a));
+      return reply(PayloadAnswer(first, eio, s->binary_ok));
     }
     auto it = sockets.find(sid_it->second);
     if (it == sockets.end()) return reply(EngineError(1, "Session ID unknown"));
@@ -661,9 +667,8 @@ struct Hub::Impl {
           sock->probe = nullptr;
           sock->ws = conn;
           if (sock->poll) {
-            HttpAnswer a;
-            a.body = EncodePayload({EnginePacket{EngineType::kNoop, "", false}}, sock->eio, false).body;
-            self->AnswerPoll(*sock, std::move(a));
+            self->AnswerPoll(*sock, PayloadAnswer({EnginePacket{EngineType::kNoop, "", false}}, sock->eio,
+                                                  sock->binary_ok));
           }
           for (auto& q : sock->outbox) self->WsSend(conn, std::move(q), sock.get());
           sock->outbox.clear();

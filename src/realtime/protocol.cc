@@ -150,9 +150,9 @@ Payload EncodePayloadOf(std::size_t count, At at, int eio, bool binary_ok) {
     }
     return out;
   }
-  bool any_binary = false;
-  for (std::size_t i = 0; i < count; ++i) any_binary = any_binary || at(i).binary;
-  if (binary_ok && any_binary) {
+  // A client that may take binary (EIO 3 without b64=1) gets the binary framing for every payload, as Engine.IO 3
+  // servers send it: socket.io-client 1.x over XHR2 reads nothing else.
+  if (binary_ok) {
     out.binary = true;
     for (std::size_t i = 0; i < count; ++i) {
       const EnginePacket& p = at(i);

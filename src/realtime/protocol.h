@@ -38,7 +38,7 @@ std::string EncodeForWebSocket(const EnginePacket& p, int eio);
 // A WebSocket frame back into a packet.
 Result<EnginePacket> DecodeWebSocket(std::string_view frame, bool binary_frame, int eio);
 
-// Polling payloads. `binary_ok`: EIO 3 without b64=1 may use the binary framing when a packet is binary.
+// Polling payloads. `binary_ok`: EIO 3 without b64=1 — every payload uses the binary framing.
 struct Payload {
   std::string body;
   bool binary = false;  // Content-Type application/octet-stream

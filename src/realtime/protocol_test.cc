@@ -23,8 +23,16 @@ TEST(ProtocolTest, Eio4Payloads) {
 
 TEST(ProtocolTest, Eio3TextPayloadsCountUtf16Units) {
   // "é" is 2 UTF-8 bytes but 1 UTF-16 unit; "😀" is 4 bytes and 2 units.
-  auto p = EncodePayload({Text(EngineType::kMessage, "é😀"), Text(EngineType::kPong, "")}, 3, true);
+  auto p = EncodePayload({Text(EngineType::kMessage, "é😀"), Text(EngineType::kPong, "")}, 3, false);
   EXPECT_EQ(p.body, "4:4é😀1:3");
+  EXPECT_FALSE(p.binary);
+  // A client without b64=1 (XHR2) gets the binary framing even for text: lengths in bytes, as digits.
+  auto b = EncodePayload({Text(EngineType::kMessage, "é😀"), Text(EngineType::kPong, "")}, 3, true);
+  EXPECT_TRUE(b.binary);
+  EXPECT_EQ(b.body, std::string("\0\x07\xFF" "4é😀" "\0\x01\xFF" "3", 14));
+  auto decoded = DecodePayload(b.body, true, 3);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ((*decoded)[0].data, "é😀");
   auto back = DecodePayload(p.body, false, 3);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ((*back)[0].data, "é😀");

@@ -162,3 +162,96 @@ describe('examples/todos', () => {
     }
   });
 });
+
+// Deployd 1.2.0's own /dpd.js (npm dpd-clientlib 1.0.0: socket.io-client 1.x, its ajax helper and dpd.js), served
+// from public/ with the code Deployd generates for the resources, against dpd — polling (XHR2, binary framing)
+// and WebSocket.
+function deploydClient() {
+  const clib = path.join(repoRoot, 'tests', 'node_modules', 'dpd-clientlib', 'clib');
+  const parts = ['socket.io.min.js', 'ayepromise.min.js', 'ajax.js', 'dpd.js'].map((f) => fs.readFileSync(path.join(clib, f), 'utf8'));
+  let generated = '\n\n// automatically generated code\n\n';
+  for (const name of ['messages', 'users']) {
+    generated += `dpd.${name} = dpd("/${name}");\n`;
+    for (const ev of ['on', 'once', 'off']) generated += `dpd.${name}.${ev} = function(ev, fn) { return dpd.${ev}("${name}:" + ev, fn); }\n`;
+  }
+  for (const f of ['login', 'logout']) generated += `dpd.users.${f} = function(path, body, fn) { return dpd.users.exec("${f}", path, body, fn); }\n`;
+  generated += 'dpd.users.me = function(path, query, fn) { return dpd.users.get("me", path, query, fn); }\n';
+  return parts.join('\n\n') + generated;
+}
+
+describe("Deployd's own dpd.js in Chromium", () => {
+  let server;
+  let browser;
+  before(async () => {
+    const app = copyFixture('realtime');
+    fs.writeFileSync(path.join(app, 'public', 'deployd-dpd.js'), deploydClient());
+    fs.writeFileSync(path.join(app, 'public', 'deployd.html'),
+      '<!DOCTYPE html><html><head><script src="/deployd-dpd.js"></script></head><body>Deployd client</body></html>');
+    server = await startDpd(app);
+    await fetch(`${server.base}/users`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'carol', password: 'pw', role: 'admin' }),
+    });
+    browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
+  });
+  after(async () => {
+    await browser?.close();
+    assert.equal(await server.stop(), 0);
+  });
+
+  for (const transport of ['polling', 'websocket']) {
+    test(`CRUD, login with a Bearer header, root header, setBaseUrl and a realtime event over ${transport}`, { timeout: 30000 }, async () => {
+      const page = await browser.newPage();
+      let requests = 0;
+      page.on('request', (r) => { if (r.url().includes('/socket.io/')) requests++; });
+      try {
+        await page.goto(`${server.base}/deployd.html`);
+        const out = await page.evaluate(async (transport) => {
+          const r = {};
+          // Deployd's dpd.js connects with io.connect(baseUrl); choose the transport before it does.
+          const connect = io.connect;
+          io.connect = (url, opts) => connect(url, Object.assign({}, opts, { transports: [transport] }));
+          r.created = await dpd.messages.post({ text: 'deployd client' });
+          r.listed = await dpd.messages.get({ text: 'deployd client' });
+          r.updated = await dpd.messages.put(r.created.id, { text: 'edited' });
+          r.sid = (await dpd.users.login({ username: 'carol', password: 'pw' })).id;
+          window.sid = r.sid;
+          return r;
+        }, transport);
+        await page.context().clearCookies();  // only the header can log the page in now
+        Object.assign(out, await page.evaluate(async (transport) => {
+          const r = {};
+          r.meAnonymous = await dpd.users.me().then((me) => me || '', () => null);
+          _dpd.ajax.headers = { Authorization: 'Bearer ' + window.sid };
+          r.me = await dpd.users.me().then((me) => me && me.username, () => null);
+          _dpd.ajax.headers = { 'dpd-ssh-key': true };
+          r.count = await new Promise((resolve) => dpd.messages.get('count', (res, err) => resolve(res || err)));
+          _dpd.ajax.headers = null;
+          r.base = dpd.getBaseUrl();
+          dpd.setBaseUrl();
+          r.baseAgain = dpd.getBaseUrl();
+          await new Promise((resolve) => dpd.socketReady(resolve));
+          r.event = await new Promise((resolve) => {
+            const t = setTimeout(() => resolve(null), 5000);
+            dpd.messages.on('created', (m) => { clearTimeout(t); resolve(m.text); });
+            dpd.messages.post({ text: 'realtime ' + transport });
+          });
+          return r;
+        }, transport));
+        assert.equal(out.created.text, 'deployd client');
+        assert.equal(out.listed.length, 1);
+        assert.equal(out.updated.text, 'edited');
+        assert.equal(out.meAnonymous, '');
+        assert.equal(out.me, 'carol', 'logged in by the Authorization header alone');
+        assert.equal(typeof out.count.count, 'number');
+        assert.equal(out.base, `${server.base}/`);
+        assert.equal(out.baseAgain, `${server.base}/`);
+        assert.equal(out.event, `realtime ${transport}`);
+        // A client in a reconnect loop would have made hundreds of requests by now.
+        assert.ok(requests < 30, `${requests} socket.io requests`);
+      } finally {
+        await page.close();
+      }
+    });
+  }
+});

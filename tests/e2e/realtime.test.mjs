@@ -1,9 +1,10 @@
 // Realtime (spec §12, §8.4–8.5, §6.7): dpd's own socket.io server with real clients from npm — socket.io-client
-// 4.x (Engine.IO 4) and 2.x (Engine.IO 3, what Deployd apps shipped), each over long-polling, over WebSocket, and
+// 4.x (Engine.IO 4), 2.x and 1.7 (Engine.IO 3; 1.x is what Deployd shipped), each over long-polling, over WebSocket, and
 // upgrading from one to the other. The same scenarios run for every combination.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { io as io4 } from 'socket.io-client';
+import io1 from 'socket.io-client-1';
 import io2 from 'socket.io-client-2';
 import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 
@@ -11,6 +12,8 @@ import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
 const clients = {
   'socket.io-client 4 (EIO 4)': (url, opts) => io4(url, { forceNew: true, reconnection: false, ...opts }),
   'socket.io-client 2 (EIO 3)': (url, opts) => io2(url, { forceNew: true, reconnection: false, ...opts }),
+  // The generation Deployd 1.2 shipped (dpd-clientlib bundles socket.io-client 1.x).
+  'socket.io-client 1.7 (EIO 3)': (url, opts) => io1(url, { forceNew: true, reconnection: false, ...opts }),
 };
 const transports = {
   polling: { transports: ['polling'] },

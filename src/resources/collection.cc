@@ -339,7 +339,9 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   if (json::object errors = query::Validate(schema_, merged, false); !errors.empty()) {
     co_return ErrorsReply(std::move(errors));
   }
-  const json::object before_events = merged;
+  // The document the events get, to tell what they changed (no copy when there are no such events).
+  const bool has_update_events = events_->Has(Event::kValidate) || events_->Has(Event::kPut);
+  const json::object before_events = has_update_events ? merged : json::object();
   std::vector<std::string> protected_fields;
   std::vector<std::string> hidden;
   for (Event e : {Event::kValidate, Event::kPut}) {
@@ -360,10 +362,13 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   // Only what this request changed is written, applied by the store to the document as it is then (spec §5.7;
   // Deployd `$set`s the fields it has): the body's fields, the commands, and what the events changed. Another
   // request's concurrent changes of the same document are kept, and every acknowledged $inc/$push counts.
-  store::Patch patch = MakePatch(changes, commands, before_events, merged, protected_fields);
+  store::Patch patch = MakePatch(changes, commands, has_update_events ? before_events : merged, merged,
+                                 protected_fields);
+  patch.expected_stamp = stored.stamp;
+  patch.whole_json = json::Write(merged);  // the patch on the document as read: written as is if nobody changed it
   auto written = co_await store_->Update(name(), stored.id, patch);
   if (!written.ok()) co_return StoreError(written.status());
-  merged = std::move(written->fields);
+  if (written->has_value()) merged = std::move((*written)->fields);  // else `merged` is what was written
   co_await Written(ctx, stored.id, &stored_fields, &merged);
   json::object out = ToClient(store::Document{stored.id, std::move(merged)});
   Scrub(out);

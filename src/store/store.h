@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,6 +36,7 @@ struct CollectionSpec {
 struct Document {
   std::string id;
   json::object fields;
+  std::uint64_t stamp = 0;  // a hash of the stored form when the store gives one (SQLite), else 0
 };
 
 // A change to one stored document, applied by the store against the document as it is when the write runs — never
@@ -43,6 +45,10 @@ struct Patch {
   json::object set;                          // top-level fields to write
   std::vector<std::string> unset;            // top-level fields to remove
   std::vector<query::UpdateCommand> commands;  // $inc, $push, … applied after set/unset
+  // The fast path: when the stored document still has `expected_stamp` (the Document::stamp it was read with),
+  // `whole_json` — the caller's result of the patch on what it read, as JSON — is written as it is (no re-apply).
+  std::uint64_t expected_stamp = 0;
+  std::string whole_json;
 };
 
 // A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
@@ -75,9 +81,10 @@ class Store {
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
   virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;
   // Removes the documents with these ids; returns how many existed.
-  // Applies `patch` to document `id` atomically with respect to every other write of it; the document as written.
-  // NotFound when there is no such document.
-  virtual boost::asio::awaitable<Result<Document>> Update(std::string_view collection, const std::string& id,
+  // Applies `patch` to document `id` atomically with respect to every other write of it. The document as written,
+  // or nullopt when it is `patch.whole_json` as given (nobody changed it since it was read). NotFound when there is
+  // no such document.
+  virtual boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
                                                           const Patch& patch) = 0;
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                               const std::vector<std::string>& ids) = 0;

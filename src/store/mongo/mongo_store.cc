@@ -555,11 +555,11 @@ boost::asio::awaitable<Status> MongoStore::Replace(std::string_view collection, 
   co_return co_await im->OffLoop([im, &name, &doc]() -> Status { return im->ReplaceNow(name, doc); });
 }
 
-boost::asio::awaitable<Result<Document>> MongoStore::Update(std::string_view collection, const std::string& id,
+boost::asio::awaitable<Result<std::optional<Document>>> MongoStore::Update(std::string_view collection, const std::string& id,
                                                             const Patch& patch) {
   Impl* im = impl_.get();
   std::string name(collection);
-  co_return co_await im->OffLoop([im, &name, &id, &patch]() -> Result<Document> {
+  co_return co_await im->OffLoop([im, &name, &id, &patch]() -> Result<std::optional<Document>> {
     // Read, apply and replace under this process's lock for the document: concurrent patches of one document in
     // one dpd all count. (Several dpd processes on one database would need a version check: not done yet.)
     std::lock_guard lock(im->doc_locks[std::hash<std::string>{}(name + '\n' + id) % im->doc_locks.size()]);
@@ -579,7 +579,7 @@ boost::asio::awaitable<Result<Document>> MongoStore::Update(std::string_view col
     for (const auto& key : patch.unset) d.fields.erase(key);
     query::ApplyCommands(patch.commands, d.fields);
     if (Status st = im->ReplaceNow(name, d); !st.ok()) return st;
-    return d;
+    return std::optional<Document>(std::move(d));
   });
 }
 

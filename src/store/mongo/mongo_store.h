@@ -43,7 +43,7 @@ class MongoStore : public Store {
                                                      const query::Filter& filter) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) override;
-  boost::asio::awaitable<Result<Document>> Update(std::string_view collection, const std::string& id,
+  boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
                                                   const Patch& patch) override;
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;

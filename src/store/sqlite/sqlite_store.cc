@@ -203,6 +203,9 @@ struct WriteOp {
   const Patch* patch = nullptr;  // kPatch; owned by the waiting caller
 };
 
+// Document::stamp of a stored text (never 0).
+std::uint64_t Stamp(std::string_view text) { return std::hash<std::string_view>{}(text) | 1; }
+
 // `patch` applied to the fields of stored JSON text.
 json::object ApplyPatch(std::string_view text, const Patch& patch) {
   boost::system::error_code ec;
@@ -320,10 +323,17 @@ struct SqliteStore::Impl {
         }
         std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(*select, 0)),
                               static_cast<std::size_t>(sqlite3_column_bytes(*select, 0)));
-        op.doc = json::Write(ApplyPatch(text, *op.patch));
+        // Unchanged since the caller read it: its own result stands (no parse here). Else re-apply to the new one.
+        if (!op.patch->whole_json.empty() && op.patch->expected_stamp != 0 &&
+            Stamp(text) == op.patch->expected_stamp) {
+          op.doc.clear();  // as given: the caller has it
+        } else {
+          op.doc = json::Write(ApplyPatch(text, *op.patch));
+        }
         sqlite3_reset(*select);
+        const std::string& text_out = op.doc.empty() ? op.patch->whole_json : op.doc;
         return step("UPDATE " + table + " SET doc=? WHERE id=?",
-                    {json::value(json::string(op.doc)), json::value(json::string(op.id))});
+                    {json::value(json::string(text_out)), json::value(json::string(op.id))});
       }
     }
     return {Status::Internal("unknown write"), 0};
@@ -485,6 +495,7 @@ asio::awaitable<Result<std::vector<Document>>> SqliteStore::Find(std::string_vie
     return impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
       Document d;
       d.id = std::string(id);
+      d.stamp = Stamp(text);
       boost::system::error_code ec;
       json::value v = boost::json::parse(text, ec);
       if (!ec && v.is_object()) d.fields = std::move(v.as_object());
@@ -554,18 +565,19 @@ asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, const 
   co_return status;
 }
 
-asio::awaitable<Result<Document>> SqliteStore::Update(std::string_view collection, const std::string& id,
+asio::awaitable<Result<std::optional<Document>>> SqliteStore::Update(std::string_view collection, const std::string& id,
                                                       const Patch& patch) {
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kPatch, std::string(collection), id, {}, {}, {}, &patch});
   auto written = std::make_shared<std::string>();  // the document as the writer wrote it
   auto [status, n] = co_await impl_->Submit(std::move(op), written);
   if (!status.ok()) co_return status;
+  if (written->empty()) co_return std::optional<Document>();  // whole_json was written as given
   Document d;
   d.id = id;
   boost::system::error_code ec;
   json::value v = boost::json::parse(*written, ec);
   if (!ec && v.is_object()) d.fields = std::move(v.as_object());
-  co_return d;
+  co_return std::optional<Document>(std::move(d));
 }
 
 asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, const std::vector<std::string>& ids) {

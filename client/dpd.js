@@ -1,8 +1,8 @@
 /* dpd.js — the browser client of dpd, with the public API of Deployd's dpd.js (spec/deployd-1.2.md §11):
  * dpd(path) and the generated dpd.<resource> shortcuts, get/post/put/del/exec with callbacks fn(result, error)
- * and promises (then/fail/catch), setBaseUrl/getBaseUrl, and realtime events (on/once/off/socketReady) over a
- * small socket.io client of its own (Engine.IO 4 over WebSocket, long-polling when WebSocket is unavailable).
- * Written for dpd; no code from Deployd or socket.io. */
+ * and promises (then/fail/catch), setBaseUrl/getBaseUrl, _dpd.ajax and its headers, and realtime events
+ * (on/once/off/socketReady) over the official socket.io client, which the server serves in front of this file
+ * (client/package.json pins it; the build embeds it). Written for dpd; no code from Deployd. */
 (function (root) {
   'use strict';
 
@@ -129,7 +129,7 @@
             (port ? ':' + port : '');
     }
     baseUrl = String(url).replace(/\/+$/, '');
-    if (socket) { socket.close(); socket = null; }
+    closeSocket();
   };
   dpd.getBaseUrl = function () { return baseUrl + '/'; };  // with Deployd's trailing slash
   // Deployd's XHR helper: _dpd.ajax(url, {method, query, data, success(result), error(err)}) and its headers.
@@ -143,141 +143,56 @@
   ajax.headers = {};
   root._dpd = { ajax: ajax };
 
-  // ---------------------------------------------------------------- realtime: a small socket.io client
-  var listeners = {};   // event → [fn]
-  var readyQueue = [];
+  // ---------------------------------------------------------------- realtime, on the official socket.io client
+  // /dpd.js begins with socket.io-client's browser build (its global `io`, with `io.connect`, as Deployd's bundle
+  // had): reconnection with backoff, transport fallback and upgrade are its own.
   var socket = null;
   var sessionId = null;
+  var bound = {};  // event → [fn] as given to dpd.on (kept so a new socket after setBaseUrl gets them again)
 
-  function Socket(url) {
-    this.url = url;
-    this.connected = false;
-    this.closed = false;
-    this.retries = 0;
-    this.open();
-  }
-  Socket.prototype.open = function () {
-    var self = this;
-    if (typeof WebSocket === 'function' && !self.pollingOnly) {
-      var ws = new WebSocket(self.url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket');
-      var opened = false;
-      self.ws = ws;
-      ws.onopen = function () { opened = true; };
-      ws.onmessage = function (e) { if (typeof e.data === 'string') self.packet(e.data); };
-      ws.onclose = function () {
-        if (self.ws !== ws) return;
-        self.ws = null;
-        if (!opened && !self.connected && self.retries === 0) { self.pollingOnly = true; self.open(); return; }
-        self.lost();
-      };
-      self.send = function (text) { if (ws.readyState === 1) ws.send(text); };
-      return;
-    }
-    self.poll();
-  };
-  // Long-polling (Engine.IO 4: packets separated by \x1e).
-  Socket.prototype.poll = function () {
-    var self = this;
-    var pending = [];
-    var posting = false;
-    function url() { return self.url + '/socket.io/?EIO=4&transport=polling' + (self.sid ? '&sid=' + self.sid : '') + '&t=' + Date.now(); }
-    function flush() {
-      if (posting || !pending.length || !self.sid) return;
-      posting = true;
-      var body = pending.join('\x1e');
-      pending = [];
-      var x = new XMLHttpRequest();
-      x.open('POST', url(), true);
-      x.setRequestHeader('Content-Type', 'text/plain;charset=UTF-8');
-      x.onreadystatechange = function () { if (x.readyState === 4) { posting = false; flush(); } };
-      x.send(body);
-    }
-    function get() {
-      if (self.closed) return;
-      var x = new XMLHttpRequest();
-      x.open('GET', url(), true);
-      x.onreadystatechange = function () {
-        if (x.readyState !== 4) return;
-        if (x.status !== 200) { self.sid = null; self.lost(); return; }
-        x.responseText.split('\x1e').forEach(function (p) { self.packet(p); });
-        if (self.sid) get();
-      };
-      x.send(null);
-    }
-    self.send = function (text) { pending.push(text); flush(); };
-    self.afterOpen = flush;
-    get();
-  };
-  Socket.prototype.packet = function (p) {
-    var type = p.charAt(0);
-    if (type === '0') {  // engine open
-      this.sid = JSON.parse(p.slice(1)).sid;
-      this.send('40');
-      if (this.afterOpen) this.afterOpen();
-    } else if (type === '2') {
-      this.send('3' + p.slice(1));
-    } else if (type === '1') {
-      this.lost();
-    } else if (type === '4') {
-      this.message(p.slice(1));
-    }
-  };
-  Socket.prototype.message = function (m) {
-    var t = m.charAt(0);
-    if (t === '0') {  // connected
-      var wasReconnect = this.retries > 0 || this.everConnected;
-      this.connected = true;
-      this.everConnected = true;
-      this.retries = 0;
-      if (sessionId) this.emit('server:setSession', { sid: sessionId });
-      fire(wasReconnect ? 'reconnect' : 'connect');
-      var q = readyQueue; readyQueue = [];
-      q.forEach(function (fn) { fn(); });
-    } else if (t === '2') {
-      var args;
-      try { args = JSON.parse(m.slice(m.indexOf('['))); } catch (e) { return; }
-      fire(args[0], args[1]);
-    }
-  };
-  Socket.prototype.emit = function (event, data) {
-    this.send('42' + JSON.stringify(data === undefined ? [event] : [event, data]));
-  };
-  Socket.prototype.lost = function () {
-    var self = this;
-    if (self.closed) return;
-    var was = self.connected;
-    self.connected = false;
-    self.sid = null;
-    if (was) fire('disconnect');
-    var delay = Math.min(10000, 500 * Math.pow(2, self.retries++));
-    setTimeout(function () { if (!self.closed) self.open(); }, delay);
-  };
-  Socket.prototype.close = function () {
-    this.closed = true;
-    if (this.ws) { var ws = this.ws; this.ws = null; ws.close(); }
-  };
-
-  function fire(event, data) {
-    var fns = (listeners[event] || []).slice();
-    for (var i = 0; i < fns.length; i++) fns[i](data === undefined ? null : data);
-  }
   function ensureSocket() {
-    if (!socket) socket = new Socket(baseUrl);
+    if (socket) return socket;
+    socket = root.io.connect(baseUrl, { forceNew: true });
+    socket.on('connect', function () {
+      if (sessionId) socket.emit('server:setSession', { sid: sessionId });
+    });
+    Object.keys(bound).forEach(function (ev) {
+      bound[ev].forEach(function (fn) { socket.on(ev, fn); });
+    });
     return socket;
   }
+  function closeSocket() {
+    if (socket) { socket.close(); socket = null; }
+  }
+  // Listeners get null for an event without data (Deployd's client did).
+  function adapt(fn) {
+    if (!fn.__dpd) fn.__dpd = function (data) { fn(data === undefined ? null : data); };
+    return fn.__dpd;
+  }
 
-  dpd.on = function (event, fn) { ensureSocket(); (listeners[event] = listeners[event] || []).push(fn); };
+  dpd.on = function (event, fn) {
+    (bound[event] = bound[event] || []).push(adapt(fn));
+    ensureSocket().on(event, adapt(fn));
+  };
   dpd.once = function (event, fn) {
     var once = function (d) { dpd.off(event, once); fn(d); };
     dpd.on(event, once);
   };
   dpd.off = function (event, fn) {
-    if (!listeners[event]) return;
-    listeners[event] = fn ? listeners[event].filter(function (f) { return f !== fn; }) : [];
+    if (!bound[event]) return;
+    var s = ensureSocket();
+    if (!fn) {
+      bound[event].forEach(function (f) { s.off(event, f); });
+      bound[event] = [];
+      return;
+    }
+    var f = adapt(fn);
+    bound[event] = bound[event].filter(function (g) { return g !== f; });
+    s.off(event, f);
   };
   dpd.socketReady = function (fn) {
     var s = ensureSocket();
-    if (s.connected) setTimeout(fn, 0); else readyQueue.push(fn);  // never synchronously (Deployd)
+    if (s.connected) setTimeout(fn, 0); else s.once('connect', function () { fn(); });  // never synchronously
   };
   dpd.setSessionId = function (sid) {
     sessionId = sid;

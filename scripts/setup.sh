@@ -62,6 +62,14 @@ else
   fi
 fi
 
+# The socket.io browser client that /dpd.js embeds, pinned by client/package-lock.json (needed to build).
+stamp=client/node_modules/.dpd-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s client/package-lock.json "$stamp"; then
+  echo "setup: installing the socket.io browser client for /dpd.js"
+  (cd client && npm ci --no-audit --no-fund --loglevel=error)
+  cp client/package-lock.json "$stamp"
+fi
+
 # npm test clients, pinned by tests/package-lock.json.
 if [ -f tests/package-lock.json ]; then
   stamp=tests/node_modules/.dpd-lock-stamp

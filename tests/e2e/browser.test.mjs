@@ -36,6 +36,9 @@ describe('dpd.js in Chromium', () => {
     const text = await r.text();
     assert.match(text, /dpd\._resource\("messages", "\/messages", false\);/);
     assert.match(text, /dpd\._resource\("users", "\/users", true\);/);
+    // The official socket.io client comes first: Deployd pages use its global `io` (io.connect) directly.
+    assert.deepEqual(await page.evaluate(() => [typeof io, typeof io.connect, typeof io.Manager]), ['function', 'function', 'function']);
+    assert.doesNotMatch(text, /sourceMappingURL/);
     assert.deepEqual(await page.evaluate(() => [typeof dpd, typeof dpd.messages.get, typeof dpd.users.login,
       typeof dpd.messages.on, dpd.getBaseUrl() === location.origin + '/']), ['function', 'function', 'function', 'function', true]);
   });

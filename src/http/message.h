@@ -21,6 +21,7 @@ struct Request {
   HeaderList headers;
   std::string body;
   std::string remote_ip;
+  int client_fd = -1;     // the connection's socket, only to notice (MSG_PEEK) that the client has gone
   std::uint64_t id = 0;   // request id, unique per process, also in the logs
   bool keep_alive = true;
 

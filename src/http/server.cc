@@ -389,6 +389,7 @@ struct Server::Impl {
       const bool http10 = msg.version() == 10;
       req.body = std::move(msg.body());
       req.remote_ip = ip;
+      req.client_fd = stream.socket().native_handle();
       req.id = next_id++;
 
       if (upgrade) {

@@ -51,6 +51,8 @@ struct Query {
   bool fields_include = true;       // include-mode (a:1) or exclude-mode (a:0); ignored when fields is empty
   // Set when the filter has a top-level `id` equal to a string: the request is "by id" (single object, 404).
   std::optional<std::string> id;
+  // The requesting client's socket (-1: none): a store may stop a long read once the client has closed it.
+  int client_fd = -1;
 };
 
 }  // namespace dpd::query

@@ -172,6 +172,7 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   if (before.cancelled()) co_return before.ErrorReply();
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
+  if (!ctx.internal) q->client_fd = ctx.client_fd;
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
   if (q->fields.empty() && RawReadable()) {
     // The documents go out as the stored JSON text; a Get event runs over all of them in one call into V8.

@@ -51,6 +51,7 @@ struct Context {
   bool is_root = false;
   std::uint64_t request_id = 0;
   std::string remote_ip;                // the client's address (rate limits)
+  int client_fd = -1;                   // the client's socket: long reads stop when it has closed (-1: none)
   session::SessionPtr session;          // the caller's stored session; null = anonymous (spec §8)
   session::SessionStore* sessions = nullptr;  // where scripts' session.save()/joinRoom() go
   std::optional<json::object> me;       // the session's user without password, when still valid (spec §3.7)

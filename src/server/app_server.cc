@@ -335,6 +335,7 @@ struct AppServer::Impl {
     ctx.is_root = IsRoot(req);
     ctx.router = router.get();
     ctx.remote_ip = req.remote_ip;
+    ctx.client_fd = req.client_fd;
     ctx.sessions = sessions.get();
     co_await ResolveSession(req, ctx);
     if (req.has_query()) {

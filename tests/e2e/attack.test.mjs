@@ -167,6 +167,18 @@ describe('attack: regex queries', () => {
     assert.ok(health[Math.floor(health.length / 2)] < 50, `median /__health ${health[Math.floor(health.length / 2)]} ms`);
     assert.ok(health[health.length - 1] < 150, `slowest /__health ${health[health.length - 1]} ms`);
   });
+
+  test('a read whose client has gone away is abandoned at once, not at its budget', async () => {
+    const branches = Array.from({ length: 64 }, (_, i) => ({ text: { $regex: `.{0,100}y${i}` } }));
+    const controller = new AbortController();
+    const pending = fetch(server.base + query({ $or: branches }), { signal: controller.signal }).catch((e) => e.name);
+    await sleep(60);
+    controller.abort();
+    assert.equal(await pending, 'AbortError');
+    for (let i = 0; i < 20 && !/read abandoned: the client went away/.test(server.stderr()); i++) await sleep(10);
+    assert.match(server.stderr(), /read abandoned: the client went away/);
+    await assertAlive(server);
+  });
 });
 
 describe('attack: broadcast memory', () => {

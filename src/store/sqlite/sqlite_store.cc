@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/socket.h>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -60,16 +61,33 @@ class Connection {
 
   // A read's time budget: SQLite calls the progress handler every few thousand VM steps and the statement is
   // interrupted (SQLITE_INTERRUPT) once the deadline has passed. Arm before stepping, Disarm after.
-  void Arm(std::chrono::milliseconds budget) {
+  // `client_fd` (>= 0): the read also stops once that client has closed its connection (checked every 20 ms).
+  void Arm(std::chrono::milliseconds budget, int client_fd = -1) {
     if (budget.count() <= 0) return;
     deadline_ = Clock::now() + budget;
+    client_fd_ = client_fd;
+    next_client_check_ = Clock::now() + std::chrono::milliseconds(20);
+    client_gone_ = false;
     if (!handler_set_) {
       sqlite3_progress_handler(db_, 4000, &Connection::OnProgress, this);
       handler_set_ = true;
     }
   }
-  void Disarm() { deadline_ = Clock::time_point::max(); }
-  bool Expired() const { return Clock::now() > deadline_; }
+  void Disarm() {
+    deadline_ = Clock::time_point::max();
+    client_fd_ = -1;
+  }
+  bool Expired() {
+    const auto now = Clock::now();
+    if (now > deadline_) return true;
+    if (client_fd_ >= 0 && now >= next_client_check_) {
+      next_client_check_ = now + std::chrono::milliseconds(20);
+      char byte;
+      // 0: the client closed its side (an orderly FIN); data or EAGAIN: still there. Nothing is consumed.
+      if (::recv(client_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) client_gone_ = true;
+    }
+    return client_gone_;
+  }
   ~Connection() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
     sqlite3_close_v2(db_);
@@ -112,6 +130,9 @@ class Connection {
 
   // The status of a read that did not end in SQLITE_DONE / SQLITE_ROW.
   Status ReadError(int rc, std::chrono::milliseconds budget) const {
+    if (rc == SQLITE_INTERRUPT && client_gone_) {
+      return Status::Unavailable(std::string(kBudgetPrefix) + "the client went away");
+    }
     if (rc == SQLITE_INTERRUPT) {
       return Status::Unavailable(std::string(kBudgetPrefix) + "the query took longer than " +
                                  std::to_string(budget.count()) + " ms");
@@ -152,6 +173,9 @@ class Connection {
   sqlite3* db_;
   std::size_t cache_size_;
   Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point next_client_check_;
+  int client_fd_ = -1;
+  bool client_gone_ = false;
   bool handler_set_ = false;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
@@ -418,7 +442,7 @@ struct SqliteStore::Impl {
     }
     if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
     int rc;
-    conn->Arm(options.read_budget);
+    conn->Arm(options.read_budget, q.client_fd);
     struct Disarm {
       Connection* c;
       ~Disarm() { c->Disarm(); }

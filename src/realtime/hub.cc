@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <functional>
 #include <future>
 #include <optional>
 #include <set>
@@ -73,6 +74,7 @@ struct WsConn {
   std::size_t bytes = 0;
   int eio = 4;
   bool closed = false;
+  bool writing = false;        // the writer has a frame on its way to the socket
   asio::steady_timer signal;   // wakes the writer
   std::shared_ptr<void> lease;  // the place under the HTTP connection caps, held while the socket is open
 
@@ -556,7 +558,9 @@ struct Hub::Impl {
       const bool with_type = !f->binary || c->eio == 3;
       std::array<asio::const_buffer, 2> buffers{asio::buffer(&type, with_type ? 1 : 0), asio::buffer(f->data)};
       c->stream.binary(f->binary);
+      c->writing = true;
       auto [ec, n] = co_await c->stream.async_write(buffers, kTuple);
+      c->writing = false;
       if (ec) c->Shutdown();
     }
   }
@@ -685,6 +689,19 @@ struct Hub::Impl {
       if (sock->ws == conn) self->Close(*sock);
       else if (sock->probe == conn) sock->probe = nullptr;
     }
+  }
+
+  // ---- Fence: done once no WebSocket writer with waiting frames is still to start (at most 8 turns) ----
+  static void FenceTurn(Impl* im, std::function<void()> done, int turn) {
+    bool idle_with_frames = false;
+    for (const auto& [sid, s] : im->sockets) {
+      if (s->ws && !s->ws->closed && !s->ws->queue.empty() && !s->ws->writing) idle_with_frames = true;
+    }
+    if (!idle_with_frames || turn >= 8) {
+      done();
+      return;
+    }
+    asio::post(im->io, [im, done = std::move(done), turn]() mutable { FenceTurn(im, std::move(done), turn + 1); });
   }
 
   // ---- heartbeats: one pass a second over the sockets ----
@@ -852,8 +869,9 @@ asio::awaitable<void> Hub::Fence() {
   auto timer = std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
   Impl* im = impl_.get();
   auto done = [timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); };
-  // First turn: the emits posted before us run. Second turn: the writers they woke have started writing.
-  asio::post(im->io, [im, done] { asio::post(im->io, done); });
+  // First turn: the emits posted before us run. Then, turn after turn (at most 8), until no WebSocket writer that
+  // has frames waiting is still to start writing them.
+  asio::post(im->io, [im, done] { asio::post(im->io, [im, done] { Impl::FenceTurn(im, done, 1); }); });
   boost::system::error_code ec;
   timer->expires_after(std::chrono::seconds(1));  // never longer than this (a stopped hub answers nothing)
   co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));

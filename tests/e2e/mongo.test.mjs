@@ -54,6 +54,19 @@ describe('MongoDB store (on the CongoDB test double)', () => {
     assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}`);
     assert.match(summary, /# fail 0/);
   });
+
+  test('concurrent update commands and PUTs all count on MongoDB too (issue #12 item 9)', () => {
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const r = spawnSync(process.execPath, ['--test', '--test-name-pattern=update commands are atomic',
+      path.join(repoRoot, 'tests', 'e2e', 'compat.test.mjs')], {
+      encoding: 'utf8', timeout: 300000, cwd: path.join(repoRoot, 'tests'), maxBuffer: 64 * 1024 * 1024,
+      env: { ...env, DPD_TEST_DB: `mongodb://127.0.0.1:${congo.port}/atomic${process.pid}`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
+    });
+    const summary = (r.stdout.match(/^# (pass|fail) \d+$/gm) || []).join(', ');
+    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}`);
+    assert.match(summary, /# pass 3, # fail 0/);
+  });
 });
 
 describe('a database written by Deployd 1.2', () => {

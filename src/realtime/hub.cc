@@ -77,10 +77,26 @@ struct WsConn {
   bool writing = false;        // the writer has a frame on its way to the socket
   asio::steady_timer signal;   // wakes the writer
   std::shared_ptr<void> lease;  // the place under the HTTP connection caps, held while the socket is open
+  // Connections whose writer has frames but has not started writing them (Hub::Fence waits for none): this one
+  // counts while `waiting` is set.
+  std::shared_ptr<std::size_t> waiting_writers;
+  bool waiting = false;
+
+  void MarkWaiting() {
+    if (waiting || writing || !waiting_writers) return;
+    waiting = true;
+    ++*waiting_writers;
+  }
+  void UnmarkWaiting() {
+    if (!waiting) return;
+    waiting = false;
+    --*waiting_writers;
+  }
 
   // Closes the socket and wakes the writer: every way out of a session ends here (idempotent).
   void Shutdown() {
     closed = true;
+    UnmarkWaiting();
     queue.clear();
     bytes = 0;
     boost::system::error_code ec;
@@ -121,6 +137,8 @@ struct Hub::Impl {
   // Bytes of live frames. First member: frames still held by coroutine frames die with `io`, after it.
   std::shared_ptr<std::atomic<std::size_t>> frame_bytes = std::make_shared<std::atomic<std::size_t>>(0);
   std::size_t freed_since_trim = 0;  // bytes of queues dropped since memory was last handed back to the OS
+  // WebSocket writers with frames they have not started writing (see WsConn::waiting); outlives `io` too.
+  std::shared_ptr<std::size_t> waiting_writers = std::make_shared<std::size_t>(0);
   Hub* hub = nullptr;
   RealtimeLimits limits;
   JsonLimits json_limits;
@@ -162,6 +180,7 @@ struct Hub::Impl {
     }
     c->bytes += n;
     c->queue.push_back(std::move(frame));
+    c->MarkWaiting();
     c->signal.cancel();
   }
 
@@ -559,8 +578,10 @@ struct Hub::Impl {
       std::array<asio::const_buffer, 2> buffers{asio::buffer(&type, with_type ? 1 : 0), asio::buffer(f->data)};
       c->stream.binary(f->binary);
       c->writing = true;
+      c->UnmarkWaiting();
       auto [ec, n] = co_await c->stream.async_write(buffers, kTuple);
       c->writing = false;
+      if (!c->queue.empty() && !c->closed) c->MarkWaiting();
       if (ec) c->Shutdown();
     }
   }
@@ -693,11 +714,7 @@ struct Hub::Impl {
 
   // ---- Fence: done once no WebSocket writer with waiting frames is still to start (at most 8 turns) ----
   static void FenceTurn(Impl* im, std::function<void()> done, int turn) {
-    bool idle_with_frames = false;
-    for (const auto& [sid, s] : im->sockets) {
-      if (s->ws && !s->ws->closed && !s->ws->queue.empty() && !s->ws->writing) idle_with_frames = true;
-    }
-    if (!idle_with_frames || turn >= 8) {
+    if (*im->waiting_writers == 0 || turn >= 8) {
       done();
       return;
     }
@@ -823,6 +840,7 @@ void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void
       return;
     }
     auto conn = std::make_shared<WsConn>(std::move(socket), im->io, std::move(lease));
+    conn->waiting_writers = im->waiting_writers;
     if (auto refused = im->RefuseUpgrade(ex)) {
       asio::co_spawn(im->io, Impl::Refuse(conn, std::move(*refused)), asio::detached);
       return;

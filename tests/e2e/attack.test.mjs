@@ -77,7 +77,7 @@ describe('attack: rejected WebSocket upgrades', () => {
     assert.deepEqual(JSON.parse(answers[0].data.split('\r\n\r\n')[1]), { code: 5, message: 'Unsupported protocol version' });
     assert.deepEqual(JSON.parse(answers[2].data.split('\r\n\r\n')[1]), { code: 0, message: 'Transport unknown' });
     assert.deepEqual(JSON.parse(answers[4].data.split('\r\n\r\n')[1]), { code: 1, message: 'Session ID unknown' });
-    await sleep(200);
+    for (let i = 0; i < 40 && fdCount(server.proc.pid) > baseline + 5; i++) await sleep(50);
     assert.ok(fdCount(server.proc.pid) <= baseline + 5, `fds ${baseline} → ${fdCount(server.proc.pid)}`);
     await assertAlive(server);
   });
@@ -106,9 +106,9 @@ describe('attack: rejected WebSocket upgrades', () => {
 describe('attack: regex queries', () => {
   let server;
   before(async () => {
-    server = await startDpd(copyFixture('realtime'), ['--limit', 'query.time_budget_ms=300']);
+    server = await startDpd(copyFixture('realtime'), ['--limit', 'query.time_budget_ms=1000']);
     const text = 'a'.repeat(900);
-    await pool(3000, 32, async (i) => {
+    await pool(8000, 32, async (i) => {
       const r = await api(server, 'POST', '/messages', { text: text + i, room: 'r' + (i % 10) });
       assert.equal(r.status, 200, r.text);
     });
@@ -126,7 +126,7 @@ describe('attack: regex queries', () => {
       assert.equal(r.status, 400, r.text);
       assert.match(r.json.message, why);
       assert.equal(r.json.status, 400);
-      assert.ok(Date.now() - t0 < 200);
+      assert.ok(Date.now() - t0 < 1000);
     }
     const ok = await api(server, 'GET', query({ text: { $regex: '^a+1$' } }));
     assert.equal(ok.status, 200);
@@ -154,18 +154,19 @@ describe('attack: regex queries', () => {
       const ms = Date.now() - t0;
       for (const r of both) {
         assert.equal(r.status, 503, r.text);
-        assert.match(r.json.message, /^Query took too long: the query took longer than 300 ms$/);
+        assert.match(r.json.message, /^Query took too long: the query took longer than 1000 ms$/);
         assert.equal(r.json.statusCode, 503);
         assert.ok(r.headers.get('retry-after'));
       }
-      assert.ok(ms < 300 + 500, `answered in ${ms} ms`);
+      assert.ok(ms < 1000 + 1500, `answered in ${ms} ms`);
     }
     running = false;
     await prober;
     health.sort((a, b) => a - b);
     // $regex reads run off the HTTP workers: /__health never waits behind them.
     assert.ok(health[Math.floor(health.length / 2)] < 50, `median /__health ${health[Math.floor(health.length / 2)]} ms`);
-    assert.ok(health[health.length - 1] < 150, `slowest /__health ${health[health.length - 1]} ms`);
+    // (The reads take the budget, 1 s: a probe that waited for one would show it.)
+    assert.ok(health[health.length - 1] < 500, `slowest /__health ${health[health.length - 1]} ms`);
   });
 
   test('a read whose client has gone away is abandoned at once, not at its budget', async () => {
@@ -175,7 +176,8 @@ describe('attack: regex queries', () => {
     await sleep(60);
     controller.abort();
     assert.equal(await pending, 'AbortError');
-    for (let i = 0; i < 20 && !/read abandoned: the client went away/.test(server.stderr()); i++) await sleep(10);
+    // Well before the 1 s budget.
+    for (let i = 0; i < 60 && !/read abandoned: the client went away/.test(server.stderr()); i++) await sleep(10);
     assert.match(server.stderr(), /read abandoned: the client went away/);
     await assertAlive(server);
   });
@@ -267,37 +269,47 @@ describe('attack: the global send-queue budget', () => {
 });
 
 describe('attack: one address takes every realtime slot', () => {
-  let server;
+  let rated, capped;
   before(async () => {
-    server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.sessions_per_ip=60',
-      '--limit', 'realtime.handshakes_per_ip=40']);
+    rated = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.sessions_per_ip=1000',
+      '--limit', 'realtime.handshakes_per_ip=20']);
+    capped = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.sessions_per_ip=30',
+      '--limit', 'realtime.handshakes_per_ip=100000']);
   });
-  after(async () => { assert.equal(await server.stop(), 0); });
+  after(async () => {
+    assert.equal(await rated.stop(), 0);
+    assert.equal(await capped.stop(), 0);
+  });
 
-  const handshake = (localAddress) => rawRequest(server.port,
+  const handshake = (server, localAddress) => rawRequest(server.port,
     'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', { localAddress });
   const statusOf = (a) => Number(a.data.slice(9, 12));
 
-  test('a handshake flood from one address is cut at its rate and its session cap; other addresses still connect', async () => {
-    const burst = await pool(200, 20, () => handshake('127.0.0.1'));
+  test('a handshake flood from one address is cut at its rate; other addresses still connect', async () => {
+    const t0 = performance.now();
+    const burst = await pool(200, 20, () => handshake(rated, '127.0.0.1'));
+    const seconds = (performance.now() - t0) / 1000;
     const ok = burst.filter((a) => statusOf(a) === 200).length;
     const limited = burst.filter((a) => statusOf(a) === 429);
-    assert.ok(ok >= 40 && ok <= 50, `${ok} handshakes passed`);  // the burst of 40, plus what refilled meanwhile
+    // A burst of 20, then 20 per second of the flood's duration.
+    assert.ok(ok >= 20 && ok <= 20 + Math.ceil(20 * seconds) + 1, `${ok} handshakes passed in ${seconds.toFixed(2)} s`);
     assert.equal(ok + limited.length, 200);
     assert.match(limited[0].data, /"message":"Forbidden: too many handshakes from this address"/);
-    // Another address is served at once.
-    assert.equal(statusOf(await handshake('127.0.0.3')), 200);
-    // Over a second the bucket refills, but the address may hold at most 60 sessions.
-    await sleep(1100);
-    const more = await pool(40, 10, () => handshake('127.0.0.1'));
-    const passed = more.filter((a) => statusOf(a) === 200).length;
-    assert.equal(ok + passed, 60, `${ok} + ${passed}`);
-    const capped = more.find((a) => statusOf(a) === 429);
-    assert.match(capped.data, /too many connections from this address/);
+    assert.equal(statusOf(await handshake(rated, '127.0.0.3')), 200);  // another address is served at once
+    await assertAlive(rated);
+  });
+
+  test('an address holds at most realtime.sessions_per_ip sessions, polling and WebSocket together', async () => {
+    const all = await pool(50, 10, () => handshake(capped, '127.0.0.1'));
+    assert.equal(all.filter((a) => statusOf(a) === 200).length, 30);
+    const refused = all.filter((a) => statusOf(a) === 429);
+    assert.equal(refused.length, 20);
+    assert.match(refused[0].data, /too many connections from this address/);
     // A WebSocket handshake is refused before the 101 in the same way.
-    const ws = await rawRequest(server.port, upgradeRequest('/socket.io/?EIO=4&transport=websocket'));
+    const ws = await rawRequest(capped.port, upgradeRequest('/socket.io/?EIO=4&transport=websocket'));
     assert.match(ws.data, /^HTTP\/1\.1 429 /);
-    await assertAlive(server);
+    assert.equal(statusOf(await handshake(capped, '127.0.0.3')), 200);
+    await assertAlive(capped);
   });
 });
 

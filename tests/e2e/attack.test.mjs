@@ -15,6 +15,9 @@ export const rssBytes = (pid) => {
   return Number(m[1]) * 1024;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Latency bounds are for the release build; under ASan/UBSan (several times slower, sharing 2 cores with the other
+// test file) they are scaled.
+const slowdown = /\/asan\//.test(process.env.DPD_BIN || '') ? 4 : 1;
 
 // Raw HTTP on a fresh connection: everything the server sends until it closes (or `idleMs` of silence).
 export function rawRequest(port, text, { idleMs = 3000, localAddress } = {}) {
@@ -126,7 +129,7 @@ describe('attack: regex queries', () => {
       assert.equal(r.status, 400, r.text);
       assert.match(r.json.message, why);
       assert.equal(r.json.status, 400);
-      assert.ok(Date.now() - t0 < 1000);
+      assert.ok(Date.now() - t0 < 1000 * slowdown);
     }
     const ok = await api(server, 'GET', query({ text: { $regex: '^a+1$' } }));
     assert.equal(ok.status, 200);
@@ -158,15 +161,15 @@ describe('attack: regex queries', () => {
         assert.equal(r.json.statusCode, 503);
         assert.ok(r.headers.get('retry-after'));
       }
-      assert.ok(ms < 1000 + 1500, `answered in ${ms} ms`);
+      assert.ok(ms < 1000 + 1500 * slowdown, `answered in ${ms} ms`);
     }
     running = false;
     await prober;
     health.sort((a, b) => a - b);
     // $regex reads run off the HTTP workers: /__health never waits behind them.
-    assert.ok(health[Math.floor(health.length / 2)] < 50, `median /__health ${health[Math.floor(health.length / 2)]} ms`);
+    assert.ok(health[Math.floor(health.length / 2)] < 50 * slowdown, `median /__health ${health[Math.floor(health.length / 2)]} ms`);
     // (The reads take the budget, 1 s: a probe that waited for one would show it.)
-    assert.ok(health[health.length - 1] < 500, `slowest /__health ${health[health.length - 1]} ms`);
+    assert.ok(health[health.length - 1] < 500 * slowdown, `slowest /__health ${health[health.length - 1]} ms`);
   });
 
   test('a read whose client has gone away is abandoned at once, not at its budget', async () => {

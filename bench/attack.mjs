@@ -5,10 +5,10 @@
 //   ATTACKS=upgrades,regex node bench/attack.mjs   (a subset: upgrades regex broadcast handshakes document login signup)
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fdCount as fds, pool, rawExchange as raw, rssBytes as rss } from '../tests/e2e/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -17,8 +17,6 @@ const only = process.env.ATTACKS ? process.env.ATTACKS.split(',') : null;
 const known = spawnSync(bin, ['--show-limits'], { encoding: 'utf8' }).stdout;
 const has = (limit) => known.includes(limit + '=');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const fds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
-const rss = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) * 1024;
 const mb = (b) => (b / 1048576).toFixed(0) + ' MB';
 
 async function start(args = [], fixture = 'realtime') {
@@ -53,29 +51,6 @@ async function health(s, timeoutMs = 30000) {
   const t0 = performance.now();
   const r = await api(s, 'GET', '/__health', undefined, { timeoutMs, headers: { connection: 'close' } });
   return { ms: performance.now() - t0, ok: r.status === 200 };
-}
-
-function raw(port, text, { idleMs = 2000, localAddress } = {}) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
-    let data = '';
-    let timer;
-    const finish = (closed) => { clearTimeout(timer); sock.destroy(); resolve({ data, closed }); };
-    const arm = () => { clearTimeout(timer); timer = setTimeout(() => finish(false), idleMs); };
-    sock.on('data', (d) => { data += d.toString('latin1'); arm(); });
-    sock.on('close', () => finish(true));
-    sock.on('error', () => finish(true));
-    sock.on('connect', () => { arm(); sock.write(text); });
-  });
-}
-
-async function pool(n, width, fn) {
-  let next = 0;
-  const out = new Array(n);
-  await Promise.all(Array.from({ length: Math.min(n, width) }, async () => {
-    while (next < n) { const i = next++; out[i] = await fn(i); }
-  }));
-  return out;
 }
 
 const count = (list, f) => list.reduce((n, x) => n + (f(x) ? 1 : 0), 0);

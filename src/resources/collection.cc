@@ -112,13 +112,8 @@ store::CollectionSpec Collection::StorageSpec() const {
 // limit, never a silent cut).
 static std::optional<Reply> RecursionAboveLimit(const Context& ctx, std::size_t max) {
   if (ctx.internal) return std::nullopt;
-  const json::value* v = ctx.query.if_contains("$limitRecursion");
-  if (v == nullptr && ctx.body && ctx.body->is_object()) v = ctx.body->as_object().if_contains("$limitRecursion");
-  if (v == nullptr) return std::nullopt;
-  double n = 0;
-  if (v->is_number()) n = v->to_number<double>();
-  else if (v->is_string()) n = std::atof(std::string(v->as_string()).c_str());
-  if (!(n > static_cast<double>(max))) return std::nullopt;
+  const std::optional<double> n = RequestedRecursion(ctx);
+  if (!n || !(*n > static_cast<double>(max))) return std::nullopt;
   return Reply::Error(400, "$limitRecursion may be at most " + std::to_string(max) + " (script.recursion_max)");
 }
 

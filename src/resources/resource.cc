@@ -43,4 +43,13 @@ Reply Reply::FromStatus(const Status& s, bool with_status_code) {
 Resource::Resource(std::string name, std::string type)
     : name_(std::move(name)), type_(std::move(type)), path_("/" + name_) {}
 
+std::optional<double> RequestedRecursion(const Context& ctx) {
+  const json::value* v = ctx.query.if_contains("$limitRecursion");
+  if (v == nullptr && ctx.body && ctx.body->is_object()) v = ctx.body->as_object().if_contains("$limitRecursion");
+  if (v == nullptr) return std::nullopt;
+  if (v->is_number()) return v->to_number<double>();
+  if (v->is_string()) return std::atof(std::string(v->as_string()).c_str());
+  return 0.0;
+}
+
 }  // namespace dpd::resources

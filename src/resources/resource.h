@@ -65,6 +65,10 @@ struct Context {
   const std::string* header(std::string_view lower_name) const;
 };
 
+// `$limitRecursion` as the request asks for it, in its query or else its body (spec §10): nullopt when absent or
+// not a number (a string is read as JavaScript's parseFloat would). Negative and NaN values are returned as given.
+std::optional<double> RequestedRecursion(const Context& ctx);
+
 struct Reply {
   enum class Kind {
     kNext,    // not handled here: try the next matching resource (spec §4.1)

@@ -124,14 +124,9 @@ boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
 
 // The recursion limit of a request tree: $limitRecursion from the top-level request's query or body (spec §10).
 std::size_t RecursionLimit(const Context& ctx, std::size_t max) {
-  const json::value* v = ctx.query.if_contains("$limitRecursion");
-  if (v == nullptr && ctx.body && ctx.body->is_object()) v = ctx.body->as_object().if_contains("$limitRecursion");
-  if (v == nullptr) return 2;
-  double n = 0;
-  if (v->is_number()) n = v->to_number<double>();
-  else if (v->is_string()) n = std::atof(std::string(v->as_string()).c_str());
-  if (!(n >= 0)) return 2;
-  return std::min(static_cast<std::size_t>(n), max);
+  const std::optional<double> n = RequestedRecursion(ctx);
+  if (!n || !(*n >= 0)) return 2;
+  return std::min(static_cast<std::size_t>(*n), max);
 }
 
 std::function<void(script::HostRequest, std::function<void(script::HostResponse)>)> MakeRequester(

@@ -51,6 +51,13 @@ struct Patch {
   std::string whole_json;
 };
 
+// `patch` (set, unset, then commands) applied to `doc` — what every store's Update does to the stored document.
+inline void ApplyPatch(const Patch& patch, json::object& doc) {
+  for (const auto& kv : patch.set) doc[kv.key()] = kv.value();
+  for (const auto& key : patch.unset) doc.erase(key);
+  query::ApplyCommands(patch.commands, doc);
+}
+
 // A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
 constexpr std::string_view kUniquePrefix = "unique:";
 // A read abandoned at its time budget (QueryLimits::time_budget): code kUnavailable, message "budget:<text>".

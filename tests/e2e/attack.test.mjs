@@ -3,53 +3,19 @@
 // for seconds, a broadcast was copied into every socket's queue, one address took every realtime slot, documents
 // grew without bound, and the login and sign-up limits did not hold under concurrency.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, fdCount, pool, rawExchange as rawRequest, rssBytes, startDpd } from './harness.mjs';
 
-export const fdCount = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
-export const rssBytes = (pid) => {
-  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
-  return Number(m[1]) * 1024;
-};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Latency bounds are for the release build; under ASan/UBSan (several times slower, sharing 2 cores with the other
 // test file) they are scaled.
 const slowdown = /\/asan\//.test(process.env.DPD_BIN || '') ? 4 : 1;
 
-// Raw HTTP on a fresh connection: everything the server sends until it closes (or `idleMs` of silence).
-export function rawRequest(port, text, { idleMs = 3000, localAddress } = {}) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
-    let data = '';
-    let timer;
-    const finish = (closed) => { clearTimeout(timer); sock.destroy(); resolve({ data, closed }); };
-    const arm = () => { clearTimeout(timer); timer = setTimeout(() => finish(false), idleMs); };
-    sock.on('data', (d) => { data += d.toString('latin1'); arm(); });
-    sock.on('close', () => finish(true));
-    sock.on('error', () => {});
-    sock.on('connect', () => { arm(); sock.write(text); });
-  });
-}
-
-export const upgradeRequest = (target) =>
+const upgradeRequest = (target) =>
   `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
-
-// Runs `fn(i)` for i < n with at most `width` at once.
-export async function pool(n, width, fn) {
-  let next = 0;
-  const results = new Array(n);
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) {
-      const i = next++;
-      results[i] = await fn(i);
-    }
-  }));
-  return results;
-}
 
 describe('attack: rejected WebSocket upgrades', () => {
   let server;

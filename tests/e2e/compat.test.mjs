@@ -5,7 +5,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { api, assertAlive, copyFixture, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, pool, startDpd } from './harness.mjs';
 
 describe('compat: HTTP', () => {
   let server;
@@ -37,16 +37,6 @@ describe('compat: HTTP', () => {
     await assertAlive(server);
   });
 });
-
-// Runs `fn(i)` for i < n with at most `width` at once.
-async function pool(n, width, fn) {
-  let next = 0;
-  const out = new Array(n);
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) { const i = next++; out[i] = await fn(i); }
-  }));
-  return out;
-}
 
 describe('compat: update commands are atomic under concurrency', () => {
   let server;

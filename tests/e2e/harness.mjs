@@ -73,9 +73,9 @@ export async function startDpd(appDir, args = [], env = {}) {
  * Sends raw bytes on a new connection and collects everything the server sends until it closes the connection
  * or `idleMs` pass without data. Returns { data, closed }.
  */
-export function rawExchange(port, chunks, { idleMs = 1500, delayMs = 0 } = {}) {
+export function rawExchange(port, chunks, { idleMs = 1500, delayMs = 0, localAddress } = {}) {
   return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress });
     let data = Buffer.alloc(0);
     let timer;
     const finish = (closed) => {
@@ -97,6 +97,26 @@ export function rawExchange(port, chunks, { idleMs = 1500, delayMs = 0 } = {}) {
     });
   });
 }
+
+/** Runs `fn(i)` for i < n with at most `width` at once; resolves with the results in order. */
+export async function pool(n, width, fn) {
+  let next = 0;
+  const results = new Array(n);
+  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
+    while (next < n) {
+      const i = next++;
+      results[i] = await fn(i);
+    }
+  }));
+  return results;
+}
+
+/** Open file descriptors / resident memory (bytes) of process `pid`. */
+export const fdCount = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
+export const rssBytes = (pid) => {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
+  return Number(m[1]) * 1024;
+};
 
 /** Status code of the first response in raw HTTP text (0 when none). */
 export function statusOf(raw) {

@@ -575,9 +575,7 @@ boost::asio::awaitable<Result<std::optional<Document>>> MongoStore::Update(std::
     if (!found.ok()) return found.status();
     if (found->empty()) return Status::NotFound("no document " + id);
     Document d = std::move((*found)[0]);
-    for (const auto& kv : patch.set) d.fields[kv.key()] = kv.value();
-    for (const auto& key : patch.unset) d.fields.erase(key);
-    query::ApplyCommands(patch.commands, d.fields);
+    ApplyPatch(patch, d.fields);
     if (Status st = im->ReplaceNow(name, d); !st.ok()) return st;
     return std::optional<Document>(std::move(d));
   });

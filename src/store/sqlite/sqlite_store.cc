@@ -231,13 +231,11 @@ struct WriteOp {
 std::uint64_t Stamp(std::string_view text) { return std::hash<std::string_view>{}(text) | 1; }
 
 // `patch` applied to the fields of stored JSON text.
-json::object ApplyPatch(std::string_view text, const Patch& patch) {
+json::object PatchedText(std::string_view text, const Patch& patch) {
   boost::system::error_code ec;
   json::value v = boost::json::parse(text, ec);
   json::object doc = !ec && v.is_object() ? std::move(v.as_object()) : json::object();
-  for (const auto& kv : patch.set) doc[kv.key()] = kv.value();
-  for (const auto& key : patch.unset) doc.erase(key);
-  query::ApplyCommands(patch.commands, doc);
+  ApplyPatch(patch, doc);
   return doc;
 }
 
@@ -352,7 +350,7 @@ struct SqliteStore::Impl {
             Stamp(text) == op.patch->expected_stamp) {
           op.doc.clear();  // as given: the caller has it
         } else {
-          op.doc = json::Write(ApplyPatch(text, *op.patch));
+          op.doc = json::Write(PatchedText(text, *op.patch));
         }
         sqlite3_reset(*select);
         const std::string& text_out = op.doc.empty() ? op.patch->whole_json : op.doc;

@@ -1,7 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include "auth/password.h"
 #include "auth/rate_limiter.h"
+#include "auth/root_keys.h"
 #include "base/random.h"
 
 namespace dpd::auth {
@@ -56,6 +61,30 @@ TEST(RateLimiterTest, WindowAndBound) {
   EXPECT_TRUE(limiter.Allow("ip|alice", t0 + std::chrono::seconds(11)));  // a new window
   for (int i = 0; i < 1000; ++i) limiter.Allow("k" + std::to_string(i), t0 + std::chrono::seconds(12));
   EXPECT_LE(limiter.size(), 16u);
+}
+
+TEST(RootKeysTest, MatchesKeysAndRereadsTheFile) {
+  auto file = std::filesystem::temp_directory_path() / ("dpd-root-keys-" + std::to_string(::getpid()));
+  int loads = 0;
+  RootKeys::Loader load = [&loads](const std::filesystem::path& f) -> Result<std::vector<std::string>> {
+    ++loads;
+    std::ifstream in(f);
+    std::vector<std::string> keys;
+    for (std::string line; std::getline(in, line);) keys.push_back(line);
+    return keys;
+  };
+  { std::ofstream(file) << "alpha\n"; }
+  RootKeys keys(file, load, false);
+  EXPECT_TRUE(keys.Matches("alpha"));
+  EXPECT_FALSE(keys.Matches("alph"));
+  EXPECT_FALSE(keys.Matches(""));
+  EXPECT_TRUE(keys.Matches("alpha"));
+  EXPECT_EQ(loads, 1) << "read again only when the file changes";
+  std::filesystem::remove(file);
+  EXPECT_FALSE(keys.Matches("alpha")) << "a removed file leaves no keys";
+  RootKeys any(file, load, true);
+  EXPECT_TRUE(any.Matches("whatever"));
+  EXPECT_FALSE(any.Matches(""));
 }
 
 }  // namespace

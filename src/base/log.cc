@@ -11,4 +11,16 @@ void InitLogging(std::string_view level) {
   spdlog::set_default_logger(logger);
 }
 
+bool LogFailure(std::string_view what, const std::exception_ptr& e) {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("task failed task={} error=\"{}\"", what, ex.what());
+  } catch (...) {
+    spdlog::error("task failed task={} error=unknown", what);
+  }
+  return true;
+}
+
 }  // namespace dpd

@@ -8,10 +8,12 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace dpd {
 
-// What went wrong, in terms the HTTP layer maps to a status code (see server/error_reply.h for the one table).
+// What went wrong, in terms the HTTP layer maps to a status code (Status::http_status; resources::Reply::FromStatus
+// renders the body — the one mapping every resource uses).
 enum class Code {
   kOk = 0,
   kBadRequest,         // 400
@@ -26,12 +28,19 @@ enum class Code {
   kInternal,           // 500
   kNotImplemented,     // 501
   kUnavailable,        // 503
+  kOverBudget,         // 503: a read stopped at its time budget or because its client left (RELIABILITY B2)
+};
+
+// One property's validation error ({"errors": {field: message}} in Deployd's error shape, spec §3.9).
+struct FieldError {
+  std::string field;
+  std::string message;
 };
 
 class Status {
  public:
   Status() = default;  // OK
-  Status(Code code, std::string message) : rep_(std::make_shared<Rep>(Rep{code, std::move(message)})) {}
+  Status(Code code, std::string message) : rep_(std::make_shared<Rep>(Rep{code, std::move(message), {}, 0})) {}
 
   static Status Ok() { return Status(); }
   static Status BadRequest(std::string m) { return {Code::kBadRequest, std::move(m)}; }
@@ -42,6 +51,9 @@ class Status {
   static Status PayloadTooLarge(std::string m) { return {Code::kPayloadTooLarge, std::move(m)}; }
   static Status UriTooLong(std::string m) { return {Code::kUriTooLong, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Status OverBudget(std::string m) { return {Code::kOverBudget, std::move(m)}; }
+  // A 400 carrying property errors (a unique index refusal: {"username": "is already in use"}).
+  static Status Invalid(std::vector<FieldError> fields);
 
   bool ok() const { return rep_ == nullptr; }
   Code code() const { return rep_ ? rep_->code : Code::kOk; }
@@ -49,13 +61,22 @@ class Status {
     static const std::string kEmpty;
     return rep_ ? rep_->message : kEmpty;
   }
-  // The HTTP status this code stands for (200 for OK).
+  // The HTTP status: the one given by WithHttpStatus, else the one this code stands for (200 for OK).
   int http_status() const;
+  // The same failure answered with `status` (400–599; a script's cancel(msg, 401)). OK stays OK.
+  Status WithHttpStatus(int status) const;
+  // Property errors (Invalid); empty for every other failure.
+  const std::vector<FieldError>& fields() const {
+    static const std::vector<FieldError> kNone;
+    return rep_ ? rep_->fields : kNone;
+  }
 
  private:
   struct Rep {
     Code code;
     std::string message;
+    std::vector<FieldError> fields;
+    int http = 0;  // 0: from code
   };
   std::shared_ptr<const Rep> rep_;
 };

@@ -109,15 +109,17 @@ std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir)
   return scripts;
 }
 
-std::string ScriptsStamp(const std::filesystem::path& dir) {
+std::string AppStamp(const fs::path& root) {
   std::vector<std::string> parts;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file(ec)) continue;
-    std::string file = entry.path().filename().string();
-    if (file.size() < 4 || Lower(file.substr(file.size() - 3)) != ".js") continue;
-    const auto stamp = static_cast<long long>(entry.last_write_time(ec).time_since_epoch().count());
-    parts.push_back(file + ":" + std::to_string(entry.file_size(ec)) + ":" + std::to_string(stamp));
+  fs::recursive_directory_iterator it(root / "resources", fs::directory_options::none, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    std::string file = it->path().filename().string();
+    const bool script = file.size() >= 4 && Lower(file.substr(file.size() - 3)) == ".js";
+    if (!script && file != "config.json") continue;
+    const auto stamp = static_cast<long long>(it->last_write_time(ec).time_since_epoch().count());
+    parts.push_back(it->path().string() + ":" + std::to_string(it->file_size(ec)) + ":" + std::to_string(stamp));
   }
   std::sort(parts.begin(), parts.end());
   std::string out;

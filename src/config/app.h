@@ -43,9 +43,9 @@ Result<App> LoadApp(const std::filesystem::path& root, std::string_view env);
 // The event scripts in a resource folder: lower-case file name → source (empty or oversized files left out).
 std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir);
 
-// A signature of the *.js files in `dir` (names, sizes, modification times): changes when a script is added,
-// removed or edited. Cheap enough to poll.
-std::string ScriptsStamp(const std::filesystem::path& dir);
+// A signature of everything LoadApp reads below `root`/resources (every config.json and *.js: names, sizes,
+// modification times): changes when a resource or a script is added, removed or edited. Cheap enough to poll.
+std::string AppStamp(const std::filesystem::path& root);
 
 // The resource-name rules dpd enforces: non-empty `/`-separated segments of [A-Za-z0-9_.-], not starting with
 // "__" (reserved for /__health and friends), no "." or ".." segments.

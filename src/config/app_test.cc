@@ -49,6 +49,24 @@ TEST_F(AppTest, LoadsNestedResourcesAndScripts) {
   EXPECT_TRUE(app->problems.empty());
 }
 
+TEST_F(AppTest, AppStampFollowsConfigsAndScripts) {
+  Write("resources/todos/config.json", R"({"type":"Collection"})");
+  const std::string a = AppStamp(root_);
+  EXPECT_EQ(AppStamp(root_), a);
+  Write("resources/todos/notes.txt", "not read by LoadApp");
+  EXPECT_EQ(AppStamp(root_), a);
+  Write("resources/todos/get.js", "hide('x')");
+  const std::string b = AppStamp(root_);
+  EXPECT_NE(b, a) << "a script added";
+  Write("resources/a/b/config.json", R"({"type":"Collection"})");
+  const std::string c = AppStamp(root_);
+  EXPECT_NE(c, b) << "a nested resource added";
+  Write("resources/a/b/config.json", R"({"type":"Collection","properties":{}})");
+  EXPECT_NE(AppStamp(root_), c) << "a config edited (size differs)";
+  fs::remove(root_ / "resources/todos/get.js");
+  EXPECT_NE(AppStamp(root_), c) << "a script removed";
+}
+
 TEST_F(AppTest, BrokenConfigsAreReportedAndSkipped) {
   Write("resources/good/config.json", R"({"type":"Collection"})");
   Write("resources/broken/config.json", R"({"type":"Collection",)");

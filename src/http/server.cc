@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -533,6 +532,11 @@ void Server::RunOnEachWorker(const std::function<void()>& fn) {
   }
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return done == im.workers.size(); });
+}
+
+void Server::PostToEachWorker(std::function<void()> fn) {
+  auto shared = std::make_shared<const std::function<void()>>(std::move(fn));
+  for (auto& w : impl_->workers) asio::post(*w, [shared] { (*shared)(); });
 }
 
 unsigned short Server::port() const { return impl_->bound_port; }

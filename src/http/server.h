@@ -58,6 +58,8 @@ class Server {
   // Runs `fn` once on every worker thread (after Start) and waits for all of them: per-thread warm-up such as
   // creating script isolates and compiling scripts before the first request.
   void RunOnEachWorker(const std::function<void()>& fn);
+  // Queues `fn` on every worker thread and returns at once (a busy worker runs it when it is free).
+  void PostToEachWorker(std::function<void()> fn);
 
   // Open HTTP connections (upgraded ones excluded) / connections counted against the caps (upgraded included).
   std::size_t active_connections() const;

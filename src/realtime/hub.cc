@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -404,7 +403,7 @@ struct Hub::Impl {
   void OnConnected(Socket& s) {
     s.connected = true;
     if (!s.cookie_sid.empty()) {
-      asio::co_spawn(io, BindLater(this, s.sid, s.cookie_sid), asio::detached);
+      asio::co_spawn(io, BindLater(this, s.sid, s.cookie_sid), LogOnFailure{"realtime bind"});
     }
   }
 
@@ -449,7 +448,7 @@ struct Hub::Impl {
         if ((name == "server:setSession" || name == "server:setsession") && args.size() > 1 && args[1].is_object()) {
           const json::value* sid = args[1].as_object().if_contains("sid");
           if (sid && sid->is_string() && !sid->as_string().empty()) {
-            asio::co_spawn(io, BindLater(this, s.sid, std::string(sid->as_string())), asio::detached);
+            asio::co_spawn(io, BindLater(this, s.sid, std::string(sid->as_string())), LogOnFailure{"realtime bind"});
           }
         }
         if (p->id) {  // an ack was asked for: answer it (empty)
@@ -653,7 +652,7 @@ struct Hub::Impl {
       co_return;
     }
     conn->eio = eio;
-    asio::co_spawn(self->io, Writer(conn), asio::detached);
+    asio::co_spawn(self->io, Writer(conn), LogOnFailure{"websocket writer"});
     std::shared_ptr<Socket> s;
     if (sid_it == ex.query.end()) {
       s = self->NewSocket(eio, ex.remote_ip);
@@ -722,6 +721,12 @@ struct Hub::Impl {
   }
 
   // ---- heartbeats: one pass a second over the sockets ----
+  // A throw inside a pass is logged and the loop starts again: heartbeats must never stop for good.
+  void StartTick() {
+    asio::co_spawn(io, Tick(this), [this](const std::exception_ptr& e) {
+      if (LogFailure("realtime tick", e) && !stopped) StartTick();
+    });
+  }
   static asio::awaitable<void> Tick(Impl* self) {
     for (;;) {
       self->ticker.expires_after(std::chrono::seconds(1));
@@ -784,7 +789,7 @@ Hub::~Hub() { Stop(); }
 void Hub::Start() {
   Impl& im = *impl_;
   im.work.emplace(im.io.get_executor());
-  asio::co_spawn(im.io, Impl::Tick(&im), asio::detached);
+  im.StartTick();
   im.thread = std::thread([&im] { im.io.run(); });
 }
 
@@ -842,10 +847,10 @@ void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void
     auto conn = std::make_shared<WsConn>(std::move(socket), im->io, std::move(lease));
     conn->waiting_writers = im->waiting_writers;
     if (auto refused = im->RefuseUpgrade(ex)) {
-      asio::co_spawn(im->io, Impl::Refuse(conn, std::move(*refused)), asio::detached);
+      asio::co_spawn(im->io, Impl::Refuse(conn, std::move(*refused)), LogOnFailure{"websocket refusal"});
       return;
     }
-    asio::co_spawn(im->io, Impl::WsSession(im, std::move(ex), conn), asio::detached);
+    asio::co_spawn(im->io, Impl::WsSession(im, std::move(ex), conn), LogOnFailure{"websocket session"});
   });
 }
 

@@ -21,35 +21,10 @@ constexpr std::string_view kDeleteNeedsId =
     "You must include a query with an id when deleting an object from a collection.";
 constexpr std::string_view kNotFound = "not found";
 
-Reply ErrorsReply(json::object errors) {
-  Reply r;
-  r.kind = Reply::Kind::kError;
-  r.status = 400;
-  r.json = json::object{{"errors", std::move(errors)}};
-  return r;
-}
-
-// Store failures: a unique index refusal is the property's validation error; the rest is 503 (unavailable) or
-// 500, without internals.
+// Store failures: a missing document is Deployd's 400; the rest as every store failure is answered.
 Reply StoreError(const Status& s) {
-  if (s.code() == Code::kBadRequest && s.message().rfind(store::kUniquePrefix, 0) == 0) {
-    json::object errors;
-    errors[s.message().substr(store::kUniquePrefix.size())] = "is already in use";
-    return ErrorsReply(std::move(errors));
-  }
   if (s.code() == Code::kNotFound) return Reply::Error(400, kNoObject);
-  if (s.code() == Code::kUnavailable && s.message().rfind(store::kBudgetPrefix, 0) == 0) {
-    // The read was abandoned at its time budget (RELIABILITY B2): the worker is free again.
-    spdlog::warn("store: read abandoned: {}", s.message().substr(store::kBudgetPrefix.size()));
-    Reply r = Reply::Error(503, "Query took too long: " + s.message().substr(store::kBudgetPrefix.size()), true);
-    r.headers.emplace_back("Retry-After", "1");
-    return r;
-  }
-  spdlog::error("store error: {}", s.message());
-  Reply r = Reply::Error(s.code() == Code::kUnavailable ? 503 : 500,
-                         s.code() == Code::kUnavailable ? "Database unavailable" : "Internal error");
-  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
-  return r;
+  return Reply::FromStore(s);
 }
 
 bool IsObjectBody(const Context& ctx) { return ctx.body && (ctx.body->is_object() || ctx.body->is_array()); }
@@ -280,18 +255,18 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (events_->Has(Event::kValidate)) {
     EventOutcome v = co_await Fire(Event::kValidate, "POST", &doc, nullptr, ctx);
     if (v.cancelled()) co_return v.ErrorReply();
-    if (!v.errors.empty()) co_return ErrorsReply(std::move(v.errors));
+    if (!v.errors.empty()) co_return Reply::Errors(std::move(v.errors));
   }
   query::ApplyCommands(commands, doc);
   if (json::object errors = query::Validate(schema_, doc, true); !errors.empty()) {
-    co_return ErrorsReply(std::move(errors));
+    co_return Reply::Errors(std::move(errors));
   }
   std::string id = NewDocumentId();
   if (events_->Has(Event::kPost)) {
     doc["id"] = id;
     EventOutcome p = co_await Fire(Event::kPost, "POST", &doc, nullptr, ctx);
     if (p.cancelled()) co_return p.ErrorReply();
-    if (!p.errors.empty()) co_return ErrorsReply(std::move(p.errors));
+    if (!p.errors.empty()) co_return Reply::Errors(std::move(p.errors));
     doc.stable_erase("id");
     for (const auto& f : p.protected_fields) doc.stable_erase(f);
   }
@@ -333,7 +308,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   for (auto& kv : changes) merged[kv.key()] = kv.value();
   query::ApplyCommands(commands, merged);
   if (json::object errors = query::Validate(schema_, merged, false); !errors.empty()) {
-    co_return ErrorsReply(std::move(errors));
+    co_return Reply::Errors(std::move(errors));
   }
   // The document the events get, to tell what they changed (no copy when there are no such events).
   const bool has_update_events = events_->Has(Event::kValidate) || events_->Has(Event::kPut);
@@ -346,7 +321,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     EventOutcome out = co_await Fire(e, ctx.method, &merged, &previous, ctx);
     merged.stable_erase("id");
     if (out.cancelled()) co_return out.ErrorReply();
-    if (!out.errors.empty()) co_return ErrorsReply(std::move(out.errors));
+    if (!out.errors.empty()) co_return Reply::Errors(std::move(out.errors));
     for (const auto& f : out.protected_fields) {
       if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
       else merged.stable_erase(f);

@@ -29,9 +29,9 @@ class Collection : public Resource {
   const query::Schema& schema() const { return schema_; }
   // A stored document as clients see it: its fields, then "id" last.
   static json::object ToClient(store::Document d);
-  const EventRunner& events() const { return *events_; }
-  // For the script watcher: EventRunner::Reload is thread-safe.
-  EventRunner& mutable_events() const { return *events_; }
+  // The event runner is safe to call from every worker (EventRunner's contract).
+  EventRunner& events() const { return *events_; }
+  std::vector<std::string> Warm() const override { return events_->Warm(); }
   // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
   store::CollectionSpec StorageSpec() const;
 

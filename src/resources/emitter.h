@@ -6,11 +6,14 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <memory>
 #include <string>
 
 #include "json/json.h"
 
 namespace dpd::resources {
+
+class Router;
 
 struct EmitMessage {
   enum class Target { kAll, kRoom, kUsers };
@@ -20,6 +23,7 @@ struct EmitMessage {
   json::value users_query;     // … and the query selecting the users (each gets room "dpd_uid:<id>")
   std::string event;
   json::value data;            // null when none was given
+  std::shared_ptr<const Router> router;  // kUsers: the emitting request's router, which runs the query
 };
 
 // Reads the arguments of emit() (as JSON; a users client as {"$client": path}) in the forms of spec §6.7:

@@ -1,7 +1,7 @@
 #pragma once
 // The event points of a collection (spec §6.1): BeforeRequest, Validate, Post, Put, Get, Delete, AfterCommit.
-// The collection calls them, in the spec's order, through this interface; the V8 implementation arrives with the
-// scripts issue. NoEvents (every event absent) is the only implementation until then.
+// The collection calls them, in the spec's order, through this interface: ScriptEvents (resources/script_events.h)
+// runs the app's JavaScript files on V8; NoEvents has every event absent.
 //
 // Thread-safety: an implementation is shared by all worker threads.
 
@@ -30,8 +30,8 @@ struct EventCall {
 };
 
 struct EventOutcome {
-  Status status;                    // a cancel()/exception: the request (or, for Get/Delete lists, the item) fails
-  int http_status = 400;            // with status: the response status (cancel(msg, 401) → 401)
+  Status status;                    // a cancel()/exception: the request (or, for Get/Delete lists, the item) fails,
+                                    // answered with status.http_status() (cancel(msg, 401) → 401)
   bool status_code_field = false;   // the error body carries "statusCode" (a status was given, spec §6.6)
   bool fatal = false;               // an exception or a stopped script (not cancel()): fails a whole list too
   json::object errors;              // error(field, msg) calls: 400 {"errors": …}
@@ -39,7 +39,7 @@ struct EventOutcome {
   std::vector<std::string> protected_fields;  // protect(): not written
   bool cancelled() const { return !status.ok(); }
   // The error reply for a cancelled event.
-  Reply ErrorReply() const { return Reply::Error(http_status, status.message(), status_code_field); }
+  Reply ErrorReply() const { return Reply::FromStatus(status, status_code_field); }
 };
 
 class EventRunner {
@@ -48,8 +48,6 @@ class EventRunner {
   virtual bool Has(Event event) const = 0;
   // Prepares the calling thread to run events (compiles the scripts there); returns one line per problem.
   virtual std::vector<std::string> Warm() const { return {}; }
-  // Replaces the event scripts (a file changed on disk); thread-safe. Runners without scripts ignore it.
-  virtual void Reload(std::map<std::string, std::string>) {}
   virtual boost::asio::awaitable<EventOutcome> Run(const EventCall& call) = 0;
   // The Get event over a whole result at once (`documents_json`: a JSON array of documents as clients see them).
   // Returns the response body — survivors, hidden properties removed — or fails with `failure` filled in. With

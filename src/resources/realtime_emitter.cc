@@ -1,7 +1,6 @@
 #include "resources/realtime_emitter.h"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
 #include "base/log.h"
@@ -12,7 +11,6 @@ namespace {
 
 struct UsersEmit {
   realtime::Hub* hub;
-  const Router* router;
   EmitMessage message;
 };
 
@@ -23,8 +21,8 @@ boost::asio::awaitable<void> EmitToUsers(std::shared_ptr<UsersEmit> job) {
   if (job->message.users_query.is_object()) ctx.query = job->message.users_query.as_object();
   ctx.is_root = true;
   ctx.internal = true;
-  ctx.router = job->router;
-  Reply reply = co_await job->router->Dispatch(ctx);
+  ctx.router = job->message.router;
+  Reply reply = co_await job->message.router->Dispatch(ctx);
   json::value list;
   if (reply.kind == Reply::Kind::kJson) list = std::move(reply.json);
   if (reply.kind == Reply::Kind::kRawJson) {
@@ -54,15 +52,14 @@ void RealtimeEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_execu
       hub_->Emit({m.room}, m.event, m.data);
       return;
     case EmitMessage::Target::kUsers: {
-      if (router_ == nullptr) return;
+      if (m.router == nullptr) return;
       auto job = std::make_shared<UsersEmit>();
       job->hub = hub_;
-      job->router = router_;
       job->message = m;
       // Posted, not spawned here: co_spawn starts inline (Boost 1.81), and the users' query — with the users' own
       // Get script — would run inside the script that called emit(), which V8 refuses as re-entrant.
       boost::asio::post(executor, [executor, job = std::move(job)]() mutable {
-        boost::asio::co_spawn(executor, EmitToUsers(std::move(job)), boost::asio::detached);
+        boost::asio::co_spawn(executor, EmitToUsers(std::move(job)), LogOnFailure{"emit to users"});
       });
       return;
     }

@@ -8,18 +8,13 @@
 
 namespace dpd::resources {
 
-class Router;
-
 class RealtimeEmitter : public Emitter {
  public:
   explicit RealtimeEmitter(realtime::Hub* hub) : hub_(hub) {}
-  // Set once the router exists, before serving.
-  void SetRouter(const Router* router) { router_ = router; }
   void Emit(const EmitMessage& message, const boost::asio::any_io_executor& executor) override;
 
  private:
   realtime::Hub* hub_;
-  const Router* router_ = nullptr;
 };
 
 }  // namespace dpd::resources

@@ -1,5 +1,7 @@
 #include "resources/resource.h"
 
+#include "base/log.h"
+
 namespace dpd::resources {
 
 const std::string* Context::header(std::string_view lower_name) const {
@@ -36,8 +38,36 @@ Reply Reply::Error(int status, std::string_view message, bool with_status_code) 
   return r;
 }
 
+Reply Reply::Errors(json::object errors) {
+  Reply r;
+  r.kind = Kind::kError;
+  r.status = 400;
+  r.json = json::object{{"errors", std::move(errors)}};
+  return r;
+}
+
 Reply Reply::FromStatus(const Status& s, bool with_status_code) {
+  if (!s.fields().empty()) {
+    json::object errors;
+    for (const auto& f : s.fields()) errors[f.field] = f.message;
+    return Errors(std::move(errors));
+  }
   return Error(s.http_status(), s.message(), with_status_code);
+}
+
+Reply Reply::FromStore(const Status& s) {
+  if (!s.fields().empty()) return FromStatus(s);
+  Reply r;
+  if (s.code() == Code::kOverBudget) {
+    // The read was abandoned (RELIABILITY B2): the worker is free again.
+    spdlog::warn("store: read abandoned: {}", s.message());
+    r = Error(503, "Query took too long: " + s.message(), true);
+  } else {
+    spdlog::error("store error: {}", s.message());
+    r = s.code() == Code::kUnavailable ? Error(503, "Database unavailable") : Error(500, "Internal error");
+  }
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 Resource::Resource(std::string name, std::string type)

@@ -60,7 +60,7 @@ struct Context {
   bool internal = false;                // a dpd.* call from a script (spec §10)
   std::shared_ptr<CallTree> calls;      // set at the first dpd call of a request tree
   std::shared_ptr<const CallFrame> frame;  // this request's place in it (null: a client's request)
-  const Router* router = nullptr;       // where in-process dpd calls are routed
+  std::shared_ptr<const Router> router;  // the request's snapshot's router: where in-process dpd calls go
 
   const std::string* header(std::string_view lower_name) const;
 };
@@ -92,8 +92,25 @@ struct Reply {
   static Reply Empty(int status = 204);
   // {"message": message} (+ "statusCode" when with_status_code), status appended by the server.
   static Reply Error(int status, std::string_view message, bool with_status_code = false);
-  // A Status as an error reply.
+  // 400 {"errors": {field: message, …}} (spec §3.9).
+  static Reply Errors(json::object errors);
+  // The one mapping from a Status to an error reply: property errors as Errors, otherwise {"message"} with the
+  // status's HTTP status (+ "statusCode" when with_status_code).
   static Reply FromStatus(const Status& s, bool with_status_code = false);
+  // A store's (or the session store's) failure: property errors as FromStatus; an abandoned read 503 "Query took
+  // too long: …"; unavailable 503 "Database unavailable"; anything else 500 "Internal error" — internals are
+  // logged, never sent. 503s carry Retry-After.
+  static Reply FromStore(const Status& s);
+};
+
+// What a resource type is, as the registry (resources/registry.h) records it; callers ask these instead of testing
+// type names.
+struct TypeTraits {
+  bool collection = false;  // stores documents under its name (export/import, rename moves its data)
+  bool users = false;       // a user collection: login/logout/me, sessions point at it
+  bool client = false;      // offered as dpd.<jsName> in /dpd.js and to scripts
+  std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("data", "properties", "events", "api")
+  std::vector<std::string> events;           // the event script files it runs ("get.js", …)
 };
 
 class Resource {
@@ -106,11 +123,19 @@ class Resource {
   const std::string& type() const { return type_; }
   // "/" + name, or "/" for the root.
   const std::string& path() const { return path_; }
+  // The registered type's traits (all false for resources the registry did not make, such as static files).
+  const TypeTraits& traits() const { return traits_; }
+  // Set by TypeRegistry::Make.
+  void set_traits(TypeTraits traits) { traits_ = std::move(traits); }
 
   virtual boost::asio::awaitable<Reply> Handle(Context& ctx) = 0;
+  // Prepares the calling worker thread to serve this resource (compiles its event scripts into the thread's
+  // isolate); one line per problem found. Called on every worker before the resource serves there.
+  virtual std::vector<std::string> Warm() const { return {}; }
 
  private:
   std::string name_, type_, path_;
+  TypeTraits traits_;
 };
 
 }  // namespace dpd::resources

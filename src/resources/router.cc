@@ -1,9 +1,9 @@
 #include "resources/router.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "json/json.h"
+#include "resources/registry.h"
 
 namespace dpd::resources {
 
@@ -27,12 +27,8 @@ Router::Router(std::vector<std::shared_ptr<Resource>> resources, std::shared_ptr
   }
   json::array clients;
   for (const auto& r : resources_) {
-    if (r->type() != "Collection" && r->type() != "UserCollection") continue;
-    std::string key;
-    for (char c : r->name()) {
-      if (std::isalnum(static_cast<unsigned char>(c))) key += c;
-    }
-    clients.push_back(json::object{{"key", key}, {"path", r->path()}, {"users", r->type() == "UserCollection"}});
+    if (!r->traits().client) continue;
+    clients.push_back(json::object{{"key", JsName(r->name())}, {"path", r->path()}, {"users", r->traits().users}});
   }
   clients_json_ = std::make_shared<const std::string>(json::Write(clients));
 }

@@ -1,8 +1,5 @@
 #include "resources/script_events.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -12,7 +9,7 @@
 #include <optional>
 
 #include "base/log.h"
-#include "query/js.h"
+#include "resources/internal_client.h"
 #include "resources/router.h"
 
 namespace dpd::resources {
@@ -45,140 +42,6 @@ const std::vector<std::string>& ParameterNames() {
   return names;
 }
 
-// What an in-process dpd call needs from its caller, copied so that it outlives the caller's event if need be.
-struct Caller {
-  const Router* router = nullptr;
-  bool is_root = false;
-  std::uint64_t request_id = 0;
-  HeaderList headers;
-  std::shared_ptr<CallTree> calls;
-  std::shared_ptr<const CallFrame> frame;
-  session::SessionPtr session;  // the caller's session and user travel with the call (spec §10)
-  std::optional<json::object> me;
-  session::SessionStore* sessions = nullptr;
-  std::size_t max_calls = 0;
-  std::chrono::milliseconds tree_time{0};
-  Executor executor;
-};
-
-struct InternalJob {
-  std::shared_ptr<Caller> caller;
-  std::shared_ptr<const CallFrame> frame;
-  script::HostRequest request;
-  std::function<void(script::HostResponse)> done;
-};
-
-// A reply as the dpd client sees it: the body on success, the error body (with "status") otherwise.
-script::HostResponse ToHost(Reply& reply) {
-  script::HostResponse out;
-  switch (reply.kind) {
-    case Reply::Kind::kError: {
-      json::object body = reply.json.is_object() ? std::move(reply.json.as_object()) : json::object();
-      body["status"] = reply.status;
-      out.body_json = json::Write(body);
-      return out;
-    }
-    case Reply::Kind::kJson:
-      out.body_json = json::Write(reply.json);
-      break;
-    case Reply::Kind::kRawJson:
-      out.body_json = std::move(reply.text);
-      break;
-    case Reply::Kind::kText:
-      out.body_json = json::Write(json::value(json::string(reply.text)));
-      break;
-    default:
-      break;
-  }
-  out.ok = reply.status < 400;
-  return out;
-}
-
-boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
-  script::HostResponse response;
-  try {
-    Context child;
-    child.method = job->request.method;
-    child.url = job->request.path;
-    if (job->request.query.is_object()) child.query = job->request.query.as_object();
-    if (job->request.has_body) child.body = job->request.body;
-    child.headers = &job->caller->headers;
-    child.is_root = job->caller->is_root;
-    child.request_id = job->caller->request_id;
-    child.internal = true;
-    child.calls = job->caller->calls;
-    child.frame = job->frame;
-    child.router = job->caller->router;
-    child.session = job->caller->session;
-    child.me = job->caller->me;
-    child.sessions = job->caller->sessions;
-    Reply reply = co_await job->caller->router->Dispatch(child);
-    response = ToHost(reply);
-  } catch (const std::exception& e) {
-    spdlog::error("internal dpd call failed: {}", e.what());
-    response.ok = false;
-    response.body_json = R"({"message":"Internal error","status":500})";
-  }
-  job->done(std::move(response));
-}
-
-// The recursion limit of a request tree: $limitRecursion from the top-level request's query or body (spec §10).
-std::size_t RecursionLimit(const Context& ctx, std::size_t max) {
-  const std::optional<double> n = RequestedRecursion(ctx);
-  if (!n || !(*n >= 0)) return 2;
-  return std::min(static_cast<std::size_t>(*n), max);
-}
-
-std::function<void(script::HostRequest, std::function<void(script::HostResponse)>)> MakeRequester(
-    Context& ctx, const ScriptLimits& limits, Executor executor) {
-  if (!ctx.calls) {
-    ctx.calls = std::make_shared<CallTree>();
-    ctx.calls->limit = RecursionLimit(ctx, limits.recursion_max);
-  }
-  auto caller = std::make_shared<Caller>();
-  caller->router = ctx.router;
-  caller->is_root = ctx.is_root;
-  caller->request_id = ctx.request_id;
-  if (ctx.headers) caller->headers = *ctx.headers;
-  caller->calls = ctx.calls;
-  caller->frame = ctx.frame;
-  caller->session = ctx.session;
-  caller->me = ctx.me;
-  caller->sessions = ctx.sessions;
-  caller->max_calls = limits.internal_calls;
-  caller->tree_time = limits.tree_time;
-  caller->executor = std::move(executor);
-  return [caller](script::HostRequest req, std::function<void(script::HostResponse)> done) {
-    CallTree& tree = *caller->calls;
-    std::string key = req.method + " " + req.path;
-    std::size_t seen = 0;
-    for (const CallFrame* f = caller->frame.get(); f != nullptr; f = f->parent.get()) seen += f->key == key ? 1 : 0;
-    const bool late = std::chrono::steady_clock::now() - tree.started > caller->tree_time;
-    if (seen >= tree.limit || tree.calls >= caller->max_calls || late) {
-      std::string message = seen >= tree.limit ? "Recursive call to " + key + " detected"
-                            : late             ? "dpd calls of one request ran too long (script.tree_time_ms)"
-                                               : "Too many dpd calls in one request (script.internal_calls)";
-      // Answered later, never inside the call that asked.
-      boost::asio::post(caller->executor, [done = std::move(done), message = std::move(message)] {
-        done(script::HostResponse{false, json::Write(json::value(json::string(message)))});
-      });
-      return;
-    }
-    ++tree.calls;
-    auto job = std::make_shared<InternalJob>();
-    job->caller = caller;
-    job->frame = std::make_shared<const CallFrame>(CallFrame{std::move(key), caller->frame});
-    job->request = std::move(req);
-    job->done = std::move(done);
-    // Posted, not spawned here: Boost 1.81's co_spawn starts the coroutine inline (dispatch), which would run the
-    // called collection's events inside the caller's entry into V8.
-    boost::asio::post(caller->executor, [job = std::move(job)]() mutable {
-      Executor executor = job->caller->executor;
-      boost::asio::co_spawn(executor, InternalCall(std::move(job)), boost::asio::detached);
-    });
-  };
-}
-
 // Maps what a script did to the collection's terms (spec §6.6).
 void MapFailure(const script::Outcome& out, const std::string& file, EventOutcome& result) {
   switch (out.kind) {
@@ -186,20 +49,16 @@ void MapFailure(const script::Outcome& out, const std::string& file, EventOutcom
     case script::Outcome::Kind::kPending:
       break;
     case script::Outcome::Kind::kCancelled:
-      result.status = Status::BadRequest(out.message);
-      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
-      result.status_code_field = out.status_given;
-      break;
     case script::Outcome::Kind::kError:
-      result.status = Status::BadRequest(out.message);
-      result.http_status = out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400;
-      result.fatal = true;
+      result.status = Status::BadRequest(out.message)
+                          .WithHttpStatus(out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400);
+      result.status_code_field = out.kind == script::Outcome::Kind::kCancelled && out.status_given;
+      result.fatal = out.kind == script::Outcome::Kind::kError;
       break;
     case script::Outcome::Kind::kTimeout:
     case script::Outcome::Kind::kOutOfMemory:
       spdlog::error("script stopped file={} reason=\"{}\"", file, out.message);
       result.status = Status::Internal(out.message);
-      result.http_status = 500;
       result.fatal = true;
       break;
   }
@@ -216,11 +75,14 @@ struct Waiter {
 ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
                            const ScriptLimits& limits, Emitter* emitter)
     : resource_(std::move(resource)), limits_(limits), emitter_(emitter) {
-  Reload(std::move(scripts));
+  scripts_ = Build(std::move(scripts));
+  for (int e = 0; e <= static_cast<int>(Event::kLogin); ++e) {
+    if (scripts_.count(FileOf(static_cast<Event>(e)))) present_ |= 1u << e;
+  }
 }
 
-std::shared_ptr<const ScriptEvents::ScriptSet> ScriptEvents::Build(std::map<std::string, std::string> scripts) const {
-  auto set = std::make_shared<ScriptSet>();
+ScriptEvents::ScriptSet ScriptEvents::Build(std::map<std::string, std::string> scripts) const {
+  ScriptSet set;
   for (auto& [name, source] : scripts) {
     Script s;
     s.file = "resources/" + resource_ + "/" + name;
@@ -228,23 +90,13 @@ std::shared_ptr<const ScriptEvents::ScriptSet> ScriptEvents::Build(std::map<std:
     s.uses_headers = source.find("headers") != std::string::npos;
     s.uses_session = source.find("session") != std::string::npos;
     s.source = std::move(source);
-    set->emplace(name, std::move(s));
+    set.emplace(name, std::move(s));
   }
   return set;
 }
 
-void ScriptEvents::Reload(std::map<std::string, std::string> scripts) {
-  auto set = Build(std::move(scripts));
-  unsigned present = 0;
-  for (int e = 0; e <= static_cast<int>(Event::kLogin); ++e) {
-    if (set->count(FileOf(static_cast<Event>(e)))) present |= 1u << e;
-  }
-  scripts_.store(std::move(set), std::memory_order_release);
-  present_.store(present, std::memory_order_release);
-}
-
 bool ScriptEvents::Has(Event event) const {
-  return (present_.load(std::memory_order_acquire) >> static_cast<int>(event)) & 1u;
+  return (present_ >> static_cast<int>(event)) & 1u;
 }
 
 const ScriptEvents::Script* ScriptEvents::Find(const ScriptSet& set, Event event) {
@@ -254,8 +106,7 @@ const ScriptEvents::Script* ScriptEvents::Find(const ScriptSet& set, Event event
 
 std::vector<std::string> ScriptEvents::Warm() const {
   std::vector<std::string> problems;
-  auto set = Current();
-  for (const auto& [name, script] : *set) {
+  for (const auto& [name, script] : scripts_) {
     Status s = script::Runtime::ForThisThread(limits_).Check({script.file, script.source}, ParameterNames());
     if (!s.ok()) problems.push_back(s.message());
   }
@@ -300,21 +151,20 @@ void ScriptEvents::AddCommon(const Script& script, const std::string& method, Co
 boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& script, script::Invocation& inv,
                                                               Context* ctx) {
   Executor executor = co_await boost::asio::this_coro::executor;
-  if (ctx && !ctx->calls) {
-    ctx->calls = std::make_shared<CallTree>();
-    ctx->calls->limit = RecursionLimit(*ctx, limits_.recursion_max);
-  }
+  if (ctx) BeginCallTree(*ctx, limits_);
   if (ctx && ctx->router && script.uses_dpd) {
     inv.clients_json = ctx->router->clients_json();
-    inv.request = MakeRequester(*ctx, limits_, executor);
+    inv.request = MakeInternalClient(*ctx, limits_, executor);
   }
   const std::string& file = script.file;
   inv.log = [&file](std::string_view line) { spdlog::info("script file={} console=\"{}\"", file, line); };
   Emitter* emitter = emitter_;
   std::shared_ptr<CallTree> tree = ctx ? ctx->calls : nullptr;
-  inv.emit = [emitter, file, executor, tree](const json::array& args) {
+  std::shared_ptr<const Router> router = ctx ? ctx->router : nullptr;
+  inv.emit = [emitter, file, executor, tree, router](const json::array& args) {
     EmitMessage message;
     if (ReadEmit(args, message)) {
+      message.router = router;
       if (tree) tree->emitted = true;
       emitter->Emit(message, executor);
     } else {
@@ -341,36 +191,9 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   co_return late;
 }
 
-boost::asio::awaitable<void> ScriptEvents::ApplySession(json::object& changes, Context& ctx) {
-  // session.save()/joinRoom()/… of a stored session are persisted; an anonymous session stays unsaved (nothing is
-  // allocated for anonymous clients; Deployd saved one whose id no client ever learnt).
-  if (!ctx.session || ctx.sessions == nullptr) co_return;
-  if (query::js::Truthy(changes.if_contains("remove"))) {
-    (void)co_await ctx.sessions->Remove(ctx.session->id);
-    ctx.session = nullptr;
-    co_return;
-  }
-  const json::value* data = changes.if_contains("data");
-  if (!query::js::Truthy(changes.if_contains("save")) || data == nullptr || !data->is_object()) co_return;
-  store::Document doc{ctx.session->id, data->as_object()};
-  doc.fields.stable_erase("id");
-  auto updated = std::make_shared<session::Session>(session::Session::FromDocument(doc));
-  // The identity of a session is not the script's to change.
-  updated->uid = ctx.session->uid;
-  updated->path = ctx.session->path;
-  updated->userhash = ctx.session->userhash;
-  updated->created_on = ctx.session->created_on;
-  updated->last_active = ctx.session->last_active;
-  session::SessionPtr ptr = std::move(updated);
-  Status s = co_await ctx.sessions->Save(ptr);
-  if (s.ok()) ctx.session = ptr;
-  else spdlog::warn("session not saved: {}", s.message());
-}
-
 boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,
                                                                      bool single, EventOutcome& failure) {
-  std::shared_ptr<const ScriptSet> set = Current();  // kept for the whole call
-  const Script* script = Find(*set, Event::kGet);
+  const Script* script = Find(scripts_, Event::kGet);
   if (script == nullptr) co_return Status::Internal("no get.js");
   script::Invocation inv;
   inv.allow_errors = inv.allow_hide = true;
@@ -387,8 +210,7 @@ boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ct
 
 boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   EventOutcome result;
-  std::shared_ptr<const ScriptSet> set = Current();  // kept for the whole call
-  const Script* script = Find(*set, call.event);
+  const Script* script = Find(scripts_, call.event);
   if (script == nullptr) co_return result;
 
   script::Invocation inv;
@@ -419,7 +241,7 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   }
 
   script::Outcome out = co_await Execute(*script, inv, call.ctx);
-  if (out.session.is_object() && call.ctx) co_await ApplySession(out.session.as_object(), *call.ctx);
+  if (out.session.is_object() && call.ctx) co_await ApplySessionChanges(out.session.as_object(), *call.ctx);
   MapFailure(out, script->file, result);
   if (out.kind == script::Outcome::Kind::kOk || out.kind == script::Outcome::Kind::kCancelled) {
     if (call.data) *call.data = std::move(out.self);

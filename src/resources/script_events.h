@@ -1,13 +1,13 @@
 #pragma once
 // EventRunner on V8 (script/): runs a resource's event files (get.js, post.js, …; spec §1.3, §6) with the
 // variables of spec §6.3–6.4, waits for the `dpd` calls they make (spec §6.8: callbacks and promises, bounded by
-// ScriptLimits::event_time), routes those calls in-process with the caller's root flag and the recursion guard of
-// spec §10, hands emit() to an Emitter, and maps what the script did to an EventOutcome (spec §6.6).
+// ScriptLimits::event_time), routes those calls in-process through resources/internal_client.h (the caller's root
+// flag, session and the recursion guard of spec §10), hands emit() to an Emitter, and maps what the script did to an EventOutcome (spec §6.6).
 //
-// Thread-safety: immutable after construction; each call runs on the calling thread's own isolate, and a call's
+// Thread-safety: immutable after construction (a script edited on disk makes a new app snapshot with new runners,
+// server/app_snapshot.h); each call runs on the calling thread's own isolate, and a call's
 // dpd requests and completions stay on that thread.
 
-#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,10 +37,6 @@ class ScriptEvents : public EventRunner {
   // Compiles every script on the calling thread; one line per syntax error ("resources/x/get.js:3: SyntaxError…").
   std::vector<std::string> Warm() const override;
 
-  // Replaces the scripts (a file changed on disk): calls that started keep the old ones, the next calls use the
-  // new ones, compiled on each worker at first use (the compile cache is keyed by source). Thread-safe.
-  void Reload(std::map<std::string, std::string> scripts) override;
-
  private:
   struct Script {
     std::string file;     // "resources/todos/get.js"
@@ -50,20 +46,17 @@ class ScriptEvents : public EventRunner {
     bool uses_session = false;   // mentions `session`
   };
   using ScriptSet = std::map<std::string, Script>;
-  std::shared_ptr<const ScriptSet> Build(std::map<std::string, std::string> scripts) const;
-  std::shared_ptr<const ScriptSet> Current() const { return scripts_.load(std::memory_order_acquire); }
+  ScriptSet Build(std::map<std::string, std::string> scripts) const;
   static const Script* Find(const ScriptSet& set, Event event);
   // Fills the variables every event gets (spec §6.3) from `ctx`.
   void AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv) const;
   // Runs one call to its end: the synchronous part, then (spec §6.8) until its dpd callbacks/promises settled.
   // Parameters are references on purpose (GCC 12 coroutine note in docs/architecture.md).
   boost::asio::awaitable<script::Outcome> Execute(const Script& script, script::Invocation& inv, Context* ctx);
-  // Persists what a script did to its session (rooms, set/save, remove).
-  boost::asio::awaitable<void> ApplySession(json::object& changes, Context& ctx);
 
   std::string resource_;
-  std::atomic<std::shared_ptr<const ScriptSet>> scripts_;
-  std::atomic<unsigned> present_{0};  // bit per Event with a script: Has() without touching scripts_
+  ScriptSet scripts_;
+  unsigned present_ = 0;  // bit per Event with a script
   ScriptLimits limits_;
   Emitter* emitter_;
 };

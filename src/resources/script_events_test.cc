@@ -21,7 +21,11 @@ class RecordingEmitter : public Emitter {
 // A resource that answers every GET with the query it received and whether the call was internal.
 class Echo : public Resource {
  public:
-  Echo(std::string name, std::string type) : Resource(std::move(name), std::move(type)) {}
+  Echo(std::string name, std::string type) : Resource(std::move(name), std::move(type)) {
+    TypeTraits t;
+    t.client = t.users = true;  // offered to scripts as dpd.<name>, a user collection (emit's users form)
+    set_traits(t);
+  }
   boost::asio::awaitable<Reply> Handle(Context& ctx) override {
     co_return Reply::Json(json::object{{"query", ctx.query}, {"internal", ctx.internal}, {"url", ctx.url}});
   }
@@ -46,7 +50,8 @@ EventOutcome RunPost(ScriptEvents& events, json::object& data, Context& ctx) {
 
 TEST(ScriptEventsTest, EmitFormsReachTheEmitter) {
   RecordingEmitter emitter;
-  Router router({std::make_shared<Echo>("users", "UserCollection")}, nullptr);
+  auto router = std::make_shared<const Router>(
+      std::vector<std::shared_ptr<Resource>>{std::make_shared<Echo>("users", "UserCollection")}, nullptr);
   ScriptEvents events("todos",
                       {{"post.js",
                         "hide('secret');"
@@ -58,7 +63,7 @@ TEST(ScriptEventsTest, EmitFormsReachTheEmitter) {
                       ScriptLimits{}, &emitter);
   json::object data{{"title", "t"}, {"secret", "s"}};
   Context ctx;
-  ctx.router = &router;
+  ctx.router = router;
   EventOutcome out = RunPost(events, data, ctx);
   ASSERT_FALSE(out.cancelled()) << out.status.message();
   ASSERT_EQ(emitter.messages.size(), 4u);  // the five-argument call is not an emit form
@@ -78,13 +83,14 @@ TEST(ScriptEventsTest, EmitFormsReachTheEmitter) {
 
 TEST(ScriptEventsTest, WaitsForInProcessCalls) {
   RecordingEmitter emitter;
-  Router router({std::make_shared<Echo>("users", "UserCollection")}, nullptr);
+  auto router = std::make_shared<const Router>(
+      std::vector<std::shared_ptr<Resource>>{std::make_shared<Echo>("users", "UserCollection")}, nullptr);
   ScriptEvents events("todos",
                       {{"post.js", "dpd.users.get({n: 1}, function (r) { this.echo = r; });"}}, ScriptLimits{},
                       &emitter);
   json::object data;
   Context ctx;
-  ctx.router = &router;
+  ctx.router = router;
   EventOutcome out = RunPost(events, data, ctx);
   ASSERT_FALSE(out.cancelled()) << out.status.message();
   EXPECT_EQ(json::Write(data.at("echo")), R"({"query":{"n":1},"internal":true,"url":"/"})");

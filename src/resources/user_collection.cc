@@ -188,7 +188,7 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   if (user && !stored_hash.empty()) success = co_await Verify(password, stored_hash);
   if (success && options_.login_limiter) options_.login_limiter->Refund(limiter_key);
 
-  EventRunner& events = mutable_events();
+  EventRunner& events = this->events();
   if (events.Has(Event::kLogin)) {
     json::object self;
     if (user) {
@@ -240,7 +240,7 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   auto session = co_await options_.sessions->Create(path(), user->id, auth::UserHash(username, stored_hash));
   if (!session.ok()) {
     spdlog::error("login: session not stored: {}", session.status().message());
-    co_return Reply::Error(400, "Internal error");
+    co_return Reply::FromStore(session.status());
   }
   const std::string& sid = (*session)->id;
   Reply r = Reply::Json(json::object{{"path", path()}, {"id", sid}, {"uid", user->id}});

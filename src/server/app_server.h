@@ -1,9 +1,9 @@
 #pragma once
-// The composition root: loads the app folder, builds the resources and the router, and serves them over HTTP.
-// The request pipeline (spec §3) lives here: reserved /__ endpoints → CORS/OPTIONS → query → POST-only method
-// override → body → routing → reply rendering (spec §3.8, §3.9).
+// The composition root: opens the store, builds sessions, realtime, the type registry and the first app snapshot
+// (server/app_snapshot.h), and serves them over HTTP through the request pipeline (server/pipeline.h). A watcher
+// polls the app folder and reloads the snapshot when a config.json or script changes.
 //
-// Thread-safety: Start/Stop/Wait from one thread; requests are handled concurrently on the HTTP workers.
+// Thread-safety: Start/Stop/Wait from one thread; Reload from any; requests run concurrently on the HTTP workers.
 
 #include <filesystem>
 #include <memory>
@@ -42,8 +42,11 @@ class AppServer {
   void Stop();
   void Wait();
 
-  // One line per resource left out at load time (file name and reason).
-  const std::vector<std::string>& problems() const;
+  // One line per resource left out of the current snapshot (file name and reason).
+  std::vector<std::string> problems() const;
+  // Loads the app folder again and swaps in a new snapshot (requests running finish on theirs). Fails only when
+  // the folder is no longer an app; resources that cannot be built are left out, as at start-up.
+  Status Reload();
 
  private:
   AppServer();

@@ -1,15 +1,13 @@
 #include "server/transfer.h"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <algorithm>
 #include <iostream>
 #include <set>
 
+#include "resources/registry.h"
 #include "server/app_server.h"
 #include "store/mongo/mongo_store.h"
+#include "store/run_sync.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace dpd::server {
@@ -17,13 +15,7 @@ namespace {
 
 constexpr std::size_t kPage = 1000;
 
-template <typename T>
-T RunSync(boost::asio::awaitable<T> aw) {
-  boost::asio::io_context io;
-  auto f = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
-  io.run();
-  return f.get();
-}
+using store::RunSync;
 
 void Progress(bool on, const std::string& what, std::size_t n, bool done = false) {
   if (!on) return;
@@ -67,9 +59,12 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std
 }
 
 std::vector<std::string> DataCollections(const config::App& app, bool sessions) {
+  // The built-in types; a type registered at run time (a resource module) that stores documents is added there.
+  static const resources::TypeRegistry types = resources::TypeRegistry::WithBuiltins();
   std::set<std::string> names;
   for (const auto& r : app.resources) {
-    if (r.type == "Collection" || r.type == "UserCollection") names.insert(r.name);
+    const resources::ResourceType* type = types.Find(r.type);
+    if (type != nullptr && type->traits.collection) names.insert(r.name);
   }
   if (sessions) names.insert("sessions");
   return {names.begin(), names.end()};

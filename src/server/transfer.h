@@ -23,7 +23,7 @@ namespace dpd::server {
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root,
                                                 std::chrono::milliseconds read_budget = {});
 
-// The collections of `app` that hold documents (Collection and UserCollection resources), plus "sessions".
+// The collections of `app` that hold documents (resources whose type has the `collection` trait), plus "sessions".
 std::vector<std::string> DataCollections(const config::App& app, bool sessions);
 
 // Writes every document of `collections`; `progress` draws a counter on stderr. Returns the number written.

@@ -58,10 +58,11 @@ inline void ApplyPatch(const Patch& patch, json::object& doc) {
   query::ApplyCommands(patch.commands, doc);
 }
 
-// A write refused because it would duplicate a unique property: code kBadRequest, message "unique:<property>".
-constexpr std::string_view kUniquePrefix = "unique:";
-// A read abandoned at its time budget (QueryLimits::time_budget): code kUnavailable, message "budget:<text>".
-constexpr std::string_view kBudgetPrefix = "budget:";
+// A write refused because it would duplicate a unique property: Status::Invalid with that property's error.
+inline Status DuplicateValue(std::string property) {
+  return Status::Invalid({{std::move(property), "is already in use"}});
+}
+// A read abandoned at its time budget (QueryLimits::time_budget) or because its client left: Code::kOverBudget.
 
 // Coroutine parameters are references (the caller co_awaits at once, so they outlive the call) rather than
 // by-value class objects, which GCC 12 miscompiles when built from braced temporaries.
@@ -83,7 +84,7 @@ class Store {
                                                                             std::size_t default_limit) = 0;
   virtual boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                              const query::Filter& filter) = 0;
-  // Inserts a new document; a duplicate unique property fails with kUniquePrefix.
+  // Inserts a new document; a duplicate unique property fails with DuplicateValue.
   virtual boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) = 0;
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
   virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;

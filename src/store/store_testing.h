@@ -2,26 +2,16 @@
 // Shared by the store tests (SQLite, MongoDB, sessions): run a coroutine to completion on a private io_context,
 // and the documents and queries of the differential test (each store against the in-memory matcher).
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <random>
 #include <string>
 #include <vector>
 
 #include "json/json.h"
+#include "store/run_sync.h"
 
 namespace dpd::store::testing {
 
-template <typename T>
-T RunSync(boost::asio::awaitable<T> aw) {
-  boost::asio::io_context io;
-  auto f = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
-  io.run();
-  return f.get();
-}
+using store::RunSync;
 
 // 120 documents with ids d1000…d1119 (in "id"), mixed types and missing fields, the same on every run.
 inline std::vector<json::object> DifferentialDocs() {

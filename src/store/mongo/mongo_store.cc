@@ -296,10 +296,10 @@ struct MongoStore::Impl {
         }
         if (prop.empty() && !it->second.empty()) prop = it->second.front();
       }
-      return Status::BadRequest(std::string(kUniquePrefix) + (prop.empty() ? "id" : prop));
+      return DuplicateValue(prop.empty() ? "id" : prop);
     }
     if (e.code == 50) {  // MaxTimeMSExpired: the read's time budget
-      return Status::Unavailable(std::string(kBudgetPrefix) + "the query took longer than " +
+      return Status::OverBudget("the query took longer than " +
                                  std::to_string(read_budget_ms) + " ms");
     }
     if (IsUnavailable(e)) {

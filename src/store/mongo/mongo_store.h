@@ -10,7 +10,7 @@
 // * Writes use w:"majority", j:true unless the URI sets `w`/`journal`.
 // * The query AST becomes BSON filters, sorts and limits; only operators the query layer allowed exist there.
 // * Unavailable server (selection failed, network error, timeout) → Code::kUnavailable (503 + Retry-After);
-//   a duplicate key → kUniquePrefix + property (the same 400 as on SQLite).
+//   a duplicate key → DuplicateValue(property) (the same 400 as on SQLite).
 //
 // Thread-safety: all methods are safe from any thread.
 

@@ -131,10 +131,10 @@ class Connection {
   // The status of a read that did not end in SQLITE_DONE / SQLITE_ROW.
   Status ReadError(int rc, std::chrono::milliseconds budget) const {
     if (rc == SQLITE_INTERRUPT && client_gone_) {
-      return Status::Unavailable(std::string(kBudgetPrefix) + "the client went away");
+      return Status::OverBudget("the client went away");
     }
     if (rc == SQLITE_INTERRUPT) {
-      return Status::Unavailable(std::string(kBudgetPrefix) + "the query took longer than " +
+      return Status::OverBudget("the query took longer than " +
                                  std::to_string(budget.count()) + " ms");
     }
     return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(db_));
@@ -300,7 +300,7 @@ struct SqliteStore::Impl {
         std::size_t at = message.find(prefix);
         std::string property = at == std::string::npos ? "id" : message.substr(at + prefix.size());
         if (!property.empty() && property.back() == '\'') property.pop_back();
-        return {Status::BadRequest(std::string(kUniquePrefix) + property), 0};
+        return {DuplicateValue(property), 0};
       }
       return {Status::Unavailable("store: " + message), 0};
     };

@@ -93,8 +93,12 @@ TEST_F(SqliteStoreTest, UniqueViolationNamesTheProperty) {
   ASSERT_TRUE(Insert("a1", R"({"title":"same"})").ok());
   Status s = Insert("a2", R"({"title":"same"})");
   EXPECT_EQ(s.code(), Code::kBadRequest);
-  EXPECT_EQ(s.message(), "unique:title");
-  EXPECT_EQ(Insert("a1", R"({"title":"other"})").message(), "unique:id");
+  ASSERT_EQ(s.fields().size(), 1u);
+  EXPECT_EQ(s.fields()[0].field, "title");
+  EXPECT_EQ(s.fields()[0].message, "is already in use");
+  Status dup_id = Insert("a1", R"({"title":"other"})");
+  ASSERT_EQ(dup_id.fields().size(), 1u);
+  EXPECT_EQ(dup_id.fields()[0].field, "id");
   EXPECT_EQ(Ids("{}").size(), 1u);  // the refused writes wrote nothing
 }
 

@@ -1,0 +1,102 @@
+#include "resources/registry.h"
+
+#include <cctype>
+
+#include "base/log.h"
+#include "resources/collection.h"
+#include "resources/script_events.h"
+
+namespace dpd::resources {
+namespace {
+
+constexpr const char* kCollectionEvents[] = {"beforerequest.js", "validate.js", "post.js", "put.js",
+                                             "get.js",           "delete.js",   "aftercommit.js"};
+
+std::string Where(const config::ResourceConfig& config) { return "resources/" + config.name + "/config.json"; }
+
+// Both collection types: schema, event scripts (compiled on each worker by Resource::Warm, which reports a syntax
+// error with file and line; requests that run that event then fail, spec §6.6), storage prepared.
+Result<std::shared_ptr<Resource>> MakeCollection(const config::ResourceConfig& config, const Dependencies& deps,
+                                                 bool users) {
+  auto schema = query::Schema::FromConfig(config.settings);
+  if (!schema.ok()) return Status::BadRequest(Where(config) + ": " + schema.status().message());
+  auto events = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script, deps.emitter);
+  std::shared_ptr<Collection> collection;
+  if (users) {
+    collection = std::make_shared<UserCollection>(config.name, std::move(*schema), deps.store, deps.limits,
+                                                  std::move(events), deps.users);
+  } else {
+    collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store, deps.limits,
+                                              std::move(events));
+  }
+  if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {
+    return Status::BadRequest(Where(config) + ": " + s.message());
+  }
+  return std::shared_ptr<Resource>(std::move(collection));
+}
+
+}  // namespace
+
+TypeRegistry TypeRegistry::WithBuiltins() {
+  TypeRegistry registry;
+  TypeTraits collection;
+  collection.collection = collection.client = true;
+  collection.dashboard_pages = {"data", "properties", "events", "api"};
+  collection.events.assign(std::begin(kCollectionEvents), std::end(kCollectionEvents));
+  TypeTraits users = collection;
+  users.users = true;
+  users.events.push_back("login.js");
+  (void)registry.Register({"Collection", collection, [](const config::ResourceConfig& c, const Dependencies& d) {
+                             return MakeCollection(c, d, false);
+                           }});
+  (void)registry.Register({"UserCollection", users, [](const config::ResourceConfig& c, const Dependencies& d) {
+                             return MakeCollection(c, d, true);
+                           }});
+  return registry;
+}
+
+Status TypeRegistry::Register(ResourceType type) {
+  if (types_.count(type.name)) return Status::BadRequest("resource type \"" + type.name + "\" is already registered");
+  std::string name = type.name;
+  types_.emplace(std::move(name), std::move(type));
+  return Status::Ok();
+}
+
+const ResourceType* TypeRegistry::Find(std::string_view name) const {
+  auto it = types_.find(name);
+  return it == types_.end() ? nullptr : &it->second;
+}
+
+std::vector<const ResourceType*> TypeRegistry::types() const {
+  std::vector<const ResourceType*> out;
+  for (const auto& [name, type] : types_) out.push_back(&type);
+  return out;
+}
+
+Result<std::shared_ptr<Resource>> TypeRegistry::Make(const config::ResourceConfig& config,
+                                                     const Dependencies& deps) const {
+  const ResourceType* type = Find(config.type);
+  if (type == nullptr) {
+    return Status::BadRequest("Cannot find type \"" + config.type + "\" for resource " + config.name + " (" +
+                              Where(config) + ")");
+  }
+  auto made = type->make(config, deps);
+  if (!made.ok()) return made.status();
+  (*made)->set_traits(type->traits);
+  return made;
+}
+
+std::string JsName(std::string_view resource_name) {
+  std::string out;
+  for (char c : resource_name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += c;
+  }
+  return out;
+}
+
+UserCollection* AsUserCollection(Resource* r) {
+  // Only the UserCollection factory registers traits with `users`.
+  return r != nullptr && r->traits().users ? static_cast<UserCollection*>(r) : nullptr;
+}
+
+}  // namespace dpd::resources

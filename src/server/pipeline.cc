@@ -1,0 +1,252 @@
+#include "server/pipeline.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "base/log.h"
+#include "http/query_string.h"
+
+namespace dpd::server {
+namespace {
+
+constexpr std::string_view kReservedPrefix = "/__";
+constexpr std::string_view kMethodOverride = "_method";
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// spec §3.9: the error object with "status" last; an HTML page when the client accepts html.
+http::Response ErrorObjectResponse(const http::Request& req, int status, json::object body) {
+  body.erase("status");
+  body["status"] = status;
+  const std::string* accept = req.header("accept");
+  if (accept != nullptr && accept->find("html") != std::string::npos) {
+    http::Response res;
+    res.status = status;
+    const json::value* message = body.if_contains("message");
+    std::string text = message && message->is_string() ? std::string(message->as_string()) : json::Write(body);
+    res.body = "<!DOCTYPE html><html><head><title>" + std::to_string(status) + "</title></head><body><h1>" +
+               std::to_string(status) + " " + HtmlEscape(text) + "</h1></body></html>";
+    res.Set("Content-Type", "text/html");
+    return res;
+  }
+  return JsonResponse(status, json::Write(body));
+}
+
+http::Response TextError(int status, std::string text) {
+  http::Response res;
+  res.status = status;
+  res.body = std::move(text);
+  res.Set("Content-Type", "text/plain");
+  return res;
+}
+
+// spec §3.8 / §3.9.
+http::Response Render(const http::Request& req, resources::Reply reply) {
+  using Kind = resources::Reply::Kind;
+  http::Response res;
+  switch (reply.kind) {
+    case Kind::kError: {
+      json::object body = reply.json.is_object() ? std::move(reply.json.as_object()) : json::object();
+      res = ErrorObjectResponse(req, reply.status < 400 ? 400 : reply.status, std::move(body));
+      break;
+    }
+    case Kind::kJson:
+      res = JsonResponse(reply.status, json::Write(reply.json));
+      AddNoCache(res);
+      break;
+    case Kind::kRawJson:
+      res = JsonResponse(reply.status, std::move(reply.text));
+      AddNoCache(res);
+      break;
+    case Kind::kText:
+      res.status = reply.status;
+      res.body = std::move(reply.text);
+      res.Set("Content-Type", "text/html; charset=utf-8");
+      AddNoCache(res);
+      break;
+    default:
+      res.status = reply.status;
+      if (res.status != 204 && res.status != 304) res.Set("Content-Type", "text/html; charset=utf-8");
+      AddNoCache(res);
+      break;
+  }
+  for (auto& [n, v] : reply.headers) res.Set(std::move(n), std::move(v));
+  return res;
+}
+
+}  // namespace
+
+void AddNoCache(http::Response& res) {
+  res.Set("Cache-Control", "no-cache, no-store, must-revalidate");
+  res.Set("Pragma", "no-cache");
+  res.Set("Expires", "0");
+}
+
+http::Response JsonResponse(int status, std::string body) {
+  http::Response res;
+  res.status = status;
+  res.body = std::move(body);
+  res.Set("Content-Type", "application/json");
+  return res;
+}
+
+http::Response ErrorResponse(const http::Request& req, int status, std::string_view message) {
+  json::object body;
+  body["message"] = message;
+  return ErrorObjectResponse(req, status, std::move(body));
+}
+
+Pipeline::Pipeline(Parts parts) : parts_(std::move(parts)) {}
+
+void Pipeline::Reserve(Route route) {
+  if (route.prefix) {
+    std::erase_if(prefixes_, [&](const Route& r) { return r.path == route.path; });
+    prefixes_.push_back(std::move(route));
+    return;
+  }
+  std::string path = route.path;
+  exact_.insert_or_assign(std::move(path), std::move(route));
+}
+
+const Pipeline::Route* Pipeline::FindReserved(std::string_view path, std::string_view method) const {
+  auto answers = [method](const Route& r) {
+    return r.methods.empty() || std::find(r.methods.begin(), r.methods.end(), method) != r.methods.end();
+  };
+  if (auto it = exact_.find(path); it != exact_.end() && answers(it->second)) return &it->second;
+  for (const auto& r : prefixes_) {
+    if (path.substr(0, r.path.size()) == r.path && answers(r)) return &r;
+  }
+  return nullptr;
+}
+
+boost::asio::awaitable<http::Response> Pipeline::Handle(http::Request& req) {
+  std::shared_ptr<const AppSnapshot> app = parts_.app->Load();  // this request's configuration, to its end
+  http::Response res = co_await Run(req, app);
+  if (req.method != "OPTIONS") http::AddCorsHeaders(req, *parts_.cors, res);
+  parts_.metrics->CountResponse(res.status);
+  co_return res;
+}
+
+bool Pipeline::IsRoot(const http::Request& req) const {
+  std::string_view key;
+  if (const std::string* h = req.header("dpd-ssh-key")) {
+    key = *h;
+  } else if (const std::string* cookie = req.header("cookie")) {
+    if (auto v = http::CookieValue(*cookie, "DpdSshKey")) key = *v;
+  }
+  return parts_.root_keys->Matches(key);
+}
+
+boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
+                                                     const std::shared_ptr<const AppSnapshot>& app) {
+  const std::string_view path = req.path();
+  if (const Route* route = FindReserved(path, req.method)) co_return co_await route->handle(req, *app);
+  if (path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+    co_return ErrorResponse(req, 404, "resource not found");
+  }
+  if (req.method == "OPTIONS") co_return http::AnswerOptions(req, *parts_.cors);
+
+  resources::Context ctx;
+  ctx.method = req.method;
+  ctx.headers = &req.headers;
+  ctx.request_id = req.id;
+  ctx.is_root = IsRoot(req);
+  ctx.router = app->router;
+  ctx.remote_ip = req.remote_ip;
+  ctx.client_fd = req.client_fd;
+  ctx.sessions = parts_.sessions;
+  co_await ResolveSession(req, *app, ctx);
+  if (req.has_query()) {
+    auto query = http::ParseQueryString(req.query(), parts_.json);
+    if (!query.ok()) co_return TextError(400, query.status().message());
+    ctx.query = std::move(*query);
+  }
+  // `_method` overrides only a POST (a GET link or image must never delete: spec §16.2 item 4).
+  if (auto it = ctx.query.find(kMethodOverride); it != ctx.query.end()) {
+    if (req.method == "POST" && it->value().is_string()) ctx.method = Upper(it->value().as_string());
+    ctx.query.erase(it);
+  }
+  if (ctx.method == "POST" || ctx.method == "PUT" || ctx.method == "DELETE") {
+    auto body = http::ParseBody(req.header("content-type"), req.body, parts_.json);
+    if (!body.ok()) co_return TextError(400, body.status().message());
+    ctx.body = std::move(*body);
+    if (ctx.body && ctx.body->is_object()) {
+      auto& obj = ctx.body->as_object();
+      if (auto it = obj.find(kMethodOverride); it != obj.end()) {
+        if (req.method == "POST" && it->value().is_string()) ctx.method = Upper(it->value().as_string());
+        obj.erase(it);
+      }
+    }
+  }
+
+  for (const auto& match : app->router->Resolve(path)) {
+    ctx.url = std::string(match.url);
+    resources::Reply reply = co_await match.resource->Handle(ctx);
+    if (reply.kind == resources::Reply::Kind::kNext) continue;
+    if (reply.kind == resources::Reply::Kind::kStatic) {
+      std::optional<http::Response> res;
+      if (reply.static_root == app->static_root->dir()) {
+        res = app->static_root->Serve(req, ctx.method, reply.static_path);
+      } else {
+        res = http::StaticRoot(reply.static_root).Serve(req, ctx.method, reply.static_path);
+      }
+      if (res) co_return std::move(*res);
+      continue;
+    }
+    // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
+    if (ctx.calls && ctx.calls->emitted) co_await parts_.hub->Fence();
+    http::Response res = Render(req, std::move(reply));
+    if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
+    co_return res;
+  }
+  co_return ErrorResponse(req, 404, "resource not found");
+}
+
+// spec §3.5 / §3.7: the session id from `Authorization: Bearer` or the `sid` cookie; its session and user.
+// Requests without either allocate nothing here.
+boost::asio::awaitable<void> Pipeline::ResolveSession(const http::Request& req, const AppSnapshot& app,
+                                                      resources::Context& ctx) {
+  std::string sid;
+  if (const std::string* auth = req.header("authorization")) {
+    std::string_view a = *auth;
+    if (a.size() >= 6 && (a[0] == 'B' || a[0] == 'b') && Upper(a.substr(0, 6)) == "BEARER" &&
+        (a.size() == 6 || a[6] == ' ')) {
+      ctx.bearer = true;
+      std::string_view token = a.substr(std::min<std::size_t>(a.size(), 7));
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+      sid = std::string(token);
+    }
+  }
+  if (sid.empty()) {
+    if (const std::string* cookie = req.header("cookie")) {
+      if (auto v = http::CookieValue(*cookie, "sid")) sid = std::string(*v);
+    }
+  }
+  if (sid.empty() || parts_.sessions == nullptr) co_return;
+  ctx.session = co_await parts_.sessions->Find(sid);
+  if (!ctx.session || ctx.session->uid.empty()) co_return;
+  resources::UserCollection* users = app.users(ctx.session->path);
+  if (users == nullptr) co_return;
+  ctx.me = co_await users->LoadMe(*ctx.session, ctx.session_invalidated);
+}
+
+}  // namespace dpd::server

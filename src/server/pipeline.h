@@ -1,0 +1,78 @@
+#pragma once
+// The request pipeline (spec §3): reserved routes → CORS/OPTIONS → root key and session → query → POST-only method
+// override → body → routing → reply rendering (spec §3.8, §3.9). Each request pins the app snapshot it starts
+// with.
+//
+// Reserved routes are one table, consulted before the app's resources: exact paths (/__health, /__ready, /dpd.js,
+// and the coming /__resources, /__metrics, /dashboard) and prefixes (/socket.io/). A route names the methods it
+// answers; other methods go on to the app. Anything else below /__ is 404.
+//
+// Thread-safety: routes are added before serving; Handle runs concurrently on every HTTP worker.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/root_keys.h"
+#include "base/limits.h"
+#include "http/cors.h"
+#include "http/message.h"
+#include "metrics/metrics.h"
+#include "realtime/hub.h"
+#include "resources/resource.h"
+#include "server/app_snapshot.h"
+#include "session/session_store.h"
+
+namespace dpd::server {
+
+// {"message": …} (spec §3.9) with "status" last; an HTML page when the client accepts html.
+http::Response ErrorResponse(const http::Request& req, int status, std::string_view message);
+http::Response JsonResponse(int status, std::string body);
+// Cache-Control/Pragma/Expires: no caching (spec §3.8).
+void AddNoCache(http::Response& res);
+
+class Pipeline {
+ public:
+  using Handler = std::function<boost::asio::awaitable<http::Response>(http::Request&, const AppSnapshot&)>;
+  struct Route {
+    std::string path;                  // "/__health", or a prefix such as "/socket.io/"
+    bool prefix = false;
+    std::vector<std::string> methods;  // empty: every method
+    Handler handle;
+  };
+
+  struct Parts {
+    const SnapshotCell* app = nullptr;
+    session::SessionStore* sessions = nullptr;
+    realtime::Hub* hub = nullptr;  // the fence between a request's emits and its response (spec §6.7)
+    auth::RootKeys* root_keys = nullptr;
+    metrics::Registry* metrics = nullptr;
+    const http::CorsOptions* cors = nullptr;
+    JsonLimits json;
+  };
+  explicit Pipeline(Parts parts);
+
+  // Adds a reserved route; a later route of the same path replaces the earlier one.
+  void Reserve(Route route);
+  // The reserved route for `path` and `method`, or null.
+  const Route* FindReserved(std::string_view path, std::string_view method) const;
+
+  boost::asio::awaitable<http::Response> Handle(http::Request& req);
+
+ private:
+  boost::asio::awaitable<http::Response> Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app);
+  boost::asio::awaitable<void> ResolveSession(const http::Request& req, const AppSnapshot& app,
+                                              resources::Context& ctx);
+  bool IsRoot(const http::Request& req) const;
+
+  Parts parts_;
+  std::map<std::string, Route, std::less<>> exact_;
+  std::vector<Route> prefixes_;
+};
+
+}  // namespace dpd::server

@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/random.h"
 #include "realtime/protocol.h"
+#include "realtime/rooms.h"
 
 namespace dpd::realtime {
 namespace asio = boost::asio;
@@ -124,10 +125,8 @@ struct Socket {
   Clock::time_point pong_deadline;
   bool awaiting_pong = false;
   std::size_t pending_attachments = 0;
-  std::set<std::string> rooms;
-  std::string session_id, uid, cookie_sid;
+  std::string cookie_sid;
   std::string ip;
-  std::set<std::string> session_rooms;  // rooms that came from the session (_rooms)
 };
 
 }  // namespace
@@ -147,8 +146,7 @@ struct Hub::Impl {
   std::thread thread;
   asio::steady_timer ticker{io};
   std::unordered_map<std::string, std::shared_ptr<Socket>> sockets;          // by engine.io id
-  std::unordered_map<std::string, std::unordered_set<Socket*>> rooms;        // room → sockets
-  std::unordered_map<std::string, std::unordered_set<Socket*>> by_session;   // session id → sockets
+  Rooms rooms{0};  // rooms and session bindings, by engine.io id (made with the limits by Hub's constructor)
   std::unordered_map<std::string, std::size_t> sessions_by_ip;  // Engine.IO sessions per address
   struct Bucket {
     double tokens = 0;
@@ -305,14 +303,7 @@ struct Hub::Impl {
   void Close(Socket& s) {
     if (s.closed) return;
     s.closed = true;
-    Unbind(s);
-    for (const auto& r : s.rooms) {
-      auto it = rooms.find(r);
-      if (it == rooms.end()) continue;
-      it->second.erase(&s);
-      if (it->second.empty()) rooms.erase(it);
-    }
-    s.rooms.clear();
+    rooms.Remove(s.sid);
     if (s.poll) {
       AnswerPoll(s, PayloadAnswer({EnginePacket{EngineType::kClose, "", false}}, s.eio, s.binary_ok));
     }
@@ -332,63 +323,9 @@ struct Hub::Impl {
     if (sockets.erase(sid) > 0) hub->count_.fetch_sub(1);
   }
 
-  void Join(Socket& s, const std::string& room) {
-    if (s.rooms.count(room)) return;
-    if (s.rooms.size() >= limits.rooms_per_socket) {
-      spdlog::warn("realtime: socket in {} rooms; join of \"{}\" ignored", s.rooms.size(), room);
-      return;
-    }
-    s.rooms.insert(room);
-    rooms[room].insert(&s);
-  }
-  void Leave(Socket& s, const std::string& room) {
-    if (s.rooms.erase(room) == 0) return;
-    auto it = rooms.find(room);
-    if (it == rooms.end()) return;
-    it->second.erase(&s);
-    if (it->second.empty()) rooms.erase(it);
-  }
-
   // ---- sessions (spec §8.4) ----
-  void Unbind(Socket& s) {
-    if (s.session_id.empty()) return;
-    auto it = by_session.find(s.session_id);
-    if (it != by_session.end()) {
-      it->second.erase(&s);
-      if (it->second.empty()) by_session.erase(it);
-    }
-    if (!s.uid.empty()) Leave(s, "dpd_uid:" + s.uid);
-    for (const auto& r : s.session_rooms) Leave(s, r);
-    s.session_rooms.clear();
-    s.session_id.clear();
-    s.uid.clear();
-  }
-
-  void SetSessionRooms(Socket& s, const json::array& list) {
-    std::set<std::string> wanted;
-    for (const auto& r : list) {
-      if (r.is_string()) wanted.insert(std::string(r.as_string()));
-    }
-    for (auto it = s.session_rooms.begin(); it != s.session_rooms.end();) {
-      if (!wanted.count(*it)) {
-        Leave(s, *it);
-        it = s.session_rooms.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    for (const auto& r : wanted) {
-      if (s.session_rooms.insert(r).second) Join(s, r);
-    }
-  }
-
   void Bind(Socket& s, const session::Session& session) {
-    Unbind(s);  // a socket belongs to one session
-    s.session_id = session.id;
-    s.uid = session.uid;
-    by_session[session.id].insert(&s);
-    if (!s.uid.empty()) Join(s, "dpd_uid:" + s.uid);
-    SetSessionRooms(s, session.rooms);
+    rooms.Bind(s.sid, session);
     SendEvent(s, "server:acksession", nullptr);
   }
 
@@ -780,6 +717,7 @@ Hub::Hub(const RealtimeLimits& limits, const JsonLimits& json_limits, session::S
     : impl_(std::make_unique<Impl>()) {
   impl_->hub = this;
   impl_->limits = limits;
+  impl_->rooms = Rooms(limits.rooms_per_socket);
   impl_->json_limits = json_limits;
   impl_->sessions = sessions;
 }
@@ -873,14 +811,9 @@ void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const j
       for (auto& s : all) deliver(*s);
       return;
     }
-    std::unordered_set<Socket*> targets;
-    for (const auto& r : rooms) {
-      auto it = im->rooms.find(r);
-      if (it != im->rooms.end()) targets.insert(it->second.begin(), it->second.end());
-    }
     std::vector<std::shared_ptr<Socket>> keep;
-    for (Socket* s : targets) {
-      auto it = im->sockets.find(s->sid);
+    for (const auto& sid : im->rooms.MembersOf(rooms)) {
+      auto it = im->sockets.find(sid);
       if (it != im->sockets.end()) keep.push_back(it->second);
     }
     for (auto& s : keep) deliver(*s);
@@ -902,18 +835,7 @@ asio::awaitable<void> Hub::Fence() {
 
 void Hub::SessionChanged(const std::string& sid, session::SessionPtr session) {
   Impl* im = impl_.get();
-  asio::post(im->io, [im, sid, session] {
-    auto it = im->by_session.find(sid);
-    if (it == im->by_session.end()) return;
-    std::vector<Socket*> bound(it->second.begin(), it->second.end());
-    for (Socket* s : bound) {
-      if (!session) {
-        im->Unbind(*s);  // logout, credential change, deletion: the socket loses its identity
-      } else {
-        im->SetSessionRooms(*s, session->rooms);
-      }
-    }
-  });
+  asio::post(im->io, [im, sid, session] { im->rooms.SessionChanged(sid, session); });
 }
 
 }  // namespace dpd::realtime

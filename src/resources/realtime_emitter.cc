@@ -10,7 +10,7 @@ namespace dpd::resources {
 namespace {
 
 struct UsersEmit {
-  realtime::Hub* hub;
+  realtime::Bus* bus;
   EmitMessage message;
 };
 
@@ -38,7 +38,7 @@ boost::asio::awaitable<void> EmitToUsers(std::shared_ptr<UsersEmit> job) {
     const json::value* id = u.is_object() ? u.as_object().if_contains("id") : nullptr;
     if (id && id->is_string()) rooms.push_back("dpd_uid:" + std::string(id->as_string()));
   }
-  if (!rooms.empty()) job->hub->Emit(std::move(rooms), job->message.event, job->message.data);
+  if (!rooms.empty()) job->bus->Publish(std::move(rooms), job->message.event, job->message.data);
 }
 
 }  // namespace
@@ -46,15 +46,15 @@ boost::asio::awaitable<void> EmitToUsers(std::shared_ptr<UsersEmit> job) {
 void RealtimeEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_executor& executor) {
   switch (m.target) {
     case EmitMessage::Target::kAll:
-      hub_->Emit({}, m.event, m.data);
+      bus_->Publish({}, m.event, m.data);
       return;
     case EmitMessage::Target::kRoom:
-      hub_->Emit({m.room}, m.event, m.data);
+      bus_->Publish({m.room}, m.event, m.data);
       return;
     case EmitMessage::Target::kUsers: {
       if (m.router == nullptr) return;
       auto job = std::make_shared<UsersEmit>();
-      job->hub = hub_;
+      job->bus = bus_;
       job->message = m;
       // Posted, not spawned here: co_spawn starts inline (Boost 1.81), and the users' query — with the users' own
       // Get script — would run inside the script that called emit(), which V8 refuses as re-entrant.

@@ -22,6 +22,7 @@
 #include "http/query_string.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "realtime/bus.h"
 #include "realtime/hub.h"
 #include "resources/realtime_emitter.h"
 #include "resources/registry.h"
@@ -72,7 +73,8 @@ struct AppServer::Impl {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<resources::Emitter> emitter;
   std::unique_ptr<session::SessionStore> sessions;
-  std::unique_ptr<realtime::Hub> hub;  // socket.io (spec §12)
+  std::unique_ptr<realtime::Hub> hub;  // socket.io (spec §12): this node's sockets
+  std::unique_ptr<realtime::Bus> bus;  // where emits and session changes go
   std::unique_ptr<auth::RateLimiter> login_limiter;
   std::unique_ptr<auth::RateLimiter> signup_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
@@ -255,10 +257,11 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.sessions = std::make_unique<session::SessionStore>(im.store.get(), so);
   if (Status s = im.sessions->Prepare(); !s.ok()) return s;
   im.hub = std::make_unique<realtime::Hub>(im.options.limits.realtime, im.options.limits.json, im.sessions.get());
-  im.sessions->SetListener([hub = im.hub.get()](const std::string& sid, const session::SessionPtr& s) {
-    hub->SessionChanged(sid, s);
+  im.bus = std::make_unique<realtime::LocalBus>(im.hub.get());
+  im.sessions->SetListener([bus = im.bus.get()](const std::string& sid, const session::SessionPtr& s) {
+    bus->SessionChanged(sid, s);
   });
-  im.emitter = std::make_unique<resources::RealtimeEmitter>(im.hub.get());
+  im.emitter = std::make_unique<resources::RealtimeEmitter>(im.bus.get());
   im.login_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.login_attempts,
                                                          im.options.limits.session.login_window);
   im.signup_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.signups,
@@ -287,7 +290,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   Pipeline::Parts parts;
   parts.app = &im.app;
   parts.sessions = im.sessions.get();
-  parts.hub = im.hub.get();
+  parts.bus = im.bus.get();
   parts.root_keys = im.root_keys.get();
   parts.metrics = &im.metrics;
   parts.cors = &im.options.cors;

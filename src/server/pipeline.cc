@@ -212,7 +212,7 @@ boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
       continue;
     }
     // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
-    if (ctx.calls && ctx.calls->emitted) co_await parts_.hub->Fence();
+    if (ctx.calls && ctx.calls->emitted) co_await parts_.bus->Fence();
     http::Response res = Render(req, std::move(reply));
     if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
     co_return res;

@@ -23,7 +23,7 @@
 #include "http/cors.h"
 #include "http/message.h"
 #include "metrics/metrics.h"
-#include "realtime/hub.h"
+#include "realtime/bus.h"
 #include "resources/resource.h"
 #include "server/app_snapshot.h"
 #include "session/session_store.h"
@@ -49,7 +49,7 @@ class Pipeline {
   struct Parts {
     const SnapshotCell* app = nullptr;
     session::SessionStore* sessions = nullptr;
-    realtime::Hub* hub = nullptr;  // the fence between a request's emits and its response (spec §6.7)
+    realtime::Bus* bus = nullptr;  // the fence between a request's emits and its response (spec §6.7)
     auth::RootKeys* root_keys = nullptr;
     metrics::Registry* metrics = nullptr;
     const http::CorsOptions* cors = nullptr;

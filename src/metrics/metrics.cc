@@ -1,11 +1,115 @@
 #include "metrics/metrics.h"
 
+#include <algorithm>
+#include <cstdio>
+
 namespace dpd::metrics {
+namespace {
+
+std::atomic<std::size_t> next_slot{0};
+
+std::string FormatBound(double b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", b);
+  return buf;
+}
+
+}  // namespace
+
+std::size_t ThisThreadSlot() {
+  thread_local const std::size_t slot = next_slot.fetch_add(1, std::memory_order_relaxed) % kSlots;
+  return slot;
+}
+
+std::uint64_t Counter::Value() const {
+  std::uint64_t sum = 0;
+  for (const auto& c : cells_) sum += c.v.load(std::memory_order_relaxed);
+  return sum;
+}
+
+std::vector<double> Histogram::LatencyBounds() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), cells_(new Cell[kSlots]) {
+  std::sort(bounds_.begin(), bounds_.end());
+  if (bounds_.size() > kMaxBuckets) bounds_.resize(kMaxBuckets);
+}
+
+void Histogram::Observe(double v) {
+  Cell& c = cells_[ThisThreadSlot()];
+  const std::size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();  // first bound ≥ v
+  c.buckets[i].fetch_add(1, std::memory_order_relaxed);
+  c.sum.fetch_add(v, std::memory_order_relaxed);
+}
+
+Histogram::Snapshot Histogram::Read() const {
+  Snapshot s;
+  s.bounds = bounds_;
+  std::vector<std::uint64_t> counts(bounds_.size() + 1, 0);
+  for (std::size_t t = 0; t < kSlots; ++t) {
+    for (std::size_t i = 0; i < counts.size(); ++i) counts[i] += cells_[t].buckets[i].load(std::memory_order_relaxed);
+    s.sum += cells_[t].sum.load(std::memory_order_relaxed);
+  }
+  std::uint64_t running = 0;
+  for (auto n : counts) s.cumulative.push_back(running += n);
+  s.count = running;
+  return s;
+}
 
 std::string Registry::HealthJson() const {
   auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   return "{\"status\":\"ok\",\"uptimeSeconds\":" + std::to_string(up) + ",\"requests\":" +
          std::to_string(requests()) + "}";
+}
+
+void Registry::AddSource(Source source) {
+  std::lock_guard lock(sources_mu_);
+  sources_.push_back(std::move(source));
+}
+
+std::vector<Family> Registry::Collect() const {
+  std::vector<Family> out;
+  const double up = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  out.push_back(GaugeFamily("dpd_uptime_seconds", "Seconds since the server started.", up));
+  Family responses{"dpd_http_responses_total", "HTTP responses by status class.", Kind::kCounter, {}};
+  const double all = static_cast<double>(requests()), e4 = static_cast<double>(errors_4xx()),
+               e5 = static_cast<double>(errors_5xx());
+  responses.samples.push_back({responses.name, "class=\"2xx_3xx\"", all - e4 - e5});
+  responses.samples.push_back({responses.name, "class=\"4xx\"", e4});
+  responses.samples.push_back({responses.name, "class=\"5xx\"", e5});
+  out.push_back(std::move(responses));
+  std::vector<Source> sources;
+  {
+    std::lock_guard lock(sources_mu_);
+    sources = sources_;
+  }
+  for (const auto& s : sources) s(out);
+  return out;
+}
+
+Family GaugeFamily(std::string name, std::string help, double value) {
+  Family f{std::move(name), std::move(help), Kind::kGauge, {}};
+  f.samples.push_back({f.name, "", value});
+  return f;
+}
+
+Family CounterFamily(std::string name, std::string help, double value) {
+  Family f{std::move(name), std::move(help), Kind::kCounter, {}};
+  f.samples.push_back({f.name, "", value});
+  return f;
+}
+
+Family HistogramFamily(std::string name, std::string help, const Histogram::Snapshot& s) {
+  Family f{std::move(name), std::move(help), Kind::kHistogram, {}};
+  for (std::size_t i = 0; i < s.bounds.size(); ++i) {
+    f.samples.push_back({f.name + "_bucket", "le=\"" + FormatBound(s.bounds[i]) + "\"",
+                         static_cast<double>(s.cumulative[i])});
+  }
+  f.samples.push_back({f.name + "_bucket", "le=\"+Inf\"", static_cast<double>(s.count)});
+  f.samples.push_back({f.name + "_sum", "", s.sum});
+  f.samples.push_back({f.name + "_count", "", static_cast<double>(s.count)});
+  return f;
 }
 
 }  // namespace dpd::metrics

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace dpd::metrics {
 namespace {
 
@@ -16,6 +18,73 @@ TEST(MetricsTest, CountsByStatusClass) {
   EXPECT_EQ(r.errors_5xx(), 1u);
   EXPECT_EQ(r.HealthJson().rfind("{\"status\":\"ok\",\"uptimeSeconds\":", 0), 0u);
   EXPECT_NE(r.HealthJson().find("\"requests\":4}"), std::string::npos);
+}
+
+TEST(MetricsTest, PerThreadCellsSumExactly) {
+  Counter c;
+  Histogram h({0.001, 0.01, 0.1});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 40; ++t) {  // more threads than slots: shared cells stay exact
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) {
+        c.Add();
+        h.Observe(i % 2 ? 0.005 : 0.5);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(c.Value(), 40'000u);
+  Histogram::Snapshot s = h.Read();
+  EXPECT_EQ(s.count, 40'000u);
+  ASSERT_EQ(s.cumulative.size(), 4u);
+  EXPECT_EQ(s.cumulative[0], 0u);        // ≤ 1 ms
+  EXPECT_EQ(s.cumulative[1], 20'000u);   // ≤ 10 ms
+  EXPECT_EQ(s.cumulative[2], 20'000u);   // ≤ 100 ms
+  EXPECT_EQ(s.cumulative[3], 40'000u);   // +Inf
+  EXPECT_NEAR(s.sum, 20'000 * 0.005 + 20'000 * 0.5, 1e-6);
+}
+
+TEST(MetricsTest, HistogramBoundsAreInclusive) {
+  Histogram h({1, 2});
+  h.Observe(1);
+  h.Observe(2);
+  h.Observe(2.5);
+  Histogram::Snapshot s = h.Read();
+  EXPECT_EQ(s.cumulative, (std::vector<std::uint64_t>{1, 2, 3}));
+}
+
+TEST(MetricsTest, SourcesAreReadAtCollection) {
+  Registry r;
+  Gauge live;
+  r.AddSource([&live](std::vector<Family>& out) {
+    out.push_back(GaugeFamily("dpd_test_live", "A test gauge.", static_cast<double>(live.Value())));
+  });
+  live.Set(3);
+  r.CountResponse(500);
+  auto find = [](const std::vector<Family>& fs, const std::string& name) -> const Family* {
+    for (const auto& f : fs) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  };
+  auto first = r.Collect();
+  ASSERT_NE(find(first, "dpd_test_live"), nullptr);
+  EXPECT_EQ(find(first, "dpd_test_live")->samples.at(0).value, 3);
+  const Family* responses = find(first, "dpd_http_responses_total");
+  ASSERT_NE(responses, nullptr);
+  EXPECT_EQ(responses->kind, Kind::kCounter);
+  EXPECT_EQ(responses->samples.at(2).labels, "class=\"5xx\"");
+  EXPECT_EQ(responses->samples.at(2).value, 1);
+  live.Set(5);
+  EXPECT_EQ(find(r.Collect(), "dpd_test_live")->samples.at(0).value, 5) << "read again at every collection";
+  Histogram h({0.1});
+  h.Observe(0.05);
+  Family hf = HistogramFamily("dpd_test_seconds", "A test histogram.", h.Read());
+  ASSERT_EQ(hf.samples.size(), 4u);
+  EXPECT_EQ(hf.samples[0].name, "dpd_test_seconds_bucket");
+  EXPECT_EQ(hf.samples[0].labels, "le=\"0.1\"");
+  EXPECT_EQ(hf.samples[1].labels, "le=\"+Inf\"");
+  EXPECT_EQ(hf.samples[3].name, "dpd_test_seconds_count");
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // "/a/b?…", case-sensitively, on the raw (not percent-decoded) path. Matches come most specific first; the root
 // resource ("/", static files) always last.
 //
-// Thread-safety: immutable after construction; Match is safe from any thread.
+// Thread-safety: immutable after construction; Resolve and Dispatch are safe from any thread.
 
 #include <map>
 #include <memory>

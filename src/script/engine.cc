@@ -24,6 +24,27 @@ std::unique_ptr<v8::Platform>& PlatformHolder() {
   return platform;
 }
 
+// The compile-cache figures of one runtime: written by its thread only, read by CompileCacheFigures. Every
+// runtime's stay in the list (their counts stay counted after the thread ends; a few per process).
+struct CacheCounters {
+  std::atomic<std::uint64_t> hits{0}, misses{0}, evictions{0};
+  std::atomic<std::size_t> entries{0};
+};
+std::mutex& CountersMutex() {
+  static std::mutex mu;
+  return mu;
+}
+std::vector<std::shared_ptr<CacheCounters>>& CountersList() {
+  static std::vector<std::shared_ptr<CacheCounters>> list;
+  return list;
+}
+std::shared_ptr<CacheCounters> RegisterCounters() {
+  auto c = std::make_shared<CacheCounters>();
+  std::lock_guard lock(CountersMutex());
+  CountersList().push_back(c);
+  return c;
+}
+
 void InitializeV8() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -145,7 +166,7 @@ struct Runtime::Impl {
   Watchdog::Slot watchdog;
   bool out_of_memory = false;
   bool in_v8 = false;  // inside an entry into V8: settlements are deferred, completions collected
-  std::uint64_t hits = 0, misses = 0;
+  std::shared_ptr<CacheCounters> counters = RegisterCounters();  // read by CompileCacheFigures from any thread
   std::uint64_t next_call = 1, next_request = 1;
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingCall>> calls;
   std::vector<std::uint64_t> done_ids;                // calls whose report arrived during the current entry
@@ -187,6 +208,7 @@ struct Runtime::Impl {
     if (isolate == nullptr) return;
     calls.clear();
     lru.clear();
+    counters->entries.store(0, std::memory_order_relaxed);
     name_sets.clear();
     last_names = nullptr;
     last_set = nullptr;
@@ -343,11 +365,11 @@ struct Runtime::Impl {
                           std::string& error) {
     NameSet& set = SetFor(ctx, names);
     if (auto it = set.index.find(program.source); it != set.index.end()) {
-      ++hits;
+      counters->hits.fetch_add(1, std::memory_order_relaxed);
       lru.splice(lru.begin(), lru, it->second);
       return &it->second->compiled;
     }
-    ++misses;
+    counters->misses.fetch_add(1, std::memory_order_relaxed);
     v8::TryCatch try_catch(isolate);
     std::vector<v8::Local<v8::String>> params_v8;
     for (const auto& n : names) params_v8.push_back(V8Str(isolate, n));
@@ -377,7 +399,9 @@ struct Runtime::Impl {
     while (lru.size() > limits.cache_entries) {
       lru.back().set->index.erase(lru.back().source);
       lru.pop_back();
+      counters->evictions.fetch_add(1, std::memory_order_relaxed);
     }
+    counters->entries.store(lru.size(), std::memory_order_relaxed);
     return &lru.front().compiled;
   }
 
@@ -593,8 +617,21 @@ Runtime& Runtime::ForThisThread(const ScriptLimits& limits) {
   return *runtime;
 }
 
-std::uint64_t Runtime::cache_hits() const { return impl_->hits; }
-std::uint64_t Runtime::cache_misses() const { return impl_->misses; }
+std::uint64_t Runtime::cache_hits() const { return impl_->counters->hits.load(std::memory_order_relaxed); }
+std::uint64_t Runtime::cache_misses() const { return impl_->counters->misses.load(std::memory_order_relaxed); }
+
+CacheFigures CompileCacheFigures() {
+  CacheFigures f;
+  std::lock_guard lock(CountersMutex());
+  for (const auto& c : CountersList()) {
+    f.hits += c->hits.load(std::memory_order_relaxed);
+    f.misses += c->misses.load(std::memory_order_relaxed);
+    f.evictions += c->evictions.load(std::memory_order_relaxed);
+    f.entries += c->entries.load(std::memory_order_relaxed);
+    ++f.runtimes;
+  }
+  return f;
+}
 std::size_t Runtime::pending_calls() const { return impl_->calls.size(); }
 
 void Runtime::Abandon(std::uint64_t call_id) { impl_->calls.erase(call_id); }

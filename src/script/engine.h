@@ -1,13 +1,14 @@
 #pragma once
 // Event scripts on V8 (ARCHITECTURE §5). One isolate and one context per worker thread (Runtime::ForThisThread);
 // each script body is compiled once per isolate as a function whose parameters are the injected names, and kept in a
-// bounded LRU keyed by its source hash. Every call gets a fresh `this` (built from JSON) and fresh helper functions.
+// bounded LRU (ScriptLimits::cache_entries) found by its parameter-name list and its source text. Every call gets a fresh `this` (built from JSON) and fresh helper functions.
 // A watchdog stops a call that runs past its wall-time limit (TerminateExecution); a near-heap-limit callback stops
 // one that eats memory, and that isolate is replaced. Scripts see no `require`, `process` or host objects beyond
 // what the caller injects.
 //
 // This module knows nothing of resources: the caller passes the parameter names, their values (JSON) and gets back
-// what the script did. Thread-safety: a Runtime belongs to one thread; Engine::Initialize is thread-safe.
+// what the script did. Thread-safety: a Runtime belongs to one thread (V8 itself is set up once, on the first
+// Runtime of the process, whichever thread makes it); CompileCacheFigures may be called from any thread.
 
 #include <chrono>
 #include <cstdint>
@@ -117,5 +118,13 @@ class Runtime {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The compiled-script caches of every runtime of the process, summed (for metrics). Safe from any thread.
+struct CacheFigures {
+  std::uint64_t hits = 0, misses = 0, evictions = 0;
+  std::size_t entries = 0;   // compiled functions held now
+  std::size_t runtimes = 0;  // isolates created (one per thread that ran a script)
+};
+CacheFigures CompileCacheFigures();
 
 }  // namespace dpd::script

@@ -28,6 +28,7 @@
 #include "resources/registry.h"
 #include "server/app_snapshot.h"
 #include "server/pipeline.h"
+#include "server/sources.h"
 #include "server/transfer.h"
 #include "session/session_store.h"
 
@@ -215,7 +216,7 @@ struct AppServer::Impl {
     pipeline->Reserve({"/__ready", false, get_head,
                        [this](http::Request& req, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
                          Status ready = co_await store->Ready();
-                         json::object body{{"ready", ready.ok()}, {"store", store->Stats()}};
+                         json::object body{{"ready", ready.ok()}, {"store", StoreStatsJson(store->Stats())}};
                          if (!ready.ok()) body["message"] = ready.message();
                          http::Response res = JsonResponse(ready.ok() ? 200 : 503, json::Write(body));
                          AddNoCache(res);
@@ -297,6 +298,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   parts.json = im.options.limits.json;
   im.pipeline = std::make_unique<Pipeline>(std::move(parts));
   im.ReserveRoutes();
+  AddSources(im.metrics, {im.store.get(), im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); }});
   return server;
 }
 

@@ -80,7 +80,8 @@ Status SessionStore::Prepare() {
   return store_->Prepare(store::CollectionSpec{std::string(kCollection), {{"uid", false}}});
 }
 
-std::int64_t SessionStore::NowMs() {
+std::int64_t SessionStore::NowMs() const {
+  if (options_.clock) return options_.clock();
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
@@ -112,6 +113,23 @@ void SessionStore::Forget(const std::string& sid) {
   if (auto it = shard.index.find(sid); it != shard.index.end()) {
     shard.lru.erase(it->second);
     shard.index.erase(it);
+  }
+}
+
+void SessionStore::Invalidate(const std::string& sid) { Forget(sid); }
+
+void SessionStore::InvalidateUser(const std::string& uid) {
+  if (uid.empty()) return;
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    for (auto it = shard.lru.begin(); it != shard.lru.end();) {
+      if (it->session->uid == uid) {
+        shard.index.erase(it->session->id);
+        it = shard.lru.erase(it);
+      } else {
+        ++it;
+      }
+    }
   }
 }
 

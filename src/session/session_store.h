@@ -36,6 +36,8 @@ struct SessionOptions {
   std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge default: 30 days
   std::size_t cache_entries = 100000;
   std::chrono::milliseconds touch_interval{60 * 1000};
+  // Milliseconds since the epoch (createdOn, lastActive, expiry). Empty: the system clock. Tests set their own.
+  std::function<std::int64_t()> clock;
 };
 
 struct Session {
@@ -76,6 +78,11 @@ class SessionStore {
   // written. Call every few seconds from one place.
   boost::asio::awaitable<void> Maintain();
 
+  // Drops the cached copy of one session / of every session of user `uid` (it changed elsewhere: another node, the
+  // store behind dpd's back); the next lookup reads the store. Nothing is written and no listener is told.
+  void Invalidate(const std::string& sid);
+  void InvalidateUser(const std::string& uid);
+
   std::size_t cached() const;
   const SessionOptions& options() const { return options_; }
 
@@ -100,7 +107,7 @@ class SessionStore {
   Shard& ShardOf(const std::string& sid);
   void Cache(const SessionPtr& s, std::int64_t now);
   void Forget(const std::string& sid);
-  static std::int64_t NowMs();
+  std::int64_t NowMs() const;
 
   store::Store* store_;
   SessionOptions options_;

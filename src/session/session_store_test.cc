@@ -9,7 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include <thread>
+#include <atomic>
 
 #include "base/random.h"
 #include "store/sqlite/sqlite_store.h"
@@ -35,7 +35,9 @@ class SessionStoreTest : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
+  // Every store runs on the test's clock (now_ms_), which only moves when a test advances it.
   SessionStore& Make(SessionOptions o) {
+    o.clock = [this] { return now_ms_.load(); };
     sessions_ = std::make_unique<SessionStore>(store_.get(), o);
     EXPECT_TRUE(sessions_->Prepare().ok());
     return *sessions_;
@@ -47,6 +49,8 @@ class SessionStoreTest : public ::testing::Test {
     auto r = Run(store_->Find(kCollection, all, 100000));
     return r.ok() ? static_cast<std::int64_t>(r->size()) : -1;
   }
+  void Advance(std::int64_t ms) { now_ms_ += ms; }
+  std::atomic<std::int64_t> now_ms_{1'700'000'000'000};
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<SessionStore> sessions_;
@@ -93,10 +97,12 @@ TEST_F(SessionStoreTest, ReadsARecordDeploydWrote) {
 TEST_F(SessionStoreTest, ExpiredSessionsAreAnonymousAndSwept) {
   SessionStore& s = Make({std::chrono::milliseconds(200), 1000, std::chrono::milliseconds(50)});
   auto a = *Run(s.Create("/users", "u1", "h"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Advance(199);
+  EXPECT_TRUE(Run(s.Find(a->id))) << "not yet expired";
+  Advance(300);
   EXPECT_FALSE(Run(s.Find(a->id))) << "expired in the cache";
   auto b = *Run(s.Create("/users", "u2", "h"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Advance(300);
   Run(s.Maintain());
   EXPECT_EQ(s.cached(), 0u);
   EXPECT_EQ(StoredCount(), 0) << "expired records are deleted";
@@ -118,7 +124,7 @@ TEST_F(SessionStoreTest, LastActiveIsWrittenLazily) {
   SessionStore& s = Make({std::chrono::hours(1), 1000, std::chrono::milliseconds(100)});
   auto a = *Run(s.Create("/users", "u1", "h"));
   const std::int64_t created = a->last_active;
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  Advance(150);
   ASSERT_TRUE(Run(s.Find(a->id)));
   query::Query all;
   auto before = Run(store_->Find(kCollection, all, 10));
@@ -126,7 +132,31 @@ TEST_F(SessionStoreTest, LastActiveIsWrittenLazily) {
       << "not written by the lookup itself";
   Run(s.Maintain());
   auto after = Run(store_->Find(kCollection, all, 10));
-  EXPECT_GT(static_cast<std::int64_t>(after->at(0).fields.at("lastActive").to_number<double>()), created);
+  EXPECT_EQ(static_cast<std::int64_t>(after->at(0).fields.at("lastActive").to_number<double>()), created + 150);
+}
+
+TEST_F(SessionStoreTest, InvalidateDropsOnlyTheCachedCopy) {
+  SessionStore& s = Make({});
+  auto a = *Run(s.Create("/users", "u1", "h"));
+  auto b = *Run(s.Create("/users", "u1", "h"));
+  auto c = *Run(s.Create("/users", "u2", "h"));
+  int told = 0;
+  s.SetListener([&told](const std::string&, const SessionPtr&) { ++told; });
+  EXPECT_EQ(s.cached(), 3u);
+  // Changed behind the cache (as another node would): the cached copy is stale until invalidated.
+  json::object fields = a->ToFields();
+  fields["_rooms"] = json::array{"elsewhere"};
+  ASSERT_TRUE(Run(store_->Replace(kCollection, store::Document{a->id, fields})).ok());
+  EXPECT_EQ(json::Write(Run(s.Find(a->id))->rooms), "[]");
+  s.Invalidate(a->id);
+  EXPECT_EQ(s.cached(), 2u);
+  EXPECT_EQ(json::Write(Run(s.Find(a->id))->rooms), R"(["elsewhere"])") << "read again from the store";
+  s.InvalidateUser("u1");
+  EXPECT_EQ(s.cached(), 1u) << "both sessions of u1 left the cache, u2's stayed";
+  EXPECT_TRUE(Run(s.Find(b->id))) << "still stored";
+  EXPECT_TRUE(Run(s.Find(c->id)));
+  EXPECT_EQ(told, 0) << "invalidation writes nothing and tells no one";
+  EXPECT_EQ(StoredCount(), 3);
 }
 
 }  // namespace

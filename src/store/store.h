@@ -64,6 +64,17 @@ inline Status DuplicateValue(std::string property) {
 }
 // A read abandoned at its time budget (QueryLimits::time_budget) or because its client left: Code::kOverBudget.
 
+// What a store reports about itself (safe to read from any thread).
+struct StoreStats {
+  struct Pool {
+    std::int64_t max = 0;     // connections the pool may open
+    std::int64_t in_use = 0;  // checked out now
+  };
+  std::optional<Pool> pool;               // a client pool (MongoDB)
+  std::optional<std::int64_t> calls;      // operations sent
+  std::optional<std::int64_t> unavailable;  // operations that found the server unreachable
+};
+
 // Coroutine parameters are references (the caller co_awaits at once, so they outlive the call) rather than
 // by-value class objects, which GCC 12 miscompiles when built from braced temporaries.
 class Store {
@@ -101,8 +112,8 @@ class Store {
 
   // Whether the store answers now (`/__ready`); the embedded store always does.
   virtual boost::asio::awaitable<Status> Ready() { co_return Status::Ok(); }
-  // Figures for `/__ready` and metrics (pool use, errors); empty when there are none.
-  virtual json::object Stats() const { return {}; }
+  // Figures for `/__ready` and metrics; a store without figures leaves them unset.
+  virtual StoreStats Stats() const { return {}; }
 };
 
 }  // namespace dpd::store

@@ -635,9 +635,12 @@ boost::asio::awaitable<Status> MongoStore::Ready() {
   co_return co_await impl_->OffLoop([this] { return Ping(); });
 }
 
-json::object MongoStore::Stats() const {
-  return json::object{{"pool_max", impl_->pool_max}, {"pool_in_use", impl_->in_use.load()},
-                      {"calls", impl_->calls.load()}, {"unavailable", impl_->unavailable.load()}};
+StoreStats MongoStore::Stats() const {
+  StoreStats s;
+  s.pool = StoreStats::Pool{impl_->pool_max, impl_->in_use.load()};
+  s.calls = impl_->calls.load();
+  s.unavailable = impl_->unavailable.load();
+  return s;
 }
 
 }  // namespace dpd::store::mongo

@@ -54,7 +54,7 @@ class MongoStore : public Store {
   boost::asio::awaitable<Status> Ready() override;
   // {"pool_max", "pool_in_use", "calls", "unavailable"}: the driver pool's size and use, and the calls that found
   // no server.
-  json::object Stats() const override;
+  StoreStats Stats() const override;
 
  private:
   MongoStore();

@@ -99,12 +99,12 @@ class Store {
   virtual boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) = 0;
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
   virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;
-  // Removes the documents with these ids; returns how many existed.
   // Applies `patch` to document `id` atomically with respect to every other write of it. The document as written,
   // or nullopt when it is `patch.whole_json` as given (nobody changed it since it was read). NotFound when there is
   // no such document.
   virtual boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
                                                           const Patch& patch) = 0;
+  // Removes the documents with these ids; returns how many existed.
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                               const std::vector<std::string>& ids) = 0;
   // Removes every document of the collection (used when a resource is deleted).

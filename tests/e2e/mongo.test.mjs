@@ -34,12 +34,14 @@ describe('MongoDB store (on the CongoDB test double)', () => {
 
   test('the store suite', () => {
     const bin = path.resolve(path.dirname(dpdBin), '..', 'store', 'store_test');
-    const r = spawnSync(bin, ['--gtest_filter=Mongo*'], {
+    // The conformance suite's MongoDB instances (but the unique-index test: CongoDB does not enforce them) and the
+    // MongoDB-only tests.
+    const r = spawnSync(bin, ['--gtest_filter=*/mongo:Mongo*:-*UniqueViolationNamesTheProperty/mongo'], {
       encoding: 'utf8', timeout: 120000,
       env: { ...process.env, DPD_TEST_MONGO_URL: `mongodb://127.0.0.1:${congo.port}/storetest`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /\[  PASSED  \] 5 tests/);
+    assert.match(r.stdout, /\[  PASSED  \] 6 tests/);
     assert.doesNotMatch(r.stdout, /SKIPPED/);
   });
 

@@ -30,6 +30,15 @@ void AppendObject(bson_t* b, const json::object& o) {
   for (const auto& kv : o) AppendValue(b, kv.key(), kv.value());
 }
 
+// A stored document in Deployd's format: "_id" (the id as a string) first, then its fields; "id"/"_id" fields are
+// never written twice.
+void AppendDocument(bson_t* b, const Document& doc) {
+  bson_append_utf8(b, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
+  for (const auto& kv : doc.fields) {
+    if (kv.key() != "id" && kv.key() != "_id") AppendValue(b, kv.key(), kv.value());
+  }
+}
+
 void AppendValue(bson_t* b, std::string_view key, const json::value& v) {
   const char* k = key.data();
   const int n = static_cast<int>(key.size());
@@ -323,10 +332,7 @@ struct MongoStore::Impl {
     bson_t selector = BSON_INITIALIZER;
     bson_append_utf8(&selector, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
     bson_t b = BSON_INITIALIZER;
-    bson_append_utf8(&b, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
-    for (const auto& kv : doc.fields) {
-      if (kv.key() != "id" && kv.key() != "_id") AppendValue(&b, kv.key(), kv.value());
-    }
+    AppendDocument(&b, doc);
     bson_t reply;
     bson_error_t error;
     const bool ok = mongoc_collection_replace_one(coll, &selector, &b, nullptr, &reply, &error);
@@ -537,10 +543,7 @@ boost::asio::awaitable<Status> MongoStore::Insert(std::string_view collection, c
     Impl::Client c(im);
     mongoc_collection_t* coll = im->Collection(c, name);
     bson_t b = BSON_INITIALIZER;
-    bson_append_utf8(&b, "_id", -1, doc.id.c_str(), static_cast<int>(doc.id.size()));
-    for (const auto& kv : doc.fields) {
-      if (kv.key() != "id" && kv.key() != "_id") AppendValue(&b, kv.key(), kv.value());
-    }
+    AppendDocument(&b, doc);
     bson_error_t error;
     const bool ok = mongoc_collection_insert_one(coll, &b, nullptr, nullptr, &error);
     bson_destroy(&b);

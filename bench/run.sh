@@ -4,6 +4,7 @@
 # Prints a Markdown table and appends it to bench/results/<date>.md.
 #   DURATION=15 CONNECTIONS=64 SEED=10000 bench/run.sh [workload ...]     (default: all)
 #   DB=mongodb://127.0.0.1:27017/bench bench/run.sh W1 W2                 (another store)
+#   DPD=/tmp/dpd-old bench/run.sh C0 W1                                  (another dpd binary, for before/after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -29,7 +30,7 @@ export IDS_FILE="$work/ids.txt"
 "$BIN/bench/ceiling" "$C0_PORT" > "$work/c0.log" 2>&1 & pids+=($!)
 db_args=()
 [ -n "${DB:-}" ] && db_args=(--db "$DB")
-"$BIN/src/cli/dpd" "$work/app" --port "$DPD_PORT" --log-level warn "${db_args[@]}" > "$work/dpd.log" 2>&1 & pids+=($!)
+"${DPD:-$BIN/src/cli/dpd}" "$work/app" --port "$DPD_PORT" --log-level warn "${db_args[@]}" > "$work/dpd.log" 2>&1 & pids+=($!)
 dpd_pid=$!
 for port in "$C0_PORT" "$DPD_PORT"; do
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -75,7 +76,7 @@ peak=$(awk '/VmHWM/ {print $2}' "/proc/$dpd_pid/status")
 
 c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
 {
-  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $(git rev-parse --short HEAD) — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk, store ${DB:-sqlite}"
+  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — ${DPD:-$(git rev-parse --short HEAD)} — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk, store ${DB:-sqlite}"
   echo
   echo "| workload | req/s | p50 | p99 | errors | ratio to C0 |"
   echo "| --- | --- | --- | --- | --- | --- |"

@@ -7,11 +7,11 @@
 namespace {
 
 // The names ScriptEvents injects (spec §6.3–6.4).
-const std::vector<std::string> kNames = {
-    "me",     "isMe",    "query",     "ctx",       "session", "internal", "isRoot",      "cancel",
-    "cancelIf", "cancelUnless", "emit", "dpd",     "console", "data",     "previous",    "changed",
-    "protect", "unprotect", "hide",   "unhide",    "error",   "errorIf",  "errorUnless", "hasErrors",
-    "method", "event",   "success",   "$addCallback", "$finishCallback"};
+const std::vector<std::string> kNames = {"me",      "isMe",   "query",    "ctx",          "session",        "internal",
+                                         "isRoot",  "cancel", "cancelIf", "cancelUnless", "emit",           "dpd",
+                                         "console", "data",   "previous", "changed",      "protect",        "unprotect",
+                                         "hide",    "unhide", "error",    "errorIf",      "errorUnless",    "hasErrors",
+                                         "method",  "event",  "success",  "$addCallback", "$finishCallback"};
 
 void BM_EmptyScript(benchmark::State& state) {
   auto& rt = dpd::script::Runtime::ForThisThread();
@@ -27,8 +27,8 @@ BENCHMARK(BM_EmptyScript);
 void BM_GetEvent(benchmark::State& state) {
   auto& rt = dpd::script::Runtime::ForThisThread();
   dpd::script::Program p{"bench/get.js", "if (!me || me.id !== this.owner) hide('owner');"};
-  dpd::json::object doc{{"title", "todo 1"}, {"done", false}, {"score", 512}, {"owner", "u1"},
-                        {"id", "0123456789abcdef"}};
+  dpd::json::object doc{
+      {"title", "todo 1"}, {"done", false}, {"score", 512}, {"owner", "u1"}, {"id", "0123456789abcdef"}};
   for (auto _ : state) {
     dpd::script::Invocation inv;
     inv.self = doc;
@@ -52,8 +52,8 @@ void BM_GetEventList10(benchmark::State& state) {
   std::string docs = "[";
   for (int i = 0; i < 10; ++i) {
     if (i) docs += ",";
-    docs += R"({"title":"todo 1","done":false,"score":512,"owner":"u1","id":"0123456789abcde)" + std::to_string(i) +
-            "\"}";
+    docs +=
+        R"({"title":"todo 1","done":false,"score":512,"owner":"u1","id":"0123456789abcde)" + std::to_string(i) + "\"}";
   }
   docs += "]";
   for (auto _ : state) {

@@ -36,7 +36,7 @@ TEST(PasswordTest, DeploydLegacyFormat) {
   // RFC 4231 test case 2 pins the HMAC itself: key "Jefe", data "what do ya want for nothing?".
   EXPECT_EQ(LegacyHash("what do ya want for nothing?", "Jefe").substr(4),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_FALSE(VerifyPassword("pw", stored.substr(1)));   // wrong length
+  EXPECT_FALSE(VerifyPassword("pw", stored.substr(1)));  // wrong length
   EXPECT_FALSE(VerifyPassword("pw", "not a hash"));
   std::string upper = stored;
   upper[0] = 'G';
@@ -44,7 +44,7 @@ TEST(PasswordTest, DeploydLegacyFormat) {
 }
 
 TEST(PasswordTest, UserHashIsMd5OfUsernameAndHash) {
-  EXPECT_EQ(UserHash("", ""), "d41d8cd98f00b204e9800998ecf8427e");  // md5("")
+  EXPECT_EQ(UserHash("", ""), "d41d8cd98f00b204e9800998ecf8427e");     // md5("")
   EXPECT_EQ(UserHash("a", "bc"), "900150983cd24fb0d6963f7d28e17f72");  // md5("abc")
 }
 

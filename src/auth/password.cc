@@ -49,8 +49,8 @@ Result<std::string> HashPassword(std::string_view password, const HashCost& cost
 std::string LegacyHash(std::string_view password, std::string_view salt) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), salt.data(), static_cast<int>(salt.size()), reinterpret_cast<const unsigned char*>(password.data()),
-       password.size(), mac, &mac_len);
+  HMAC(EVP_sha256(), salt.data(), static_cast<int>(salt.size()),
+       reinterpret_cast<const unsigned char*>(password.data()), password.size(), mac, &mac_len);
   return std::string(salt) + Hex(mac, mac_len);
 }
 

@@ -14,19 +14,19 @@
 namespace dpd {
 
 struct HttpLimits {
-  std::size_t request_line_bytes = 8 * 1024;     // 414
-  std::size_t header_bytes = 32 * 1024;          // 431 (all header lines together)
-  std::size_t header_count = 100;                // 431
-  std::size_t query_string_bytes = 8 * 1024;     // 414
-  std::size_t body_bytes = 1024 * 1024;          // 413 (JSON / form bodies)
-  std::chrono::milliseconds header_deadline{10'000};   // slowloris: whole header must arrive in time, else close
-  std::chrono::milliseconds body_deadline{30'000};     // 408 + close
-  std::chrono::milliseconds body_rate_grace{5'000};    // after this, the body must arrive at body_min_rate
-  std::size_t body_min_rate = 1024;                    // bytes per second
-  std::chrono::milliseconds idle_keepalive{60'000};    // close an idle keep-alive connection
-  std::chrono::milliseconds write_deadline{30'000};    // a client that does not read its response is closed
-  std::size_t connections_total = 10'000;        // refuse (close at once) beyond this
-  std::size_t connections_per_ip = 256;          // refuse beyond this
+  std::size_t request_line_bytes = 8 * 1024;          // 414
+  std::size_t header_bytes = 32 * 1024;               // 431 (all header lines together)
+  std::size_t header_count = 100;                     // 431
+  std::size_t query_string_bytes = 8 * 1024;          // 414
+  std::size_t body_bytes = 1024 * 1024;               // 413 (JSON / form bodies)
+  std::chrono::milliseconds header_deadline{10'000};  // slowloris: whole header must arrive in time, else close
+  std::chrono::milliseconds body_deadline{30'000};    // 408 + close
+  std::chrono::milliseconds body_rate_grace{5'000};   // after this, the body must arrive at body_min_rate
+  std::size_t body_min_rate = 1024;                   // bytes per second
+  std::chrono::milliseconds idle_keepalive{60'000};   // close an idle keep-alive connection
+  std::chrono::milliseconds write_deadline{30'000};   // a client that does not read its response is closed
+  std::size_t connections_total = 10'000;             // refuse (close at once) beyond this
+  std::size_t connections_per_ip = 256;               // refuse beyond this
   // Bodies of at least large_response_bytes are held while a (possibly slow) client reads them: all such bodies
   // together may hold response_bytes_total; a response that would go over it is a 503 + Retry-After instead.
   std::size_t large_response_bytes = 1024 * 1024;
@@ -34,12 +34,12 @@ struct HttpLimits {
   // Pipelining: requests on one connection are parsed and answered one at a time, and the read buffer is bounded
   // (request line + headers + 64 KiB), so pipelined requests wait in the kernel under TCP flow control instead of
   // in a queue of ours: B2's "16 queued requests" bound is met with zero queued.
-  std::chrono::milliseconds shutdown_grace{10'000};    // graceful stop: in-flight requests get this long
+  std::chrono::milliseconds shutdown_grace{10'000};  // graceful stop: in-flight requests get this long
 };
 
 struct JsonLimits {
-  std::size_t max_depth = 64;          // 400 at depth 65
-  std::size_t max_object_keys = 1000;  // 400
+  std::size_t max_depth = 64;               // 400 at depth 65
+  std::size_t max_object_keys = 1000;       // 400
   std::size_t max_array_elements = 10'000;  // 400
 };
 
@@ -53,7 +53,7 @@ struct QueryLimits {
   // RE2 is linear in the input, but its cost per input byte grows with the compiled program: `.{0,1000}z` is one
   // 11-character pattern and a program of thousands of instructions. Both bounds answer 400.
   std::size_t max_regex_program = 1000;  // RE2 ProgramSize() of one $regex (`.{0,100}z` is 905)
-  std::size_t max_regex_repeat = 100;   // the largest counted repetition {n} / {n,m} in a $regex
+  std::size_t max_regex_repeat = 100;    // the largest counted repetition {n} / {n,m} in a $regex
   // Each read (find / count) gets this long in the store (SQLite progress handler, MongoDB maxTimeMS): 503 beyond,
   // the work abandoned. Bounds how long one request can hold a worker, whatever the query.
   std::chrono::milliseconds time_budget{2000};
@@ -66,25 +66,25 @@ struct StoreLimits {
 };
 
 struct ScriptLimits {
-  std::chrono::milliseconds wall_time{1000};     // per event-script call: 500 "script timeout", isolate reused
-  std::size_t heap_bytes = 64 * 1024 * 1024;     // per isolate: 500 "ran out of memory", isolate replaced
-  std::size_t cache_entries = 1024;              // compiled scripts kept per isolate (LRU)
+  std::chrono::milliseconds wall_time{1000};  // per event-script call: 500 "script timeout", isolate reused
+  std::size_t heap_bytes = 64 * 1024 * 1024;  // per isolate: 500 "ran out of memory", isolate replaced
+  std::size_t cache_entries = 1024;           // compiled scripts kept per isolate (LRU)
   // per event, from its start until its last dpd callback/promise settled (spec §6.8): 500 "script timeout"
   std::chrono::milliseconds event_time{10000};
-  std::size_t recursion_max = 16;                // highest $limitRecursion a request may ask for: 400 above it
-  std::size_t internal_calls = 1000;             // dpd.* calls one request tree may make
-  std::chrono::milliseconds tree_time{30000};    // a request tree's dpd.* calls may start until this long after it
-  std::size_t emits = 10000;                     // emit() calls per event: beyond, emit throws (a 400)
+  std::size_t recursion_max = 16;              // highest $limitRecursion a request may ask for: 400 above it
+  std::size_t internal_calls = 1000;           // dpd.* calls one request tree may make
+  std::chrono::milliseconds tree_time{30000};  // a request tree's dpd.* calls may start until this long after it
+  std::size_t emits = 10000;                   // emit() calls per event: beyond, emit throws (a 400)
 };
 
 struct SessionLimits {
   std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge: expired = anonymous
-  std::size_t cache_entries = 100000;            // sessions kept in memory (LRU; the rest are read on demand)
-  std::size_t login_attempts = 5;                // per IP+username per login_window: beyond, 429
+  std::size_t cache_entries = 100000;             // sessions kept in memory (LRU; the rest are read on demand)
+  std::size_t login_attempts = 5;                 // per IP+username per login_window: beyond, 429
   std::chrono::milliseconds login_window{15000};  // (counted before the password is verified: holds under bursts)
-  std::size_t signups = 20;                      // anonymous POSTs to a users collection per IP per signup_window
+  std::size_t signups = 20;                       // anonymous POSTs to a users collection per IP per signup_window
   std::chrono::milliseconds signup_window{5000};  // beyond: 429 (root and internal calls are not counted)
-  std::size_t password_bytes = 1024;             // longer passwords: 400 (bounded hashing cost)
+  std::size_t password_bytes = 1024;              // longer passwords: 400 (bounded hashing cost)
   // argon2id cost of new password hashes (OWASP minimum: 19 MiB, 2 passes). Lower only for benchmarks and tests:
   // dpd warns at start-up when it is below the minimum.
   std::size_t hash_memory_kib = 19 * 1024;
@@ -92,16 +92,16 @@ struct SessionLimits {
 };
 
 struct RealtimeLimits {
-  std::size_t max_payload = 1000000;             // engine.io message / polling body (socket.io 4's maxPayload)
-  std::size_t attachments = 10;                  // binary attachments per socket.io packet: beyond, close
-  std::size_t rooms_per_socket = 1000;           // joins beyond are ignored (logged)
-  std::size_t connections = 10000;               // sockets in total: beyond, the handshake is refused (503)
-  std::size_t queue_bytes = 4 * 1024 * 1024;     // unsent bytes per socket: beyond, the slow client is dropped
+  std::size_t max_payload = 1000000;          // engine.io message / polling body (socket.io 4's maxPayload)
+  std::size_t attachments = 10;               // binary attachments per socket.io packet: beyond, close
+  std::size_t rooms_per_socket = 1000;        // joins beyond are ignored (logged)
+  std::size_t connections = 10000;            // sockets in total: beyond, the handshake is refused (503)
+  std::size_t queue_bytes = 4 * 1024 * 1024;  // unsent bytes per socket: beyond, the slow client is dropped
   // Unsent bytes of all sockets together (a broadcast frame is encoded once and counted once): beyond, the sockets
   // with the longest queues are dropped first until the total is under it again.
   std::size_t queue_bytes_total = 256 * 1024 * 1024;
-  std::size_t sessions_per_ip = 256;             // Engine.IO sessions (polling + WebSocket) per address: 429 beyond
-  std::size_t handshakes_per_ip = 50;            // new Engine.IO sessions per address per second (burst 50): 429
+  std::size_t sessions_per_ip = 256;   // Engine.IO sessions (polling + WebSocket) per address: 429 beyond
+  std::size_t handshakes_per_ip = 50;  // new Engine.IO sessions per address per second (burst 50): 429
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
 };

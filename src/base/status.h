@@ -16,19 +16,19 @@ namespace dpd {
 // renders the body — the one mapping every resource uses).
 enum class Code {
   kOk = 0,
-  kBadRequest,         // 400
-  kUnauthorized,       // 401
-  kForbidden,          // 403
-  kNotFound,           // 404
-  kTimeout,            // 408
-  kPayloadTooLarge,    // 413
-  kUriTooLong,         // 414
-  kHeadersTooLarge,    // 431
-  kTooManyRequests,    // 429
-  kInternal,           // 500
-  kNotImplemented,     // 501
-  kUnavailable,        // 503
-  kOverBudget,         // 503: a read stopped at its time budget or because its client left (RELIABILITY B2)
+  kBadRequest,       // 400
+  kUnauthorized,     // 401
+  kForbidden,        // 403
+  kNotFound,         // 404
+  kTimeout,          // 408
+  kPayloadTooLarge,  // 413
+  kUriTooLong,       // 414
+  kHeadersTooLarge,  // 431
+  kTooManyRequests,  // 429
+  kInternal,         // 500
+  kNotImplemented,   // 501
+  kUnavailable,      // 503
+  kOverBudget,       // 503: a read stopped at its time budget or because its client left (RELIABILITY B2)
 };
 
 // One property's validation error ({"errors": {field: message}} in Deployd's error shape, spec §3.9).
@@ -87,8 +87,8 @@ class Result {
  public:
   // An empty Result is an Internal error (needed by asio's co_spawn; never returned on purpose).
   Result() : v_(Status(Code::kInternal, "no result")) {}
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {}     // NOLINT: must not be OK
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {

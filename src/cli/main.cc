@@ -44,8 +44,7 @@ void AddRunOptions(CLI::App* app, RunArgs& args) {
   app->add_option("app", args.app, "app folder or path to its app.dpd (default: current folder)");
   app->add_option("-p,--port", args.port, "HTTP port (default 2403; 0 = any free port)")->check(CLI::Range(0, 65535));
   app->add_option("-e,--environment", args.environment, "environment (default $DPD_ENV or development)");
-  app->add_option("--host", args.host,
-                  "listen address (default 127.0.0.1 in development, 0.0.0.0 otherwise)");
+  app->add_option("--host", args.host, "listen address (default 127.0.0.1 in development, 0.0.0.0 otherwise)");
   app->add_option("--db", args.db, "store URL: sqlite:<path> (default sqlite:data/app.sqlite) or mongodb://...");
   app->add_option("--threads", args.threads, "worker threads (default: one per core)");
   app->add_option("--log-level", args.log_level, "trace|debug|info|warn|error|off (debug logs every request)");
@@ -64,9 +63,8 @@ int Run(RunArgs args) {
   dpd::Limits limits;
   for (const auto& item : args.limits) {
     std::size_t eq = item.find('=');
-    dpd::Status s = eq == std::string::npos
-                        ? dpd::Status::BadRequest("--limit takes name=value, got \"" + item + "\"")
-                        : dpd::SetLimit(limits, item.substr(0, eq), item.substr(eq + 1));
+    dpd::Status s = eq == std::string::npos ? dpd::Status::BadRequest("--limit takes name=value, got \"" + item + "\"")
+                                            : dpd::SetLimit(limits, item.substr(0, eq), item.substr(eq + 1));
     if (!s.ok()) {
       std::cerr << s.message() << "\n";
       return 1;
@@ -101,9 +99,10 @@ int Run(RunArgs args) {
   const bool development = args.environment == "development";
   if (args.host.empty()) args.host = development ? "127.0.0.1" : "0.0.0.0";
   if (development && !IsLoopback(args.host)) {
-    spdlog::warn("development mode on a non-loopback address ({}): root requests need a key of .dpd/keys.json "
-                 "(dpd keygen), as in production",
-                 args.host);
+    spdlog::warn(
+        "development mode on a non-loopback address ({}): root requests need a key of .dpd/keys.json "
+        "(dpd keygen), as in production",
+        args.host);
   }
   if (!development && args.cors_origins.empty()) {
     spdlog::warn("CORS: every origin may make credentialed requests; restrict with --cors-origins");

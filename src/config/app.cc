@@ -86,8 +86,8 @@ bool IsValidResourceName(std::string_view name) {
     std::string_view seg = name.substr(start, end - start);
     if (seg.empty() || seg == "." || seg == "..") return false;
     for (char c : seg) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                c == '-' || c == '.';
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                c == '.';
       if (!ok) return false;
     }
     start = end + 1;

@@ -18,18 +18,18 @@
 namespace dpd::config {
 
 struct ResourceConfig {
-  std::string name;                  // "todos", "somenamespace/test"
-  std::string type;                  // config.json "type"
-  json::object settings;             // the whole config.json
-  std::filesystem::path dir;         // resources/<name>
-  std::filesystem::path config_file; // resources/<name>/config.json
+  std::string name;                   // "todos", "somenamespace/test"
+  std::string type;                   // config.json "type"
+  json::object settings;              // the whole config.json
+  std::filesystem::path dir;          // resources/<name>
+  std::filesystem::path config_file;  // resources/<name>/config.json
   // Event scripts: lower-case file name ("get.js") → source. Missing or empty files are absent (spec §1.3).
   std::map<std::string, std::string> scripts;
 };
 
 struct App {
-  std::filesystem::path root;        // the folder holding app.dpd
-  std::filesystem::path public_dir;  // public/ or public-<env>/ (may not exist)
+  std::filesystem::path root;             // the folder holding app.dpd
+  std::filesystem::path public_dir;       // public/ or public-<env>/ (may not exist)
   std::vector<ResourceConfig> resources;  // sorted by name
   std::vector<std::string> problems;      // one line per resource left out, naming the file
 };

@@ -5,8 +5,8 @@
 namespace dpd::http {
 namespace {
 
-constexpr std::string_view kSimpleHeaders[] = {"accept", "accept-language", "content-language", "content-type",
-                                               "x-requested-with", "authorization"};
+constexpr std::string_view kSimpleHeaders[] = {"accept",       "accept-language",  "content-language",
+                                               "content-type", "x-requested-with", "authorization"};
 
 bool OriginAllowed(const std::string* origin, const CorsOptions& options) {
   if (origin == nullptr) return false;

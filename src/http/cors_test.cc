@@ -28,8 +28,8 @@ TEST(CorsTest, PreflightAllowed) {
 }
 
 TEST(CorsTest, PreflightRefusedHasNoCorsHeaders) {
-  auto bad_method = AnswerOptions(
-      Options({{"origin", "http://a.example"}, {"access-control-request-method", "PATCH"}}), {});
+  auto bad_method =
+      AnswerOptions(Options({{"origin", "http://a.example"}, {"access-control-request-method", "PATCH"}}), {});
   EXPECT_EQ(bad_method.status, 204);
   EXPECT_EQ(bad_method.Get("Access-Control-Allow-Origin"), nullptr);
   auto bad_header = AnswerOptions(Options({{"origin", "http://a.example"},

@@ -16,13 +16,13 @@ namespace dpd::http {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-  std::string method;     // upper-case token as sent ("GET")
-  std::string target;     // origin-form target: path plus optional "?query" (absolute-form is reduced to this)
+  std::string method;  // upper-case token as sent ("GET")
+  std::string target;  // origin-form target: path plus optional "?query" (absolute-form is reduced to this)
   HeaderList headers;
   std::string body;
   std::string remote_ip;
-  int client_fd = -1;     // the connection's socket, only to notice (MSG_PEEK) that the client has gone
-  std::uint64_t id = 0;   // request id, unique per process, also in the logs
+  int client_fd = -1;    // the connection's socket, only to notice (MSG_PEEK) that the client has gone
+  std::uint64_t id = 0;  // request id, unique per process, also in the logs
   bool keep_alive = true;
 
   // The path part of the target (before '?'), raw (not percent-decoded).

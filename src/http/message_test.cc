@@ -23,7 +23,7 @@ TEST(MessageTest, PercentDecode) {
   EXPECT_FALSE(PercentDecode("%"));
   EXPECT_FALSE(PercentDecode("%4"));
   EXPECT_FALSE(PercentDecode("%zz"));
-  EXPECT_FALSE(PercentDecode("%c0%ae"));   // overlong '.'
+  EXPECT_FALSE(PercentDecode("%c0%ae"));     // overlong '.'
   EXPECT_FALSE(PercentDecode("%ed%a0%80"));  // surrogate
   EXPECT_FALSE(PercentDecode("%ff"));
 }

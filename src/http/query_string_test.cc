@@ -28,9 +28,7 @@ TEST(QueryStringTest, FormWithBracketsAndCoercion) {
   EXPECT_EQ(Q("__proto__[x]=1&ok=1"), R"({"ok":1})");
 }
 
-TEST(QueryStringTest, JsonQueryParameter) {
-  EXPECT_EQ(Q("_jsonquery=%7B%22a%22%3A%5B1%2C2%5D%7D"), R"({"a":[1,2]})");
-}
+TEST(QueryStringTest, JsonQueryParameter) { EXPECT_EQ(Q("_jsonquery=%7B%22a%22%3A%5B1%2C2%5D%7D"), R"({"a":[1,2]})"); }
 
 TEST(QueryStringTest, MalformedEscapes) {
   EXPECT_EQ(Q("a=%"), "ERR Failed to parse querystring: URIError: URI malformed");

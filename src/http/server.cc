@@ -120,7 +120,7 @@ struct Server::Impl {
   std::shared_ptr<Admission> admission = std::make_shared<Admission>();
   std::mutex done_mu;
   std::condition_variable done_cv;
-  bool done = false;       // guarded by done_mu
+  bool done = false;         // guarded by done_mu
   bool stop_called = false;  // guarded by done_mu
 
   // A place under the caps for `ip`, or null when the caps are reached. Released when the last copy is dropped.
@@ -202,8 +202,8 @@ struct Server::Impl {
     return out;
   }
 
-  asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive,
-                                      bool& ok, bool http10 = false) {
+  asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive, bool& ok,
+                                      bool http10 = false) {
     const auto& limits = options.limits;
     stream.expires_after(limits.write_deadline);
     const bool no_body = res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200);
@@ -240,8 +240,7 @@ struct Server::Impl {
   // Maps a parse error to a response (or nullopt: just close).
   // `start_line_done`: the request line was parsed (Beast consumes it before the fields), so a size error is about
   // the headers (431), not the request line (414).
-  std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done,
-                                             bool in_body) {
+  std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done, bool in_body) {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == bhttp::error::partial_message || ec == asio::error::operation_aborted) {
       return std::nullopt;
@@ -316,8 +315,10 @@ struct Server::Impl {
         }
         std::size_t q = target.find('?');
         if (target.empty() || target[0] != '/') {
-          if (!(target == "*" && msg.method() == bhttp::verb::options)) early = TransportError(400, "Bad Request");
-          else target = "/";
+          if (!(target == "*" && msg.method() == bhttp::verb::options))
+            early = TransportError(400, "Bad Request");
+          else
+            target = "/";
         } else if (q != std::string::npos && target.size() - q - 1 > limits.query_string_bytes) {
           early = TransportError(414, "URI Too Long");
         }
@@ -346,10 +347,10 @@ struct Server::Impl {
         stream.expires_never();
         while (!parser.is_done()) {
           const std::size_t got = parser.get().body().size();
-          auto rate_deadline = start + std::max<Clock::duration>(
-                                           limits.body_rate_grace,
-                                           std::chrono::milliseconds(1000 * got / std::max<std::size_t>(
-                                                                                       1, limits.body_min_rate)));
+          auto rate_deadline =
+              start + std::max<Clock::duration>(
+                          limits.body_rate_grace,
+                          std::chrono::milliseconds(1000 * got / std::max<std::size_t>(1, limits.body_min_rate)));
           body_timer.expires_at(std::min(start + limits.body_deadline, rate_deadline));
           body_timer.async_wait([&timed_out, &stream](boost::system::error_code tec) {
             if (tec) return;  // cancelled: the read finished first (captures are only touched on expiry)
@@ -421,12 +422,13 @@ struct Server::Impl {
         held = res.body.size();
         if (large_bytes.fetch_add(held) + held > limits.response_bytes_total) {
           large_bytes.fetch_sub(held);
-          spdlog::warn("request id={} ip={} answered 503: {} bytes of large responses already in flight", req.id,
-                       ip, large_bytes.load());
+          spdlog::warn("request id={} ip={} answered 503: {} bytes of large responses already in flight", req.id, ip,
+                       large_bytes.load());
           held = 0;
           res = TransportError(503, "");
-          res.body = "{\"message\":\"Server busy: too many large responses in flight; try again\","
-                     "\"statusCode\":503,\"status\":503}";
+          res.body =
+              "{\"message\":\"Server busy: too many large responses in flight; try again\","
+              "\"statusCode\":503,\"status\":503}";
           res.close = false;
           res.Set("Retry-After", "1");
         }
@@ -442,11 +444,11 @@ struct Server::Impl {
       res.body = std::string();  // not held while the connection waits for its next request
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
       if (res.status >= 500) {
-        spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,
-                     req.path(), res.status, us);
+        spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method, req.path(),
+                     res.status, us);
       } else {
-        spdlog::debug("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method,
-                      req.path(), res.status, us);
+        spdlog::debug("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method, req.path(),
+                      res.status, us);
       }
       if (!ok || !keep_alive) break;
     }
@@ -495,8 +497,8 @@ Status Server::Start() {
   if (!ec) im.acceptor->bind(ep, ec);
   if (!ec) im.acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Status::Unavailable("cannot listen on " + im.options.host + ":" + std::to_string(im.options.port) +
-                               ": " + ec.message());
+    return Status::Unavailable("cannot listen on " + im.options.host + ":" + std::to_string(im.options.port) + ": " +
+                               ec.message());
   }
   im.bound_port = im.acceptor->local_endpoint().port();
   asio::co_spawn(*im.workers[0], im.AcceptLoop(), [](std::exception_ptr e) {

@@ -63,15 +63,31 @@ std::string_view ContentTypeFor(std::string_view file_name) {
   std::string ext(dot == std::string_view::npos ? std::string_view() : file_name.substr(dot));
   for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
-      {".html", "text/html; charset=UTF-8"}, {".htm", "text/html; charset=UTF-8"},
-      {".js", "application/javascript; charset=UTF-8"}, {".mjs", "application/javascript; charset=UTF-8"},
-      {".css", "text/css; charset=UTF-8"}, {".json", "application/json; charset=UTF-8"},
-      {".txt", "text/plain; charset=UTF-8"}, {".map", "application/json; charset=UTF-8"},
-      {".xml", "application/xml"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
-      {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"}, {".gif", "image/gif"}, {".ico", "image/x-icon"},
-      {".webp", "image/webp"}, {".woff", "font/woff"}, {".woff2", "font/woff2"}, {".ttf", "font/ttf"},
-      {".pdf", "application/pdf"}, {".wasm", "application/wasm"}, {".mp4", "video/mp4"},
-      {".webm", "video/webm"}, {".mp3", "audio/mpeg"}, {".zip", "application/zip"},
+      {".html", "text/html; charset=UTF-8"},
+      {".htm", "text/html; charset=UTF-8"},
+      {".js", "application/javascript; charset=UTF-8"},
+      {".mjs", "application/javascript; charset=UTF-8"},
+      {".css", "text/css; charset=UTF-8"},
+      {".json", "application/json; charset=UTF-8"},
+      {".txt", "text/plain; charset=UTF-8"},
+      {".map", "application/json; charset=UTF-8"},
+      {".xml", "application/xml"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},
+      {".ico", "image/x-icon"},
+      {".webp", "image/webp"},
+      {".woff", "font/woff"},
+      {".woff2", "font/woff2"},
+      {".ttf", "font/ttf"},
+      {".pdf", "application/pdf"},
+      {".wasm", "application/wasm"},
+      {".mp4", "video/mp4"},
+      {".webm", "video/webm"},
+      {".mp3", "audio/mpeg"},
+      {".zip", "application/zip"},
   };
   for (const auto& [e, t] : kTypes) {
     if (ext == e) return t;
@@ -132,8 +148,9 @@ std::optional<Response> StaticRoot::Serve(const Request& req, std::string_view m
       r.Set("Content-Type", "text/html; charset=UTF-8");
       r.Set("Content-Security-Policy", "default-src 'self'");
       r.Set("X-Content-Type-Options", "nosniff");
-      r.body = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Redirect</title></head>"
-               "<body><pre>Redirecting</pre></body></html>\n";
+      r.body =
+          "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Redirect</title></head>"
+          "<body><pre>Redirecting</pre></body></html>\n";
       r.head = head;
       return r;
     }
@@ -160,23 +177,23 @@ std::optional<Response> StaticRoot::Serve(const Request& req, std::string_view m
   // Conditional GET: If-None-Match wins over If-Modified-Since; unparsable dates are ignored.
   bool not_modified = false;
   if (const std::string* inm = req.header("if-none-match")) {
-    not_modified = *inm == "*" || inm->find(etag) != std::string::npos ||
-                   inm->find(etag.substr(2)) != std::string::npos;
+    not_modified =
+        *inm == "*" || inm->find(etag) != std::string::npos || inm->find(etag.substr(2)) != std::string::npos;
   } else if (const std::string* ims = req.header("if-modified-since")) {
     if (auto t = ParseHttpDate(*ims)) not_modified = st.st_mtim.tv_sec <= *t;
   }
   if (not_modified) {
     r.status = 304;
-    r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(),
-                                   [](const auto& h) { return h.first == "Content-Type"; }),
-                    r.headers.end());
+    r.headers.erase(
+        std::remove_if(r.headers.begin(), r.headers.end(), [](const auto& h) { return h.first == "Content-Type"; }),
+        r.headers.end());
     return r;
   }
 
   std::uint64_t offset = 0, length = size;
   const std::string* range = req.header("range");
-  if (const std::string* if_range = req.header("if-range"); range && if_range && *if_range != etag &&
-                                                            *if_range != last_modified) {
+  if (const std::string* if_range = req.header("if-range");
+      range && if_range && *if_range != etag && *if_range != last_modified) {
     range = nullptr;  // the client's copy is stale: send the whole file
   }
   // Only a single "bytes=" range is honoured; several ranges get the whole file (as `send` does).
@@ -218,8 +235,8 @@ std::optional<Response> StaticRoot::Serve(const Request& req, std::string_view m
       offset = first;
       length = last - first + 1;
       r.status = 206;
-      r.Set("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-                                 std::to_string(size));
+      r.Set("Content-Range",
+            "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(size));
     }
   }
   if (length <= kInlineFileBytes) {

@@ -61,9 +61,9 @@ TEST_F(StaticTest, ServesFilesAndIndexes) {
 }
 
 TEST_F(StaticTest, RefusesEscapes) {
-  for (const char* p : {"/../outside.txt", "/%2e%2e/outside.txt", "/..%2foutside.txt", "/%252e%252e/x",
-                        "/%c0%ae%c0%ae/outside.txt", "/link.txt", "/etc/passwd", "/.secret", "/%00",
-                        "/sub/../../outside.txt", "/missing"}) {
+  for (const char* p :
+       {"/../outside.txt", "/%2e%2e/outside.txt", "/..%2foutside.txt", "/%252e%252e/x", "/%c0%ae%c0%ae/outside.txt",
+        "/link.txt", "/etc/passwd", "/.secret", "/%00", "/sub/../../outside.txt", "/missing"}) {
     EXPECT_FALSE(Get(p)) << p;
   }
 }

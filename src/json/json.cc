@@ -170,7 +170,6 @@ std::string Write(const value& v) {
   return out;
 }
 
-
 std::size_t ApproximateSize(const value& v) {
   switch (v.kind()) {
     case boost::json::kind::string: return v.get_string().size() + 2;

@@ -41,8 +41,8 @@ TEST(JsonTest, KeyAndElementLimits) {
 }
 
 TEST(JsonTest, RejectsMalformedInput) {
-  for (const char* bad : {"{a:1}", R"({"a":1}garbage)", "", "NaN", "Infinity", "\"\\ud800\"", "\"\xff\"",
-                          "[1,]", "{\"a\"}"}) {
+  for (const char* bad :
+       {"{a:1}", R"({"a":1}garbage)", "", "NaN", "Infinity", "\"\\ud800\"", "\"\xff\"", "[1,]", "{\"a\"}"}) {
     EXPECT_FALSE(Parse(bad).ok()) << bad;
   }
 }

@@ -59,8 +59,8 @@ Histogram::Snapshot Histogram::Read() const {
 
 std::string Registry::HealthJson() const {
   auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
-  return "{\"status\":\"ok\",\"uptimeSeconds\":" + std::to_string(up) + ",\"requests\":" +
-         std::to_string(requests()) + "}";
+  return "{\"status\":\"ok\",\"uptimeSeconds\":" + std::to_string(up) + ",\"requests\":" + std::to_string(requests()) +
+         "}";
 }
 
 void Registry::AddSource(Source source) {
@@ -103,8 +103,8 @@ Family CounterFamily(std::string name, std::string help, double value) {
 Family HistogramFamily(std::string name, std::string help, const Histogram::Snapshot& s) {
   Family f{std::move(name), std::move(help), Kind::kHistogram, {}};
   for (std::size_t i = 0; i < s.bounds.size(); ++i) {
-    f.samples.push_back({f.name + "_bucket", "le=\"" + FormatBound(s.bounds[i]) + "\"",
-                         static_cast<double>(s.cumulative[i])});
+    f.samples.push_back(
+        {f.name + "_bucket", "le=\"" + FormatBound(s.bounds[i]) + "\"", static_cast<double>(s.cumulative[i])});
   }
   f.samples.push_back({f.name + "_bucket", "le=\"+Inf\"", static_cast<double>(s.count)});
   f.samples.push_back({f.name + "_sum", "", s.sum});

@@ -37,10 +37,10 @@ TEST(MetricsTest, PerThreadCellsSumExactly) {
   Histogram::Snapshot s = h.Read();
   EXPECT_EQ(s.count, 40'000u);
   ASSERT_EQ(s.cumulative.size(), 4u);
-  EXPECT_EQ(s.cumulative[0], 0u);        // ≤ 1 ms
-  EXPECT_EQ(s.cumulative[1], 20'000u);   // ≤ 10 ms
-  EXPECT_EQ(s.cumulative[2], 20'000u);   // ≤ 100 ms
-  EXPECT_EQ(s.cumulative[3], 40'000u);   // +Inf
+  EXPECT_EQ(s.cumulative[0], 0u);       // ≤ 1 ms
+  EXPECT_EQ(s.cumulative[1], 20'000u);  // ≤ 10 ms
+  EXPECT_EQ(s.cumulative[2], 20'000u);  // ≤ 100 ms
+  EXPECT_EQ(s.cumulative[3], 40'000u);  // +Inf
   EXPECT_NEAR(s.sum, 20'000 * 0.005 + 20'000 * 0.5, 1e-6);
 }
 

@@ -80,7 +80,10 @@ bool TestCondition(const Condition& c, const json::value& root) {
   switch (c.op) {
     case Op::kEq: r = Equals(v, c.operand); break;
     case Op::kNe: r = !Equals(v, c.operand); break;
-    case Op::kGt: case Op::kGte: case Op::kLt: case Op::kLte: r = RangeMatch(v, c.op, c.operand); break;
+    case Op::kGt:
+    case Op::kGte:
+    case Op::kLt:
+    case Op::kLte: r = RangeMatch(v, c.op, c.operand); break;
     case Op::kIn:
     case Op::kNin: {
       bool any = false;

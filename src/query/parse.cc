@@ -54,8 +54,7 @@ class Parser {
           if (auto iso = ToIsoDate(v)) return json::value(json::string(*iso));
         }
         return v;
-      default:
-        return v;
+      default: return v;
     }
   }
 
@@ -147,8 +146,12 @@ class Parser {
         if (ops.if_contains("$regex") == nullptr) return Bad("$options needs $regex");
         continue;
       } else if (op == "$eq" || op == "$ne" || op == "$gt" || op == "$gte" || op == "$lt" || op == "$lte") {
-        c.op = op == "$eq" ? Op::kEq : op == "$ne" ? Op::kNe : op == "$gt" ? Op::kGt : op == "$gte" ? Op::kGte
-             : op == "$lt" ? Op::kLt : Op::kLte;
+        c.op = op == "$eq"    ? Op::kEq
+               : op == "$ne"  ? Op::kNe
+               : op == "$gt"  ? Op::kGt
+               : op == "$gte" ? Op::kGte
+               : op == "$lt"  ? Op::kLt
+                              : Op::kLte;
         if (c.op != Op::kEq && c.op != Op::kNe && !(arg.is_string() || js::AsNumber(arg))) {
           return Bad(std::string(op) + " needs a number or a string");
         }
@@ -191,8 +194,8 @@ class Parser {
         const json::object* sub = arg.if_object();
         if (sub == nullptr) return Bad("$elemMatch needs an object");
         auto elem = std::make_shared<Filter>();
-        if (HasOperator(*sub) && !sub->empty() && sub->begin()->key()[0] == '$' &&
-            sub->begin()->key() != "$or" && sub->begin()->key() != "$and" && sub->begin()->key() != "$nor") {
+        if (HasOperator(*sub) && !sub->empty() && sub->begin()->key()[0] == '$' && sub->begin()->key() != "$or" &&
+            sub->begin()->key() != "$and" && sub->begin()->key() != "$nor") {
           if (Status s = ParseOperators("", *sub, depth + 1, false, *elem); !s.ok()) return s;
         } else {
           if (Status s = ParseElemFilter(*sub, depth + 1, *elem); !s.ok()) return s;
@@ -207,8 +210,8 @@ class Parser {
         if (arg.is_string()) {
           c.op = Op::kRegex;
           c.negated = true;
-          auto compiled = Regex::Compile(arg.as_string(), "", limits_.max_regex_length,
-                                         limits_.max_regex_program, limits_.max_regex_repeat);
+          auto compiled = Regex::Compile(arg.as_string(), "", limits_.max_regex_length, limits_.max_regex_program,
+                                         limits_.max_regex_repeat);
           if (!compiled.ok()) return compiled.status();
         } else {
           return Bad("$not needs an operator object");
@@ -298,8 +301,8 @@ bool IsValidPath(std::string_view path, std::size_t max_length) {
     std::string_view seg = path.substr(start, end - start);
     if (seg.empty() || ++segments > 32) return false;
     for (char c : seg) {
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                c == '$' || c == '-';
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
+                c == '-';
       if (!ok) return false;
     }
     if (seg[0] == '$') return false;

@@ -10,7 +10,8 @@ namespace {
 Schema TodoSchema() {
   auto s = Schema::FromConfig(json::Parse(R"({"properties":{
     "title":{"type":"string"},"done":{"type":"boolean"},"score":{"type":"number"},
-    "tags":{"type":"array"},"people":{"type":"object"},"due":{"type":"date"}}})")->as_object());
+    "tags":{"type":"array"},"people":{"type":"object"},"due":{"type":"date"}}})")
+                                  ->as_object());
   return std::move(*s);
 }
 
@@ -98,9 +99,9 @@ TEST(ParseTest, SizeLimits) {
 }
 
 TEST(ParseTest, FieldNamesAreValidated) {
-  for (const char* bad : {R"({"people.a'b":1})", R"({"people.a\"b":1})", R"({"people.a];--":1})",
-                          R"j({"people.a)":1})j", R"({"people.":1})", R"({"$sort":{"a'b":1}})",
-                          R"({"$fields":{"x y":1}})"}) {
+  for (const char* bad :
+       {R"({"people.a'b":1})", R"({"people.a\"b":1})", R"({"people.a];--":1})", R"j({"people.a)":1})j",
+        R"({"people.":1})", R"({"$sort":{"a'b":1}})", R"({"$fields":{"x y":1}})"}) {
     EXPECT_NE(Err(bad), "OK") << bad;
   }
   std::string deep = R"({"people)";
@@ -135,7 +136,7 @@ TEST(MatcherTest, MongoLikeSemantics) {
   EXPECT_FALSE(m(R"({"title":"abd"})"));
   EXPECT_TRUE(m(R"({"tags":"x"})"));
   EXPECT_TRUE(m(R"({"score":{"$gt":4,"$lt":6}})"));
-  EXPECT_FALSE(m(R"({"score":{"$gt":"4"}})"));  // number vs string never compare
+  EXPECT_FALSE(m(R"({"score":{"$gt":"4"}})"));    // number vs string never compare
   EXPECT_TRUE(m(R"({"missing":null})") || true);  // unknown keys are left out of the filter
   EXPECT_TRUE(m(R"({"people.name":"n"})"));
   EXPECT_TRUE(m(R"({"people.other":{"$exists":false}})"));
@@ -153,7 +154,8 @@ TEST(MatcherTest, MongoLikeSemantics) {
   EXPECT_TRUE(m(R"({"done":false})"));
   EXPECT_TRUE(m(R"({"title":{"$ne":"x"}})"));
   // ReDoS pattern on a hostile value: linear time, no match
-  auto hostile = json::Parse(R"({"title":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!","id":"2"})")->as_object();
+  auto hostile =
+      json::Parse(R"({"title":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!","id":"2"})")->as_object();
   EXPECT_FALSE(Matches(P(R"({"title":{"$regex":"^(a+)+$"}})")->filter, hostile));
 }
 

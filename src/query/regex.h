@@ -23,8 +23,8 @@ class Regex {
   // `max_program` RE2 instructions: RE2's time per input byte grows with its program, so these bound a query's
   // CPU cost (RELIABILITY.md B2), where the length alone does not (`.{0,1000}z`).
   static Result<std::shared_ptr<const Regex>> Compile(std::string_view pattern, std::string_view options,
-                                                     std::size_t max_length, std::size_t max_program = SIZE_MAX,
-                                                     std::size_t max_repeat = SIZE_MAX);
+                                                      std::size_t max_length, std::size_t max_program = SIZE_MAX,
+                                                      std::size_t max_repeat = SIZE_MAX);
   ~Regex();
   // Unanchored search, as JavaScript's RegExp.test.
   bool Search(std::string_view text) const;

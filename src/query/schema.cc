@@ -13,8 +13,8 @@ namespace {
 bool ValidPropertyName(std::string_view name) {
   if (name.empty() || name.size() > 128 || name == "id") return false;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c == '-';
     if (!ok) return false;
   }
   return name[0] != '$';
@@ -35,8 +35,8 @@ std::string FormatIso(double ms) {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buf;
 }
 
@@ -137,13 +137,20 @@ Result<Schema> Schema::FromConfig(const json::object& config) {
       if (const json::value* t = o->if_contains("type"); t && t->is_string()) {
         std::string_view name = t->as_string();
         p.has_type = true;
-        if (name == "string") p.type = Type::kString;
-        else if (name == "number") p.type = Type::kNumber;
-        else if (name == "boolean") p.type = Type::kBoolean;
-        else if (name == "date") p.type = Type::kDate;
-        else if (name == "object") p.type = Type::kObject;
-        else if (name == "array") p.type = Type::kArray;
-        else p.has_type = false;
+        if (name == "string")
+          p.type = Type::kString;
+        else if (name == "number")
+          p.type = Type::kNumber;
+        else if (name == "boolean")
+          p.type = Type::kBoolean;
+        else if (name == "date")
+          p.type = Type::kDate;
+        else if (name == "object")
+          p.type = Type::kObject;
+        else if (name == "array")
+          p.type = Type::kArray;
+        else
+          p.has_type = false;
       }
       p.required = js::Truthy(o->if_contains("required"));
       p.index = js::Truthy(o->if_contains("index"));
@@ -174,20 +181,26 @@ json::object Sanitize(const Schema& schema, const json::object& body) {
     if (v == nullptr || !p.has_type) continue;
     switch (p.type) {
       case Type::kString:
-        if (v->is_string() || v->is_null()) out[p.name] = *v;
-        else if (auto n = js::AsNumber(*v)) out[p.name] = js::NumberToString(*n);
+        if (v->is_string() || v->is_null())
+          out[p.name] = *v;
+        else if (auto n = js::AsNumber(*v))
+          out[p.name] = js::NumberToString(*n);
         break;
       case Type::kNumber:
-        if (js::AsNumber(*v)) out[p.name] = *v;
+        if (js::AsNumber(*v))
+          out[p.name] = *v;
         else if (v->is_string()) {
           double d = js::ParseFloat(v->get_string());
           // "Infinity", "-Infinity", "1e400", "NaN": kept as given, so validation answers "must be a number" (never
           // a stored null). A string that is no number at all ("C") is NaN in Deployd, and so missing.
           std::string_view text = v->get_string();
           while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-          if (std::isfinite(d)) out[p.name] = d;
-          else if (std::isinf(d) || text.rfind("NaN", 0) == 0) out[p.name] = *v;
-          else out[p.name] = nullptr;
+          if (std::isfinite(d))
+            out[p.name] = d;
+          else if (std::isinf(d) || text.rfind("NaN", 0) == 0)
+            out[p.name] = *v;
+          else
+            out[p.name] = nullptr;
         }
         break;
       case Type::kBoolean:

@@ -19,8 +19,8 @@ struct Property {
   Type type = Type::kString;
   bool has_type = false;  // a property without "type" validates as string but is dropped by sanitisation (quirk)
   bool required = false;
-  bool index = false;     // dpd extension: "index": true
-  bool unique = false;    // dpd extension: "unique": true
+  bool index = false;   // dpd extension: "index": true
+  bool unique = false;  // dpd extension: "unique": true
 };
 
 struct Schema {

@@ -8,10 +8,13 @@ namespace dpd::query {
 namespace {
 
 Schema S(std::string_view props) {
-  return std::move(*Schema::FromConfig(json::Parse(std::string(R"({"properties":)") + std::string(props) + "}")->as_object()));
+  return std::move(
+      *Schema::FromConfig(json::Parse(std::string(R"({"properties":)") + std::string(props) + "}")->as_object()));
 }
 
-std::string San(const Schema& s, std::string_view body) { return json::Write(Sanitize(s, json::Parse(body)->as_object())); }
+std::string San(const Schema& s, std::string_view body) {
+  return json::Write(Sanitize(s, json::Parse(body)->as_object()));
+}
 
 TEST(SchemaTest, SanitiseByType) {
   Schema s = S(R"({"title":{"type":"string"},"n":{"type":"number"},"b":{"type":"boolean"},"d":{"type":"date"},
@@ -48,7 +51,8 @@ TEST(SchemaTest, BadPropertyNamesAreRefused) {
 TEST(UpdateTest, Commands) {
   auto doc = json::Parse(R"({"n":"8","tags":["a","b","a"],"list":5})")->as_object();
   auto body = json::Parse(R"({"n":{"$inc":"-9"},"m":{"$inc":2},"tags":{"$addUnique":["c","a"]},
-                              "list":{"$push":1},"p":{"$pushAll":[1,2]},"q":{"$set":1}})")->as_object();
+                              "list":{"$push":1},"p":{"$pushAll":[1,2]},"q":{"$set":1}})")
+                  ->as_object();
   ApplyCommands(ExtractCommands(body), doc);
   EXPECT_EQ(json::Write(doc), R"({"n":-1,"tags":["a","b","c"],"list":[1],"m":2,"p":[1,2]})");
   auto d2 = json::Parse(R"({"tags":["a","b","a",{"x":1}]})")->as_object();

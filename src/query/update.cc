@@ -45,8 +45,10 @@ void ApplyCommands(const std::vector<UpdateCommand>& commands, json::object& doc
       double sum = base + ToFloat(c.argument);
       doc[c.property] = std::isfinite(sum) ? json::value(sum) : json::value(nullptr);
     } else if (c.command == "$push") {
-      if (current && current->is_array()) current->as_array().push_back(c.argument);
-      else doc[c.property] = json::array{c.argument};
+      if (current && current->is_array())
+        current->as_array().push_back(c.argument);
+      else
+        doc[c.property] = json::array{c.argument};
     } else if (c.command == "$pushAll") {
       if (current && current->is_array() && c.argument.is_array()) {
         for (const auto& e : c.argument.as_array()) current->as_array().push_back(e);
@@ -55,8 +57,8 @@ void ApplyCommands(const std::vector<UpdateCommand>& commands, json::object& doc
       }
     } else if (c.command == "$pull" || c.command == "$pullAll") {
       if (!current || !current->is_array()) continue;
-      json::array remove = c.command == "$pullAll" && c.argument.is_array() ? c.argument.as_array()
-                                                                            : json::array{c.argument};
+      json::array remove =
+          c.command == "$pullAll" && c.argument.is_array() ? c.argument.as_array() : json::array{c.argument};
       json::array kept;
       for (const auto& e : current->as_array()) {
         if (!Contains(remove, e)) kept.push_back(e);

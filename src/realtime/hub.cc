@@ -74,8 +74,8 @@ struct WsConn {
   std::size_t bytes = 0;
   int eio = 4;
   bool closed = false;
-  bool writing = false;        // the writer has a frame on its way to the socket
-  asio::steady_timer signal;   // wakes the writer
+  bool writing = false;         // the writer has a frame on its way to the socket
+  asio::steady_timer signal;    // wakes the writer
   std::shared_ptr<void> lease;  // the place under the HTTP connection caps, held while the socket is open
   // Connections whose writer has frames but has not started writing them (Hub::Fence waits for none): this one
   // counts while `waiting` is set.
@@ -113,10 +113,10 @@ struct Socket {
   bool binary_ok = false;  // EIO 3 polling without b64=1
   bool connected = false;  // socket.io connect done (events are delivered)
   bool closed = false;
-  bool invalid = false;  // closed because the client sent something invalid
+  bool invalid = false;       // closed because the client sent something invalid
   std::vector<Frame> outbox;  // polling
   std::size_t outbox_bytes = 0;
-  Clock::time_point poll_idle_since;  // polling: when the last GET was answered (no GET for ping_timeout: closed)
+  Clock::time_point poll_idle_since;     // polling: when the last GET was answered (no GET for ping_timeout: closed)
   std::function<void(HttpAnswer)> poll;  // a GET waiting for packets
   std::shared_ptr<WsConn> ws;            // the transport once upgraded (or a direct WebSocket)
   std::shared_ptr<WsConn> probe;         // a WebSocket probing for the upgrade
@@ -145,7 +145,7 @@ struct Hub::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread thread;
   asio::steady_timer ticker{io};
-  std::unordered_map<std::string, std::shared_ptr<Socket>> sockets;          // by engine.io id
+  std::unordered_map<std::string, std::shared_ptr<Socket>> sockets;  // by engine.io id
   Rooms rooms{0};  // rooms and session bindings, by engine.io id (made with the limits by Hub's constructor)
   std::unordered_map<std::string, std::size_t> sessions_by_ip;  // Engine.IO sessions per address
   struct Bucket {
@@ -171,8 +171,10 @@ struct Hub::Impl {
     if (c->bytes + n > limits.queue_bytes) {
       spdlog::warn("realtime: socket dropped, send queue over {} bytes (a client that does not read)",
                    limits.queue_bytes);
-      if (owner) Close(*owner);
-      else c->Shutdown();
+      if (owner)
+        Close(*owner);
+      else
+        c->Shutdown();
       return;
     }
     c->bytes += n;
@@ -398,8 +400,7 @@ struct Hub::Impl {
         }
         return;
       }
-      default:
-        return;
+      default: return;
     }
   }
 
@@ -422,15 +423,10 @@ struct Hub::Impl {
         s.awaiting_pong = false;
         s.next_ping = Clock::now() + limits.ping_interval;
         return;
-      case EngineType::kMessage:
-        OnIo(s, p.data);
-        return;
-      case EngineType::kClose:
-        Close(s);
-        return;
+      case EngineType::kMessage: OnIo(s, p.data); return;
+      case EngineType::kClose: Close(s); return;
       case EngineType::kNoop:
-      case EngineType::kUpgrade:
-        return;
+      case EngineType::kUpgrade: return;
       default:
         s.invalid = true;
         Close(s);  // an open packet from a client: invalid
@@ -628,8 +624,8 @@ struct Hub::Impl {
           sock->probe = nullptr;
           sock->ws = conn;
           if (sock->poll) {
-            self->AnswerPoll(*sock, PayloadAnswer({EnginePacket{EngineType::kNoop, "", false}}, sock->eio,
-                                                  sock->binary_ok));
+            self->AnswerPoll(*sock,
+                             PayloadAnswer({EnginePacket{EngineType::kNoop, "", false}}, sock->eio, sock->binary_ok));
           }
           for (auto& q : sock->outbox) self->WsSend(conn, std::move(q), sock.get());
           sock->outbox.clear();
@@ -643,8 +639,10 @@ struct Hub::Impl {
       self->OnPacket(*sock, std::move(*p));
     }
     if (auto sock = weak.lock()) {
-      if (sock->ws == conn) self->Close(*sock);
-      else if (sock->probe == conn) sock->probe = nullptr;
+      if (sock->ws == conn)
+        self->Close(*sock);
+      else if (sock->probe == conn)
+        sock->probe = nullptr;
     }
   }
 
@@ -703,8 +701,10 @@ struct Hub::Impl {
     }
     for (auto& s : unpolled) Close(*s);
     for (auto it = handshakes_by_ip.begin(); it != handshakes_by_ip.end();) {
-      if (now - it->second.at > std::chrono::seconds(2)) it = handshakes_by_ip.erase(it);  // full again by now
-      else ++it;
+      if (now - it->second.at > std::chrono::seconds(2))
+        it = handshakes_by_ip.erase(it);  // full again by now
+      else
+        ++it;
     }
     if (freed_since_trim > 16 * 1024 * 1024) {
       freed_since_trim = 0;

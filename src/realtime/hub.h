@@ -27,14 +27,14 @@ namespace dpd::realtime {
 
 // An HTTP request to /socket.io/, as the HTTP side hands it over (no transport types).
 struct HttpExchange {
-  std::string method;                              // GET / POST / …
-  std::map<std::string, std::string> query;        // EIO, transport, sid, b64, …
+  std::string method;                                        // GET / POST / …
+  std::map<std::string, std::string> query;                  // EIO, transport, sid, b64, …
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names (a WebSocket upgrade needs them)
-  std::string target;                              // path + query, for the WebSocket handshake
+  std::string target;                                        // path + query, for the WebSocket handshake
   std::string body;
   std::string content_type;
-  std::string cookie_sid;                          // Deployd's `sid` cookie: binds at handshake (spec §8.4)
-  std::string remote_ip;                           // per-address caps (RELIABILITY B2)
+  std::string cookie_sid;  // Deployd's `sid` cookie: binds at handshake (spec §8.4)
+  std::string remote_ip;   // per-address caps (RELIABILITY B2)
 };
 
 struct HttpAnswer {

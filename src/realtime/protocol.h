@@ -24,12 +24,19 @@
 
 namespace dpd::realtime {
 
-enum class EngineType : char { kOpen = '0', kClose = '1', kPing = '2', kPong = '3', kMessage = '4', kUpgrade = '5',
-                               kNoop = '6' };
+enum class EngineType : char {
+  kOpen = '0',
+  kClose = '1',
+  kPing = '2',
+  kPong = '3',
+  kMessage = '4',
+  kUpgrade = '5',
+  kNoop = '6'
+};
 
 struct EnginePacket {
   EngineType type = EngineType::kMessage;
-  std::string data;     // text, or the bytes of a binary packet
+  std::string data;  // text, or the bytes of a binary packet
   bool binary = false;
 };
 
@@ -52,8 +59,15 @@ Result<std::vector<EnginePacket>> DecodePayload(std::string_view body, bool bina
 std::size_t Utf16Length(std::string_view utf8);
 
 // socket.io packets.
-enum class IoType { kConnect = 0, kDisconnect = 1, kEvent = 2, kAck = 3, kConnectError = 4, kBinaryEvent = 5,
-                    kBinaryAck = 6 };
+enum class IoType {
+  kConnect = 0,
+  kDisconnect = 1,
+  kEvent = 2,
+  kAck = 3,
+  kConnectError = 4,
+  kBinaryEvent = 5,
+  kBinaryAck = 6
+};
 
 struct IoPacket {
   IoType type = IoType::kEvent;

@@ -9,9 +9,13 @@ EnginePacket Text(EngineType t, std::string d) { return EnginePacket{t, std::mov
 EnginePacket Bin(std::string d) { return EnginePacket{EngineType::kMessage, std::move(d), true}; }
 
 TEST(ProtocolTest, Eio4Payloads) {
-  auto p = EncodePayload({Text(EngineType::kMessage, "hello"), Text(EngineType::kPing, ""), Bin("\x01\x02\x03")}, 4, true);
+  auto p =
+      EncodePayload({Text(EngineType::kMessage, "hello"), Text(EngineType::kPing, ""), Bin("\x01\x02\x03")}, 4, true);
   EXPECT_FALSE(p.binary);
-  EXPECT_EQ(p.body, "4hello\x1e" "2\x1e" "bAQID");
+  EXPECT_EQ(p.body,
+            "4hello\x1e"
+            "2\x1e"
+            "bAQID");
   auto back = DecodePayload(p.body, false, 4);
   ASSERT_TRUE(back.ok());
   ASSERT_EQ(back->size(), 3u);
@@ -29,7 +33,11 @@ TEST(ProtocolTest, Eio3TextPayloadsCountUtf16Units) {
   // A client without b64=1 (XHR2) gets the binary framing even for text: lengths in bytes, as digits.
   auto b = EncodePayload({Text(EngineType::kMessage, "é😀"), Text(EngineType::kPong, "")}, 3, true);
   EXPECT_TRUE(b.binary);
-  EXPECT_EQ(b.body, std::string("\0\x07\xFF" "4é😀" "\0\x01\xFF" "3", 14));
+  EXPECT_EQ(b.body, std::string("\0\x07\xFF"
+                                "4é😀"
+                                "\0\x01\xFF"
+                                "3",
+                                14));
   auto decoded = DecodePayload(b.body, true, 3);
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ((*decoded)[0].data, "é😀");
@@ -46,13 +54,21 @@ TEST(ProtocolTest, Eio3TextPayloadsCountUtf16Units) {
 TEST(ProtocolTest, Eio3BinaryPayloads) {
   auto p = EncodePayload({Text(EngineType::kMessage, "hi"), Bin("\xAA\xBB")}, 3, true);
   EXPECT_TRUE(p.binary);
-  const std::string expected("\x00\x03\xFF" "4hi" "\x01\x03\xFF\x04\xAA\xBB", 12);
+  const std::string expected(
+      "\x00\x03\xFF"
+      "4hi"
+      "\x01\x03\xFF\x04\xAA\xBB",
+      12);
   EXPECT_EQ(p.body, expected);
   auto back = DecodePayload(p.body, true, 3);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ((*back)[0].data, "hi");
   EXPECT_EQ((*back)[1].data, "\xAA\xBB");
-  EXPECT_FALSE(DecodePayload(std::string("\x00\x09\xFF" "4hi", 6), true, 3).ok());
+  EXPECT_FALSE(DecodePayload(std::string("\x00\x09\xFF"
+                                         "4hi",
+                                         6),
+                             true, 3)
+                   .ok());
 }
 
 TEST(ProtocolTest, WebSocketFrames) {

@@ -200,12 +200,13 @@ std::optional<Reply> Collection::TooLarge(const json::object& doc) const {
   // Measured after update commands and scripts ($push grows a document past any body limit): nothing is written.
   const std::size_t size = json::ApproximateSize(doc);
   if (size <= limits_.store.document_bytes) return std::nullopt;
-  return Reply::Error(413, "Document too large: " + std::to_string(size) + " bytes, at most " +
-                               std::to_string(limits_.store.document_bytes), true);
+  return Reply::Error(
+      413,
+      "Document too large: " + std::to_string(size) + " bytes, at most " + std::to_string(limits_.store.document_bytes),
+      true);
 }
 
-store::Patch Collection::MakePatch(const json::object& changes,
-                                   const std::vector<query::UpdateCommand>& commands,
+store::Patch Collection::MakePatch(const json::object& changes, const std::vector<query::UpdateCommand>& commands,
                                    const json::object& before_events, const json::object& after_events,
                                    const std::vector<std::string>& protected_fields) {
   store::Patch patch;
@@ -323,8 +324,10 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     if (out.cancelled()) co_return out.ErrorReply();
     if (!out.errors.empty()) co_return Reply::Errors(std::move(out.errors));
     for (const auto& f : out.protected_fields) {
-      if (const json::value* old = previous.if_contains(f)) merged[f] = *old;
-      else merged.stable_erase(f);
+      if (const json::value* old = previous.if_contains(f))
+        merged[f] = *old;
+      else
+        merged.stable_erase(f);
       protected_fields.push_back(f);
     }
     hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
@@ -333,8 +336,8 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   // Only what this request changed is written, applied by the store to the document as it is then (spec §5.7;
   // Deployd `$set`s the fields it has): the body's fields, the commands, and what the events changed. Another
   // request's concurrent changes of the same document are kept, and every acknowledged $inc/$push counts.
-  store::Patch patch = MakePatch(changes, commands, has_update_events ? before_events : merged, merged,
-                                 protected_fields);
+  store::Patch patch =
+      MakePatch(changes, commands, has_update_events ? before_events : merged, merged, protected_fields);
   patch.expected_stamp = stored.stamp;
   patch.whole_json = json::Write(merged);  // the patch on the document as read: written as is if nobody changed it
   auto written = co_await store_->Update(name(), stored.id, patch);

@@ -58,8 +58,7 @@ class Collection : public Resource {
   boost::asio::awaitable<Reply> Create(Context& ctx);
   // What an update writes: the fields of `changes` (as the events left them), what the events changed from
   // `before_events` to `after_events`, and the commands on properties nothing else set — protected fields never.
-  static store::Patch MakePatch(const json::object& changes,
-                                const std::vector<query::UpdateCommand>& commands,
+  static store::Patch MakePatch(const json::object& changes, const std::vector<query::UpdateCommand>& commands,
                                 const json::object& before_events, const json::object& after_events,
                                 const std::vector<std::string>& protected_fields);
   // 413 when `doc` is over StoreLimits::document_bytes.
@@ -77,7 +76,6 @@ class Collection : public Resource {
   const Limits& limits() const { return limits_; }
 
  private:
-
   query::Schema schema_;
   store::Store* store_;
   Limits limits_;

@@ -5,9 +5,7 @@
 namespace dpd::resources {
 
 bool ReadEmit(const json::array& args, EmitMessage& out) {
-  auto text = [](const json::value& v) {
-    return v.is_string() ? std::string(v.as_string()) : json::Write(v);
-  };
+  auto text = [](const json::value& v) { return v.is_string() ? std::string(v.as_string()) : json::Write(v); };
   switch (args.size()) {
     case 1:
     case 2:
@@ -31,13 +29,14 @@ bool ReadEmit(const json::array& args, EmitMessage& out) {
       out.data = args[3];
       return true;
     }
-    default:
-      return false;
+    default: return false;
   }
 }
 
 void LogEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_executor&) {
-  const char* target = m.target == EmitMessage::Target::kAll ? "all" : m.target == EmitMessage::Target::kRoom ? "room" : "users";
+  const char* target = m.target == EmitMessage::Target::kAll    ? "all"
+                       : m.target == EmitMessage::Target::kRoom ? "room"
+                                                                : "users";
   spdlog::debug("emit target={} room=\"{}\" users={} event=\"{}\" data={}", target, m.room, m.users_path, m.event,
                 json::Write(m.data));
 }

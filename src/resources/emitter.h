@@ -18,11 +18,11 @@ class Router;
 struct EmitMessage {
   enum class Target { kAll, kRoom, kUsers };
   Target target = Target::kAll;
-  std::string room;            // kRoom
-  std::string users_path;      // kUsers: the user collection ("/users") …
-  json::value users_query;     // … and the query selecting the users (each gets room "dpd_uid:<id>")
+  std::string room;         // kRoom
+  std::string users_path;   // kUsers: the user collection ("/users") …
+  json::value users_query;  // … and the query selecting the users (each gets room "dpd_uid:<id>")
   std::string event;
-  json::value data;            // null when none was given
+  json::value data;                      // null when none was given
   std::shared_ptr<const Router> router;  // kUsers: the emitting request's router, which runs the query
 };
 

@@ -21,12 +21,12 @@ enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfter
 
 struct EventCall {
   Event event;
-  std::string method;               // "GET", "POST", "PUT", "DELETE" (the `event`/`method` script variables)
-  json::object* data = nullptr;     // `this`: the document (or body) the event may change
+  std::string method;                      // "GET", "POST", "PUT", "DELETE" (the `event`/`method` script variables)
+  json::object* data = nullptr;            // `this`: the document (or body) the event may change
   const json::object* previous = nullptr;  // PUT: the stored document before the change
-  json::object* query = nullptr;    // the raw query (BeforeRequest/Get may change it)
+  json::object* query = nullptr;           // the raw query (BeforeRequest/Get may change it)
   Context* ctx = nullptr;
-  bool success = false;             // Login: the credentials were right
+  bool success = false;  // Login: the credentials were right
 };
 
 struct EventOutcome {

@@ -47,17 +47,10 @@ script::HostResponse ToHostResponse(Reply& reply) {
       out.body_json = json::Write(body);
       return out;
     }
-    case Reply::Kind::kJson:
-      out.body_json = json::Write(reply.json);
-      break;
-    case Reply::Kind::kRawJson:
-      out.body_json = std::move(reply.text);
-      break;
-    case Reply::Kind::kText:
-      out.body_json = json::Write(json::value(json::string(reply.text)));
-      break;
-    default:
-      break;
+    case Reply::Kind::kJson: out.body_json = json::Write(reply.json); break;
+    case Reply::Kind::kRawJson: out.body_json = std::move(reply.text); break;
+    case Reply::Kind::kText: out.body_json = json::Write(json::value(json::string(reply.text))); break;
+    default: break;
   }
   out.ok = reply.status < 400;
   return out;
@@ -176,8 +169,10 @@ boost::asio::awaitable<void> ApplySessionChanges(json::object& changes, Context&
   updated->last_active = ctx.session->last_active;
   session::SessionPtr ptr = std::move(updated);
   Status s = co_await ctx.sessions->Save(ptr);
-  if (s.ok()) ctx.session = ptr;
-  else spdlog::warn("session not saved: {}", s.message());
+  if (s.ok())
+    ctx.session = ptr;
+  else
+    spdlog::warn("session not saved: {}", s.message());
 }
 
 }  // namespace dpd::resources

@@ -45,12 +45,8 @@ boost::asio::awaitable<void> EmitToUsers(std::shared_ptr<UsersEmit> job) {
 
 void RealtimeEmitter::Emit(const EmitMessage& m, const boost::asio::any_io_executor& executor) {
   switch (m.target) {
-    case EmitMessage::Target::kAll:
-      bus_->Publish({}, m.event, m.data);
-      return;
-    case EmitMessage::Target::kRoom:
-      bus_->Publish({m.room}, m.event, m.data);
-      return;
+    case EmitMessage::Target::kAll: bus_->Publish({}, m.event, m.data); return;
+    case EmitMessage::Target::kRoom: bus_->Publish({m.room}, m.event, m.data); return;
     case EmitMessage::Target::kUsers: {
       if (m.router == nullptr) return;
       auto job = std::make_shared<UsersEmit>();

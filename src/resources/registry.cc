@@ -9,7 +9,7 @@
 namespace dpd::resources {
 namespace {
 
-constexpr const char* kCollectionEvents[] = {"beforerequest.js", "validate.js", "post.js", "put.js",
+constexpr const char* kCollectionEvents[] = {"beforerequest.js", "validate.js", "post.js",       "put.js",
                                              "get.js",           "delete.js",   "aftercommit.js"};
 
 std::string Where(const config::ResourceConfig& config) { return "resources/" + config.name + "/config.json"; }

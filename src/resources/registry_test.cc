@@ -21,7 +21,8 @@ TEST(TypeRegistryTest, BuiltinsAndTheirTraits) {
   EXPECT_TRUE(collection->traits.collection && collection->traits.client);
   EXPECT_FALSE(collection->traits.users);
   EXPECT_TRUE(users->traits.users && users->traits.collection);
-  EXPECT_NE(std::find(users->traits.events.begin(), users->traits.events.end(), "login.js"), users->traits.events.end());
+  EXPECT_NE(std::find(users->traits.events.begin(), users->traits.events.end(), "login.js"),
+            users->traits.events.end());
   EXPECT_EQ(std::find(collection->traits.events.begin(), collection->traits.events.end(), "login.js"),
             collection->traits.events.end());
   EXPECT_EQ(registry.Find("collection"), nullptr) << "type names are case-sensitive, as in Deployd";

@@ -35,7 +35,7 @@ struct CallTree {
   std::size_t limit = 2;  // $limitRecursion
   std::size_t calls = 0;  // every dpd call of the tree (bounded by ScriptLimits::internal_calls)
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();  // bounded by tree_time
-  bool emitted = false;   // an event of the tree called emit(): the response waits until the frames are queued
+  bool emitted = false;  // an event of the tree called emit(): the response waits until the frames are queued
 };
 struct CallFrame {
   std::string key;                          // "GET /todos"
@@ -43,24 +43,24 @@ struct CallFrame {
 };
 
 struct Context {
-  std::string method;                // after the POST-only `_method` override
-  std::string url;                   // raw path below the resource, always starting with '/' ("/1234")
-  json::object query;                // parsed query (spec §3.2)
-  std::optional<json::value> body;   // parsed body (spec §3.3); empty when not parsed
+  std::string method;                   // after the POST-only `_method` override
+  std::string url;                      // raw path below the resource, always starting with '/' ("/1234")
+  json::object query;                   // parsed query (spec §3.2)
+  std::optional<json::value> body;      // parsed body (spec §3.3); empty when not parsed
   const HeaderList* headers = nullptr;  // lower-case names
   bool is_root = false;
   std::uint64_t request_id = 0;
-  std::string remote_ip;                // the client's address (rate limits)
-  int client_fd = -1;                   // the client's socket: long reads stop when it has closed (-1: none)
-  session::SessionPtr session;          // the caller's stored session; null = anonymous (spec §8)
+  std::string remote_ip;                      // the client's address (rate limits)
+  int client_fd = -1;                         // the client's socket: long reads stop when it has closed (-1: none)
+  session::SessionPtr session;                // the caller's stored session; null = anonymous (spec §8)
   session::SessionStore* sessions = nullptr;  // where scripts' session.save()/joinRoom() go
-  std::optional<json::object> me;       // the session's user without password, when still valid (spec §3.7)
-  bool session_invalidated = false;     // the session's user changed credentials: X-Session-Invalidated
-  bool bearer = false;                  // the session id came in Authorization: Bearer (no cookie is set)
-  bool internal = false;                // a dpd.* call from a script (spec §10)
-  std::shared_ptr<CallTree> calls;      // set at the first dpd call of a request tree
-  std::shared_ptr<const CallFrame> frame;  // this request's place in it (null: a client's request)
-  std::shared_ptr<const Router> router;  // the request's snapshot's router: where in-process dpd calls go
+  std::optional<json::object> me;             // the session's user without password, when still valid (spec §3.7)
+  bool session_invalidated = false;           // the session's user changed credentials: X-Session-Invalidated
+  bool bearer = false;                        // the session id came in Authorization: Bearer (no cookie is set)
+  bool internal = false;                      // a dpd.* call from a script (spec §10)
+  std::shared_ptr<CallTree> calls;            // set at the first dpd call of a request tree
+  std::shared_ptr<const CallFrame> frame;     // this request's place in it (null: a client's request)
+  std::shared_ptr<const Router> router;       // the request's snapshot's router: where in-process dpd calls go
 
   const std::string* header(std::string_view lower_name) const;
 };
@@ -71,13 +71,13 @@ std::optional<double> RequestedRecursion(const Context& ctx);
 
 struct Reply {
   enum class Kind {
-    kNext,    // not handled here: try the next matching resource (spec §4.1)
-    kJson,    // `json` as application/json with the no-cache headers (spec §3.8)
-    kRawJson, // `text` is already JSON: sent as kJson would be
-    kText,    // `text` as text/html; charset=utf-8 (spec §3.8)
-    kEmpty,   // no body (204, or an empty 200)
-    kStatic,  // a file from `static_root`, path `static_path` (served by the transport)
-    kError,   // error body `json` (an object) with "status" appended (spec §3.9)
+    kNext,     // not handled here: try the next matching resource (spec §4.1)
+    kJson,     // `json` as application/json with the no-cache headers (spec §3.8)
+    kRawJson,  // `text` is already JSON: sent as kJson would be
+    kText,     // `text` as text/html; charset=utf-8 (spec §3.8)
+    kEmpty,    // no body (204, or an empty 200)
+    kStatic,   // a file from `static_root`, path `static_path` (served by the transport)
+    kError,    // error body `json` (an object) with "status" appended (spec §3.9)
   };
   Kind kind = Kind::kNext;
   int status = 200;
@@ -106,9 +106,9 @@ struct Reply {
 // What a resource type is, as the registry (resources/registry.h) records it; callers ask these instead of testing
 // type names.
 struct TypeTraits {
-  bool collection = false;  // stores documents under its name (export/import, rename moves its data)
-  bool users = false;       // a user collection: login/logout/me, sessions point at it
-  bool client = false;      // offered as dpd.<jsName> in /dpd.js and to scripts
+  bool collection = false;                   // stores documents under its name (export/import, rename moves its data)
+  bool users = false;                        // a user collection: login/logout/me, sessions point at it
+  bool client = false;                       // offered as dpd.<jsName> in /dpd.js and to scripts
   std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("data", "properties", "events", "api")
   std::vector<std::string> events;           // the event script files it runs ("get.js", …)
 };

@@ -23,8 +23,7 @@ std::string Describe(const Router& router, std::string_view path) {
 }
 
 TEST(RouterTest, LongestPrefixFirstRootLast) {
-  Router router({R("todos"), R("somenamespace"), R("somenamespace/test"), R("users"), R("users/photos")},
-                R(""));
+  Router router({R("todos"), R("somenamespace"), R("somenamespace/test"), R("users"), R("users/photos")}, R(""));
   EXPECT_EQ(Describe(router, "/todos"), "/todos=/ /=/todos");
   EXPECT_EQ(Describe(router, "/todos/"), "/todos=/ /=/todos/");
   EXPECT_EQ(Describe(router, "/todos/1234"), "/todos=/1234 /=/todos/1234");

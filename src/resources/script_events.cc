@@ -35,10 +35,10 @@ const char* FileOf(Event e) {
 // `require` and `process` are deliberately absent: using them is a ReferenceError.
 const std::vector<std::string>& ParameterNames() {
   static const std::vector<std::string> names = {
-      "me",     "isMe",    "query",     "ctx",       "session", "internal", "isRoot",      "cancel",
-      "cancelIf", "cancelUnless", "emit", "dpd",     "console", "data",     "previous",    "changed",
-      "protect", "unprotect", "hide",   "unhide",    "error",   "errorIf",  "errorUnless", "hasErrors",
-      "method", "event",   "success",   "$addCallback", "$finishCallback"};
+      "me",       "isMe",         "query",   "ctx",          "session",        "internal", "isRoot",      "cancel",
+      "cancelIf", "cancelUnless", "emit",    "dpd",          "console",        "data",     "previous",    "changed",
+      "protect",  "unprotect",    "hide",    "unhide",       "error",          "errorIf",  "errorUnless", "hasErrors",
+      "method",   "event",        "success", "$addCallback", "$finishCallback"};
   return names;
 }
 
@@ -46,12 +46,12 @@ const std::vector<std::string>& ParameterNames() {
 void MapFailure(const script::Outcome& out, const std::string& file, EventOutcome& result) {
   switch (out.kind) {
     case script::Outcome::Kind::kOk:
-    case script::Outcome::Kind::kPending:
-      break;
+    case script::Outcome::Kind::kPending: break;
     case script::Outcome::Kind::kCancelled:
     case script::Outcome::Kind::kError:
-      result.status = Status::BadRequest(out.message)
-                          .WithHttpStatus(out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400);
+      result.status =
+          Status::BadRequest(out.message)
+              .WithHttpStatus(out.status_given && out.status >= 400 && out.status <= 599 ? out.status : 400);
       result.status_code_field = out.kind == script::Outcome::Kind::kCancelled && out.status_given;
       result.fatal = out.kind == script::Outcome::Kind::kError;
       break;
@@ -72,8 +72,8 @@ struct Waiter {
 
 }  // namespace
 
-ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts,
-                           const ScriptLimits& limits, Emitter* emitter)
+ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::string> scripts, const ScriptLimits& limits,
+                           Emitter* emitter)
     : resource_(std::move(resource)), limits_(limits), emitter_(emitter) {
   scripts_ = Build(std::move(scripts));
   for (int e = 0; e <= static_cast<int>(Event::kLogin); ++e) {
@@ -95,9 +95,7 @@ ScriptEvents::ScriptSet ScriptEvents::Build(std::map<std::string, std::string> s
   return set;
 }
 
-bool ScriptEvents::Has(Event event) const {
-  return (present_ >> static_cast<int>(event)) & 1u;
-}
+bool ScriptEvents::Has(Event event) const { return (present_ >> static_cast<int>(event)) & 1u; }
 
 const ScriptEvents::Script* ScriptEvents::Find(const ScriptSet& set, Event event) {
   auto it = set.find(FileOf(event));

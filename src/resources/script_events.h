@@ -39,11 +39,11 @@ class ScriptEvents : public EventRunner {
 
  private:
   struct Script {
-    std::string file;     // "resources/todos/get.js"
+    std::string file;  // "resources/todos/get.js"
     std::string source;
-    bool uses_dpd = false;       // mentions `dpd` (only then is the client built for it)
-    bool uses_headers = false;   // mentions `headers` (only then are request headers copied in)
-    bool uses_session = false;   // mentions `session`
+    bool uses_dpd = false;      // mentions `dpd` (only then is the client built for it)
+    bool uses_headers = false;  // mentions `headers` (only then are request headers copied in)
+    bool uses_session = false;  // mentions `session`
   };
   using ScriptSet = std::map<std::string, Script>;
   ScriptSet Build(std::map<std::string, std::string> scripts) const;

@@ -85,8 +85,7 @@ TEST(ScriptEventsTest, WaitsForInProcessCalls) {
   RecordingEmitter emitter;
   auto router = std::make_shared<const Router>(
       std::vector<std::shared_ptr<Resource>>{std::make_shared<Echo>("users", "UserCollection")}, nullptr);
-  ScriptEvents events("todos",
-                      {{"post.js", "dpd.users.get({n: 1}, function (r) { this.echo = r; });"}}, ScriptLimits{},
+  ScriptEvents events("todos", {{"post.js", "dpd.users.get({n: 1}, function (r) { this.echo = r; });"}}, ScriptLimits{},
                       &emitter);
   json::object data;
   Context ctx;

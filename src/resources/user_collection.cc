@@ -230,8 +230,10 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
       user->fields["password"] = *fresh;
       store::Document doc{user->id, user->fields};
       Status s = co_await store()->Replace(name(), doc);
-      if (s.ok()) stored_hash = *fresh;
-      else spdlog::warn("login: password hash not upgraded user={} error={}", user->id, s.message());
+      if (s.ok())
+        stored_hash = *fresh;
+      else
+        spdlog::warn("login: password hash not upgraded user={} error={}", user->id, s.message());
     }
   }
   if (options_.sessions == nullptr) co_return Reply::Error(500, "sessions are not available");

@@ -28,9 +28,9 @@ struct UserOptions {
   session::SessionStore* sessions = nullptr;
   boost::asio::thread_pool* hash_pool = nullptr;  // argon2id work
   auth::HashCost hash_cost;
-  auth::RateLimiter* login_limiter = nullptr;     // per IP+username
-  auth::RateLimiter* signup_limiter = nullptr;    // anonymous creates, per IP
-  std::int64_t login_window_ms = 15000;           // for Retry-After
+  auth::RateLimiter* login_limiter = nullptr;   // per IP+username
+  auth::RateLimiter* signup_limiter = nullptr;  // anonymous creates, per IP
+  std::int64_t login_window_ms = 15000;         // for Retry-After
   std::int64_t signup_window_ms = 5000;
   std::size_t max_password_bytes = 1024;
 };

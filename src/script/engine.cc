@@ -125,7 +125,7 @@ bool IsIdentifierChar(char c) {
 
 // Values a helper reads (so they are injected when the helper is named even if the value itself is not).
 bool NeededBy(const std::string& value, const std::function<bool(std::string_view)>& mentions) {
-  if (value == "query") return mentions("query") || mentions("ctx");   // ctx.query is the same object
+  if (value == "query") return mentions("query") || mentions("ctx");  // ctx.query is the same object
   if (value == "me") return mentions("me") || mentions("isMe");
   if (value == "previous") {
     return mentions("previous") || mentions("protect") || mentions("unprotect") || mentions("changed");
@@ -152,7 +152,7 @@ struct PendingCall {
   bool each = false;
   Invocation inv;
   std::unordered_map<std::uint64_t, v8::Global<v8::Promise::Resolver>> resolvers;  // dpd calls not answered yet
-  std::optional<std::string> report;  // host.done arrived
+  std::optional<std::string> report;                                               // host.done arrived
   std::size_t emits = 0;
 };
 
@@ -169,8 +169,8 @@ struct Runtime::Impl {
   std::shared_ptr<CacheCounters> counters = RegisterCounters();  // read by CompileCacheFigures from any thread
   std::uint64_t next_call = 1, next_request = 1;
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingCall>> calls;
-  std::vector<std::uint64_t> done_ids;                // calls whose report arrived during the current entry
-  std::vector<std::function<void()>> deferred;        // settlements that arrived inside V8
+  std::vector<std::uint64_t> done_ids;          // calls whose report arrived during the current entry
+  std::vector<std::function<void()>> deferred;  // settlements that arrived inside V8
   // A compiled script: the function, and the injected names its source mentions (only those are built per call).
   struct Compiled {
     v8::Global<v8::Function> fn;
@@ -532,7 +532,8 @@ struct Runtime::Impl {
       if (auto c = calls.find(call_id); c != calls.end()) {
         std::unique_ptr<PendingCall> failed = std::move(c->second);
         calls.erase(c);
-        if (failed->inv.on_complete) finished.emplace_back(std::move(failed->inv.on_complete), Stopped(entry, file, ""));
+        if (failed->inv.on_complete)
+          finished.emplace_back(std::move(failed->inv.on_complete), Stopped(entry, file, ""));
       }
       if (entry == Entry::kOutOfMemory) Replace(file, finished, call_id);
     }
@@ -568,8 +569,7 @@ struct Runtime::Impl {
   // Reads the prelude's report of one call (kind, message, status) into `out`.
   static void ReadKind(json::object& r, Outcome& out) {
     std::string_view kind = r["kind"].is_string() ? std::string_view(r["kind"].as_string()) : "error";
-    out.kind =
-        kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled : Outcome::Kind::kError;
+    out.kind = kind == "ok" ? Outcome::Kind::kOk : kind == "cancel" ? Outcome::Kind::kCancelled : Outcome::Kind::kError;
     if (r["message"].is_string()) out.message = std::string(r["message"].as_string());
     if (const json::value& st = r["status"]; st.is_number()) {
       out.status = static_cast<int>(st.to_number<double>());
@@ -589,8 +589,8 @@ struct Runtime::Impl {
   }
 
   v8::Local<v8::Object> Flags(v8::Local<v8::Context> ctx, const Invocation& inv) {
-    const int i = (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0) |
-                  (inv.single ? 8 : 0);
+    const int i =
+        (inv.allow_errors ? 1 : 0) | (inv.allow_hide ? 2 : 0) | (inv.allow_protect ? 4 : 0) | (inv.single ? 8 : 0);
     if (flag_objects[i].IsEmpty()) {
       v8::Local<v8::Object> f = v8::Object::New(isolate);
       f->Set(ctx, V8Str(isolate, "errors"), v8::Boolean::New(isolate, inv.allow_errors)).Check();
@@ -689,7 +689,8 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
         im.host.Get(im.isolate),
         v8::Boolean::New(im.isolate, each),
         v8::Number::New(im.isolate, static_cast<double>(call_id)),
-        inv.clients_json ? im.Cached(im.client_lists, ctx, *inv.clients_json) : v8::Undefined(im.isolate).As<v8::Value>(),
+        inv.clients_json ? im.Cached(im.client_lists, ctx, *inv.clients_json)
+                         : v8::Undefined(im.isolate).As<v8::Value>(),
         compiled->used.Get(im.isolate),
     };
     auto call = std::make_unique<PendingCall>();
@@ -701,8 +702,8 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     im.calls.emplace(call_id, std::move(call));
     v8::MaybeLocal<v8::Value> result;
     entry = im.Enter(
-        [&] { return im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), std::size(args), args); },
-        result, exception);
+        [&] { return im.prelude.Get(im.isolate)->Call(ctx, v8::Undefined(im.isolate), std::size(args), args); }, result,
+        exception);
     if (entry == Impl::Entry::kOk) {
       v8::Local<v8::Value> r = result.ToLocalChecked();
       if (r->IsString()) {

@@ -27,16 +27,16 @@ using ScriptLimits = ::dpd::ScriptLimits;  // base/limits.h
 
 // One script to run: its file name (for messages) and source.
 struct Program {
-  std::string file;    // e.g. "resources/todos/post.js"
+  std::string file;  // e.g. "resources/todos/post.js"
   std::string source;
 };
 
 // A `dpd.<resource>.<method>(…)` call made by a script (spec §10), handed to the host.
 struct HostRequest {
-  std::string method;       // "GET", "POST", "PUT", "DELETE"
-  std::string path;         // "/todos/abc" (no query string)
-  json::value query;        // the query object as the script gave it (null when none)
-  json::value body;         // the body as given (null when none)
+  std::string method;  // "GET", "POST", "PUT", "DELETE"
+  std::string path;    // "/todos/abc" (no query string)
+  json::value query;   // the query object as the script gave it (null when none)
+  json::value body;    // the body as given (null when none)
   bool has_body = false;
 };
 
@@ -58,7 +58,7 @@ struct Invocation {
   bool allow_protect = false;  // protect/unprotect/changed (needs "previous" among values)
   // Each-mode (the Get event over a list): `this` is each document of this JSON array in turn; see Outcome.
   const std::string* documents_json = nullptr;
-  bool single = false;         // each-mode for a by-id GET: a cancel fails instead of dropping the document
+  bool single = false;  // each-mode for a by-id GET: a cancel fails instead of dropping the document
   // The `dpd` client (spec §10): a JSON array [{"key":"todos","path":"/todos"}, …] of the resources a script can
   // reach (nullptr: no `dpd`), and how one call is carried out. `request` must answer through `done` later, on this
   // thread, never before it returns; `done` may be dropped (the call then never settles).
@@ -75,17 +75,17 @@ struct Invocation {
 struct Outcome {
   // kPending: the body returned but dpd callbacks/promises are outstanding; the result arrives via on_complete.
   enum class Kind { kOk, kCancelled, kError, kTimeout, kOutOfMemory, kPending } kind = Kind::kOk;
-  std::string message;          // cancel message / exception text
-  int status = 400;             // cancel status
-  bool status_given = false;    // a status was passed (Deployd then adds "statusCode")
-  json::object self;            // `this` after the call (hidden properties still present)
-  json::object errors;          // error(k, m)
-  json::value query;            // the injected "query" after the call (scripts may edit it), null if none
+  std::string message;        // cancel message / exception text
+  int status = 400;           // cancel status
+  bool status_given = false;  // a status was passed (Deployd then adds "statusCode")
+  json::object self;          // `this` after the call (hidden properties still present)
+  json::object errors;        // error(k, m)
+  json::value query;          // the injected "query" after the call (scripts may edit it), null if none
   std::vector<std::string> hidden;
   std::vector<std::string> protected_fields;
-  std::string list_json;        // each-mode success: the surviving documents, hidden properties removed
-  json::value session;          // what the script did to `session`: {save, remove, data} (null: nothing)
-  std::uint64_t call_id = 0;    // kPending: what Abandon takes
+  std::string list_json;      // each-mode success: the surviving documents, hidden properties removed
+  json::value session;        // what the script did to `session`: {save, remove, data} (null: nothing)
+  std::uint64_t call_id = 0;  // kPending: what Abandon takes
 };
 
 // True when `name` occurs in `source` as a whole identifier (not inside a longer one). Used to build only the

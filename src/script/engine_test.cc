@@ -7,11 +7,10 @@
 namespace dpd::script {
 namespace {
 
-const std::vector<std::string> kNames = {"me",       "isMe",       "query",    "cancel",      "cancelIf",
-                                         "cancelUnless", "emit",   "console",  "data",        "previous",
-                                         "changed",  "protect",    "unprotect", "hide",       "unhide",
-                                         "error",    "errorIf",    "errorUnless", "hasErrors", "require",
-                                         "process"};
+const std::vector<std::string> kNames = {"me",        "isMe",    "query",  "cancel",   "cancelIf", "cancelUnless",
+                                         "emit",      "console", "data",   "previous", "changed",  "protect",
+                                         "unprotect", "hide",    "unhide", "error",    "errorIf",  "errorUnless",
+                                         "hasErrors", "require", "process"};
 
 Outcome RunScript(const std::string& source, json::object self = {}, Invocation inv = {}) {
   inv.self = std::move(self);
@@ -119,14 +118,16 @@ TEST(EngineTest, EachRunsOncePerDocumentInOneCall) {
   Invocation inv;
   inv.allow_hide = inv.allow_errors = true;
   inv.values = {{"query", json::object{{"tag", "q"}}}};
-  const Program get{"resources/t/get.js", "if (this.drop) cancel('x'); hide('secret'); this.q = query.tag; data.n = 9;"};
+  const Program get{"resources/t/get.js",
+                    "if (this.drop) cancel('x'); hide('secret'); this.q = query.tag; data.n = 9;"};
   auto r = RunEach(get, inv, R"([{"a":1,"secret":"s","id":"1"},{"drop":true,"id":"2"},{"a":3,"id":"3"}])", false);
   ASSERT_EQ(r.kind, Outcome::Kind::kOk) << r.message;
   EXPECT_EQ(r.list_json, R"([{"a":1,"id":"1","q":"q"},{"a":3,"id":"3","q":"q"}])");
   auto single = RunEach(get, inv, R"([{"drop":true,"id":"2"}])", true);
   EXPECT_EQ(single.kind, Outcome::Kind::kCancelled);
   EXPECT_EQ(single.message, "x");
-  auto error = RunEach({"resources/t/get.js", "if (this.id === '2') null.x;"}, inv, R"([{"id":"1"},{"id":"2"}])", false);
+  auto error =
+      RunEach({"resources/t/get.js", "if (this.id === '2') null.x;"}, inv, R"([{"id":"1"},{"id":"2"}])", false);
   EXPECT_EQ(error.kind, Outcome::Kind::kError);
 }
 
@@ -218,9 +219,10 @@ TEST(EngineTest, ThrowOrCancelInACallbackFailsTheEvent) {
 
 TEST(EngineTest, ArgumentFormsOfTheClient) {
   FakeHost host;
-  host.Run("dpd.todos.get(27); dpd.todos.get('a', 'b', {x: 1}, function () {});"
-           "dpd.todos.post({title: 't'}); dpd.todos.put('id1', {q: 1}, {title: 'u'});"
-           "dpd.todos.del({id: 'z'}); dpd.todos.exec('rename', {to: 'x'});");
+  host.Run(
+      "dpd.todos.get(27); dpd.todos.get('a', 'b', {x: 1}, function () {});"
+      "dpd.todos.post({title: 't'}); dpd.todos.put('id1', {q: 1}, {title: 'u'});"
+      "dpd.todos.del({id: 'z'}); dpd.todos.exec('rename', {to: 'x'});");
   ASSERT_EQ(host.requests.size(), 6u);
   EXPECT_EQ(host.requests[0].path, "/todos/27");
   EXPECT_EQ(host.requests[1].path, "/todos/a/b");

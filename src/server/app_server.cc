@@ -202,7 +202,9 @@ struct AppServer::Impl {
                          res.Set("Content-Type", "text/javascript");
                          co_return res;
                        }});
-    pipeline->Reserve({std::string(kSocketIoPrefix), true, {},
+    pipeline->Reserve({std::string(kSocketIoPrefix),
+                       true,
+                       {},
                        [this](http::Request& req, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
                          realtime::HttpAnswer answer = co_await hub->Poll(Exchange(req));
                          http::Response res;
@@ -249,8 +251,9 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   if (!opened.ok()) return opened.status();
   im.store = std::move(*opened);
   const std::string& host = im.options.host;
-  const bool any_key_is_root = im.options.environment == "development" &&
-                               (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
+  const bool any_key_is_root =
+      im.options.environment == "development" &&
+      (host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0);
   im.root_keys = std::make_unique<auth::RootKeys>(app->root / ".dpd" / "keys.json", &config::ReadKeys, any_key_is_root);
   session::SessionOptions so;
   so.max_age = im.options.limits.session.max_age;
@@ -259,14 +262,13 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   if (Status s = im.sessions->Prepare(); !s.ok()) return s;
   im.hub = std::make_unique<realtime::Hub>(im.options.limits.realtime, im.options.limits.json, im.sessions.get());
   im.bus = std::make_unique<realtime::LocalBus>(im.hub.get());
-  im.sessions->SetListener([bus = im.bus.get()](const std::string& sid, const session::SessionPtr& s) {
-    bus->SessionChanged(sid, s);
-  });
+  im.sessions->SetListener(
+      [bus = im.bus.get()](const std::string& sid, const session::SessionPtr& s) { bus->SessionChanged(sid, s); });
   im.emitter = std::make_unique<resources::RealtimeEmitter>(im.bus.get());
   im.login_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.login_attempts,
                                                          im.options.limits.session.login_window);
-  im.signup_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.signups,
-                                                          im.options.limits.session.signup_window);
+  im.signup_limiter =
+      std::make_unique<auth::RateLimiter>(im.options.limits.session.signups, im.options.limits.session.signup_window);
   im.hash_pool = std::make_unique<boost::asio::thread_pool>(2);
   resources::Dependencies& deps = im.deps;
   deps.store = im.store.get();
@@ -283,9 +285,10 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.hash_cost.memory_bytes = sl.hash_memory_kib * 1024;
   deps.users.hash_cost.ops = sl.hash_passes;
   if (sl.hash_memory_kib < 19 * 1024 || sl.hash_passes < 2) {
-    spdlog::warn("password hashing is weaker than OWASP's minimum (19 MiB, 2 passes): session.hash_memory_kib={} "
-                 "session.hash_passes={} — for benchmarks and tests only",
-                 sl.hash_memory_kib, sl.hash_passes);
+    spdlog::warn(
+        "password hashing is weaker than OWASP's minimum (19 MiB, 2 passes): session.hash_memory_kib={} "
+        "session.hash_passes={} — for benchmarks and tests only",
+        sl.hash_memory_kib, sl.hash_passes);
   }
   im.app.Store(BuildSnapshot(std::move(*app), im.types, deps, 1));
   Pipeline::Parts parts;

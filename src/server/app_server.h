@@ -21,8 +21,8 @@ struct Options {
   std::string environment = "development";
   std::string host = "127.0.0.1";
   unsigned short port = 2403;
-  std::string db;             // store URL: "sqlite:<path>" or "mongodb://…" (empty = data/app.sqlite)
-  unsigned threads = 0;       // 0 = one per core
+  std::string db;        // store URL: "sqlite:<path>" or "mongodb://…" (empty = data/app.sqlite)
+  unsigned threads = 0;  // 0 = one per core
   Limits limits;
   http::CorsOptions cors;
 };

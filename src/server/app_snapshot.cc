@@ -35,8 +35,8 @@ std::shared_ptr<const AppSnapshot> BuildSnapshot(config::App app, const resource
     if (auto* u = resources::AsUserCollection(r.get())) snap->user_collections.emplace(u->path(), u);
     if (!r->traits().client) continue;
     snap->dpd_js += "dpd._resource(" + json::Write(json::value(json::string(resources::JsName(r->name())))) + ", " +
-                    json::Write(json::value(json::string(r->path()))) + ", " +
-                    (r->traits().users ? "true" : "false") + ");\n";
+                    json::Write(json::value(json::string(r->path()))) + ", " + (r->traits().users ? "true" : "false") +
+                    ");\n";
   }
   snap->app = std::move(app);
   return snap;

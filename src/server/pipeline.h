@@ -40,7 +40,7 @@ class Pipeline {
  public:
   using Handler = std::function<boost::asio::awaitable<http::Response>(http::Request&, const AppSnapshot&)>;
   struct Route {
-    std::string path;                  // "/__health", or a prefix such as "/socket.io/"
+    std::string path;  // "/__health", or a prefix such as "/socket.io/"
     bool prefix = false;
     std::vector<std::string> methods;  // empty: every method
     Handler handle;

@@ -25,7 +25,8 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
     auto d = [](auto v) { return static_cast<double>(v); };
     const store::StoreStats st = parts.store->Stats();
     if (st.pool) {
-      out.push_back(GaugeFamily("dpd_store_pool_connections", "Connections the store's pool may open.", d(st.pool->max)));
+      out.push_back(
+          GaugeFamily("dpd_store_pool_connections", "Connections the store's pool may open.", d(st.pool->max)));
       out.push_back(GaugeFamily("dpd_store_pool_in_use", "Store connections checked out now.", d(st.pool->in_use)));
     }
     if (st.calls) out.push_back(CounterFamily("dpd_store_calls_total", "Store operations sent.", d(*st.calls)));
@@ -34,17 +35,19 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
                                   d(*st.unavailable)));
     }
     const script::CacheFigures sc = script::CompileCacheFigures();
-    out.push_back(CounterFamily("dpd_script_cache_hits_total", "Event script calls served by a compiled function.",
-                                d(sc.hits)));
+    out.push_back(
+        CounterFamily("dpd_script_cache_hits_total", "Event script calls served by a compiled function.", d(sc.hits)));
     out.push_back(CounterFamily("dpd_script_cache_misses_total", "Event script compilations.", d(sc.misses)));
     out.push_back(CounterFamily("dpd_script_cache_evictions_total", "Compiled functions dropped at the cache bound.",
                                 d(sc.evictions)));
-    out.push_back(GaugeFamily("dpd_script_cache_entries", "Compiled functions held, over every isolate.", d(sc.entries)));
-    out.push_back(GaugeFamily("dpd_script_isolates", "V8 isolates (one per thread that ran a script).", d(sc.runtimes)));
+    out.push_back(
+        GaugeFamily("dpd_script_cache_entries", "Compiled functions held, over every isolate.", d(sc.entries)));
+    out.push_back(
+        GaugeFamily("dpd_script_isolates", "V8 isolates (one per thread that ran a script).", d(sc.runtimes)));
     out.push_back(GaugeFamily("dpd_sessions_cached", "Sessions in the in-memory cache.", d(parts.sessions->cached())));
     out.push_back(GaugeFamily("dpd_realtime_sockets", "Connected socket.io sockets.", d(parts.hub->sockets())));
-    out.push_back(GaugeFamily("dpd_realtime_queued_bytes", "Bytes waiting in socket send queues.",
-                              d(parts.hub->queued_bytes())));
+    out.push_back(
+        GaugeFamily("dpd_realtime_queued_bytes", "Bytes waiting in socket send queues.", d(parts.hub->queued_bytes())));
     if (const http::Server* http = parts.http ? parts.http() : nullptr) {
       out.push_back(GaugeFamily("dpd_http_connections", "Open HTTP connections (upgraded ones excluded).",
                                 d(http->active_connections())));

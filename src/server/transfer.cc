@@ -109,7 +109,8 @@ Result<std::size_t> ImportData(store::Store& store, std::istream& in, bool progr
     ++line_no;
     if (line.empty()) continue;
     auto parsed = json::Parse(line);
-    const json::value* collection = parsed.ok() && parsed->is_object() ? parsed->as_object().if_contains("collection") : nullptr;
+    const json::value* collection =
+        parsed.ok() && parsed->is_object() ? parsed->as_object().if_contains("collection") : nullptr;
     const json::value* doc = parsed.ok() && parsed->is_object() ? parsed->as_object().if_contains("doc") : nullptr;
     if (collection == nullptr || !collection->is_string() || doc == nullptr || !doc->is_object()) {
       return Status::BadRequest("import: line " + std::to_string(line_no) + " is not {\"collection\", \"doc\"}");

@@ -47,10 +47,10 @@ struct Session {
   std::string path;              // the user collection ("/users")
   std::string uid;
   std::string userhash;
-  json::array rooms;             // _rooms
-  json::object extra;            // other stored fields, kept as they are
+  json::array rooms;   // _rooms
+  json::object extra;  // other stored fields, kept as they are
 
-  json::object ToFields() const;                               // the stored document (without id)
+  json::object ToFields() const;  // the stored document (without id)
   static Session FromDocument(const store::Document& doc);
 };
 
@@ -115,7 +115,7 @@ class SessionStore {
   Shard shards_[kShards];
   std::mutex sweep_mu_;
   std::int64_t last_sweep_ = 0;  // guarded by sweep_mu_
-  bool sweep_backlog_ = false;    // guarded by sweep_mu_: the last sweep stopped at its cap
+  bool sweep_backlog_ = false;   // guarded by sweep_mu_: the last sweep stopped at its cap
   Listener listener_;
   void Tell(const std::string& sid, const SessionPtr& s) const {
     if (listener_) listener_(sid, s);

@@ -22,9 +22,8 @@ namespace asio = boost::asio;
 class SessionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("dpd_session_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("dpd_session_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     auto s = store::sqlite::SqliteStore::Open({dir_ / "app.sqlite"});
     ASSERT_TRUE(s.ok()) << s.status().message();
@@ -43,7 +42,9 @@ class SessionStoreTest : public ::testing::Test {
     return *sessions_;
   }
   template <typename T>
-  T Run(asio::awaitable<T> aw) { return store::testing::RunSync(std::move(aw)); }
+  T Run(asio::awaitable<T> aw) {
+    return store::testing::RunSync(std::move(aw));
+  }
   std::int64_t StoredCount() {
     query::Query all;
     auto r = Run(store_->Find(kCollection, all, 100000));
@@ -79,12 +80,17 @@ TEST_F(SessionStoreTest, CreateFindRemove) {
 
 TEST_F(SessionStoreTest, ReadsARecordDeploydWrote) {
   SessionStore& s = Make({});
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   const std::string sid = RandomHex(64);
-  json::object fields{{"createdOn", now - 1000}, {"lastActive", now - 1000}, {"path", "/users"},
-                      {"uid", "abc123"}, {"userhash", "d41d8cd98f00b204e9800998ecf8427e"},
-                      {"_rooms", json::array{"r1"}}, {"custom", 7}};
+  json::object fields{{"createdOn", now - 1000},
+                      {"lastActive", now - 1000},
+                      {"path", "/users"},
+                      {"uid", "abc123"},
+                      {"userhash", "d41d8cd98f00b204e9800998ecf8427e"},
+                      {"_rooms", json::array{"r1"}},
+                      {"custom", 7}};
   ASSERT_TRUE(Run(store_->Insert(kCollection, store::Document{sid, fields})).ok());
   auto found = Run(s.Find(sid));
   ASSERT_TRUE(found);

@@ -42,8 +42,8 @@ struct Document {
 // A change to one stored document, applied by the store against the document as it is when the write runs — never
 // against a copy read earlier — so concurrent patches of one document all count (spec §5.7 commands are atomic).
 struct Patch {
-  json::object set;                          // top-level fields to write
-  std::vector<std::string> unset;            // top-level fields to remove
+  json::object set;                            // top-level fields to write
+  std::vector<std::string> unset;              // top-level fields to remove
   std::vector<query::UpdateCommand> commands;  // $inc, $push, … applied after set/unset
   // The fast path: when the stored document still has `expected_stamp` (the Document::stamp it was read with),
   // `whole_json` — the caller's result of the patch on what it read, as JSON — is written as it is (no re-apply).
@@ -70,8 +70,8 @@ struct StoreStats {
     std::int64_t max = 0;     // connections the pool may open
     std::int64_t in_use = 0;  // checked out now
   };
-  std::optional<Pool> pool;               // a client pool (MongoDB)
-  std::optional<std::int64_t> calls;      // operations sent
+  std::optional<Pool> pool;                 // a client pool (MongoDB)
+  std::optional<std::int64_t> calls;        // operations sent
   std::optional<std::int64_t> unavailable;  // operations that found the server unreachable
 };
 
@@ -85,8 +85,7 @@ class Store {
   virtual Status Prepare(const CollectionSpec& spec) = 0;
 
   // Documents matching `q` with its sort, skip and limit applied (limit 0 = `default_limit`). No projection.
-  virtual boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection,
-                                                                     const query::Query& q,
+  virtual boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection, const query::Query& q,
                                                                      std::size_t default_limit) = 0;
   // Like Find, but each document as JSON text exactly as clients see it (fields, then "id" last), without
   // building a document tree: the fast path for reads no script needs to see.
@@ -102,8 +101,8 @@ class Store {
   // Applies `patch` to document `id` atomically with respect to every other write of it. The document as written,
   // or nullopt when it is `patch.whole_json` as given (nobody changed it since it was read). NotFound when there is
   // no such document.
-  virtual boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
-                                                          const Patch& patch) = 0;
+  virtual boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection,
+                                                                         const std::string& id, const Patch& patch) = 0;
   // Removes the documents with these ids; returns how many existed.
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                               const std::vector<std::string>& ids) = 0;

@@ -44,7 +44,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
     }
     schema_ = *query::Schema::FromConfig(json::Parse(R"({"properties":{
       "title":{"type":"string","unique":true},"score":{"type":"number","index":true},"done":{"type":"boolean"},
-      "tags":{"type":"array"},"people":{"type":"object"}}})")->as_object());
+      "tags":{"type":"array"},"people":{"type":"object"}}})")
+                                             ->as_object());
     ASSERT_TRUE(store_->Prepare({collection_, {{"title", true}, {"score", false}}}).ok());
   }
   void TearDown() override {
@@ -54,7 +55,9 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
   }
 
   template <typename T>
-  T Run(boost::asio::awaitable<T> aw) { return RunSync(std::move(aw)); }
+  T Run(boost::asio::awaitable<T> aw) {
+    return RunSync(std::move(aw));
+  }
   query::Query Q(std::string_view text) {
     auto q = query::ParseQuery(json::Parse(text)->as_object(), schema_, QueryLimits{});
     EXPECT_TRUE(q.ok()) << q.status().message();
@@ -64,7 +67,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
     auto r = Run(store_->Find(collection_, Q(text), 1000));
     EXPECT_TRUE(r.ok()) << r.status().message();
     std::vector<std::string> ids;
-    if (r.ok()) for (auto& d : *r) ids.push_back(d.id);
+    if (r.ok())
+      for (auto& d : *r) ids.push_back(d.id);
     return ids;
   }
   Status Insert(std::string id, std::string_view fields) {

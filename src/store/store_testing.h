@@ -21,8 +21,10 @@ inline std::vector<json::object> DifferentialDocs() {
   for (int i = 0; i < 120; ++i) {
     json::object d;
     if (rng() % 5) d["title"] = std::string(titles[rng() % 6]) + std::to_string(i);
-    if (rng() % 4) d["score"] = static_cast<std::int64_t>(rng() % 50);
-    else if (rng() % 2) d["score"] = 0.5 * (rng() % 20);
+    if (rng() % 4)
+      d["score"] = static_cast<std::int64_t>(rng() % 50);
+    else if (rng() % 2)
+      d["score"] = 0.5 * (rng() % 20);
     if (rng() % 3) d["done"] = rng() % 2 == 0;
     if (rng() % 2) {
       json::array tags;
@@ -39,17 +41,32 @@ inline std::vector<json::object> DifferentialDocs() {
 // Queries every store answers like the matcher. `with_string_order_and_mod`: also the ones a test double may
 // get wrong (string sort order, $mod on fractions).
 inline std::vector<std::string> DifferentialQueries(bool with_string_order_and_mod) {
-  std::vector<std::string> q = {
-      "{}", R"({"score":{"$gt":10}})", R"({"score":{"$gte":2.5,"$lt":30}})", R"({"title":{"$regex":"^a","$options":"i"}})",
-      R"({"done":true})", R"({"done":false})", R"({"done":{"$ne":true}})", R"({"tags":"a"})",
-      R"({"tags":{"$in":["b","c"]}})", R"({"tags":{"$nin":["a"]}})", R"({"tags":{"$all":["a","b"]}})",
-      R"({"tags":{"$size":2}})", R"({"people.name":"m"})", R"({"people.name":{"$exists":false}})",
-      R"({"title":{"$exists":true},"score":{"$lte":5}})", R"({"$or":[{"score":3},{"tags":"d"}]})",
-      R"({"$nor":[{"score":{"$gt":5}},{"done":true}]})", R"({"score":{"$not":{"$gt":20}}})",
-      R"({"score":{"$in":[1,2,3,0.5]}})", R"({"title":{"$gt":"b"}})", R"({"id":{"$in":["d1001","d1050"]}})",
-      R"({"score":null})", R"({"score":{"$ne":null}})", R"({"score":{"$gt":5},"$sort":{"score":1,"id":1}})",
-      R"({"score":{"$exists":true},"$sort":{"score":-1,"id":1},"$skip":10,"$limit":7})",
-      R"({"tags":{"$elemMatch":{"$in":["a","d"]}}})"};
+  std::vector<std::string> q = {"{}",
+                                R"({"score":{"$gt":10}})",
+                                R"({"score":{"$gte":2.5,"$lt":30}})",
+                                R"({"title":{"$regex":"^a","$options":"i"}})",
+                                R"({"done":true})",
+                                R"({"done":false})",
+                                R"({"done":{"$ne":true}})",
+                                R"({"tags":"a"})",
+                                R"({"tags":{"$in":["b","c"]}})",
+                                R"({"tags":{"$nin":["a"]}})",
+                                R"({"tags":{"$all":["a","b"]}})",
+                                R"({"tags":{"$size":2}})",
+                                R"({"people.name":"m"})",
+                                R"({"people.name":{"$exists":false}})",
+                                R"({"title":{"$exists":true},"score":{"$lte":5}})",
+                                R"({"$or":[{"score":3},{"tags":"d"}]})",
+                                R"({"$nor":[{"score":{"$gt":5}},{"done":true}]})",
+                                R"({"score":{"$not":{"$gt":20}}})",
+                                R"({"score":{"$in":[1,2,3,0.5]}})",
+                                R"({"title":{"$gt":"b"}})",
+                                R"({"id":{"$in":["d1001","d1050"]}})",
+                                R"({"score":null})",
+                                R"({"score":{"$ne":null}})",
+                                R"({"score":{"$gt":5},"$sort":{"score":1,"id":1}})",
+                                R"({"score":{"$exists":true},"$sort":{"score":-1,"id":1},"$skip":10,"$limit":7})",
+                                R"({"tags":{"$elemMatch":{"$in":["a","d"]}}})"};
   if (with_string_order_and_mod) {
     q.push_back(R"({"score":{"$mod":[3,0]}})");
     q.push_back(R"({"$sort":{"score":-1},"$limit":15})");

@@ -43,12 +43,8 @@ void AppendValue(bson_t* b, std::string_view key, const json::value& v) {
   const char* k = key.data();
   const int n = static_cast<int>(key.size());
   switch (v.kind()) {
-    case boost::json::kind::null:
-      bson_append_null(b, k, n);
-      break;
-    case boost::json::kind::bool_:
-      bson_append_bool(b, k, n, v.get_bool());
-      break;
+    case boost::json::kind::null: bson_append_null(b, k, n); break;
+    case boost::json::kind::bool_: bson_append_bool(b, k, n, v.get_bool()); break;
     case boost::json::kind::int64:
     case boost::json::kind::uint64:
     case boost::json::kind::double_: {
@@ -135,8 +131,7 @@ json::value FromIter(bson_iter_t* it) {
                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(((ms % 1000) + 1000) % 1000));
       return json::string(buf);
     }
-    default:
-      return nullptr;
+    default: return nullptr;
   }
 }
 
@@ -189,8 +184,7 @@ void AppendElem(bson_t* out, const query::Filter& f) {
     bson_append_document_end(out, &inner);
   };
   if (bare(f)) return append_bare(f.condition);
-  if (f.kind == Kind::kAnd && !f.children.empty() &&
-      std::all_of(f.children.begin(), f.children.end(), bare)) {
+  if (f.kind == Kind::kAnd && !f.children.empty() && std::all_of(f.children.begin(), f.children.end(), bare)) {
     for (const auto& c : f.children) append_bare(c.condition);
     return;
   }
@@ -267,7 +261,7 @@ struct MongoStore::Impl {
   std::mutex mu;
   std::map<std::string, std::vector<std::string>, std::less<>> unique;  // collection → unique properties
   std::int32_t pool_max = 0;
-  std::int64_t read_budget_ms = 0;  // maxTimeMS of reads (0 = none)
+  std::int64_t read_budget_ms = 0;       // maxTimeMS of reads (0 = none)
   std::array<std::mutex, 64> doc_locks;  // Update's read-modify-write, striped by collection + id
   std::atomic<std::int64_t> in_use{0}, calls{0}, unavailable{0};
 
@@ -308,8 +302,7 @@ struct MongoStore::Impl {
       return DuplicateValue(prop.empty() ? "id" : prop);
     }
     if (e.code == 50) {  // MaxTimeMSExpired: the read's time budget
-      return Status::OverBudget("the query took longer than " +
-                                 std::to_string(read_budget_ms) + " ms");
+      return Status::OverBudget("the query took longer than " + std::to_string(read_budget_ms) + " ms");
     }
     if (IsUnavailable(e)) {
       unavailable.fetch_add(1);
@@ -558,8 +551,8 @@ boost::asio::awaitable<Status> MongoStore::Replace(std::string_view collection, 
   co_return co_await im->OffLoop([im, &name, &doc]() -> Status { return im->ReplaceNow(name, doc); });
 }
 
-boost::asio::awaitable<Result<std::optional<Document>>> MongoStore::Update(std::string_view collection, const std::string& id,
-                                                            const Patch& patch) {
+boost::asio::awaitable<Result<std::optional<Document>>> MongoStore::Update(std::string_view collection,
+                                                                           const std::string& id, const Patch& patch) {
   Impl* im = impl_.get();
   std::string name(collection);
   co_return co_await im->OffLoop([im, &name, &id, &patch]() -> Result<std::optional<Document>> {

@@ -23,8 +23,8 @@
 namespace dpd::store::mongo {
 
 struct MongoOptions {
-  std::string uri;          // mongodb://…/<database>; the database defaults to "dpd"
-  unsigned threads = 0;     // store threads; 0 = the pool's max size, at most 64
+  std::string uri;                  // mongodb://…/<database>; the database defaults to "dpd"
+  unsigned threads = 0;             // store threads; 0 = the pool's max size, at most 64
   std::int64_t read_budget_ms = 0;  // maxTimeMS of each find / count (0 = none): Unavailable "budget:…"
 };
 
@@ -36,15 +36,13 @@ class MongoStore : public Store {
   Status Prepare(const CollectionSpec& spec) override;
   boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection, const query::Query& q,
                                                              std::size_t default_limit) override;
-  boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection,
-                                                                    const query::Query& q,
+  boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection, const query::Query& q,
                                                                     std::size_t default_limit) override;
-  boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
-                                                     const query::Filter& filter) override;
+  boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection, const query::Filter& filter) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
-                                                  const Patch& patch) override;
+                                                                 const Patch& patch) override;
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;

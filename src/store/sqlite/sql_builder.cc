@@ -93,10 +93,12 @@ class Builder {
   std::string ScalarEq(const std::string& value, const std::string& type, const json::value& operand) {
     if (operand.is_null()) return "(" + value + " IS NULL)";
     if (operand.is_bool()) return "(" + type + (operand.get_bool() ? "='true')" : "='false')");
-    if (query::js::AsNumber(operand)) return "(" + type + " IN ('integer','real') AND " + value + "=" + Param(operand) + ")";
+    if (query::js::AsNumber(operand))
+      return "(" + type + " IN ('integer','real') AND " + value + "=" + Param(operand) + ")";
     if (operand.is_string()) return "(" + type + "='text' AND " + value + "=" + Param(operand) + ")";
     // objects/arrays: compare canonical JSON text
-    return "(" + type + " IN ('object','array') AND " + value + "=json(" + Param(json::value(json::string(json::Write(operand)))) + "))";
+    return "(" + type + " IN ('object','array') AND " + value + "=json(" +
+           Param(json::value(json::string(json::Write(operand)))) + "))";
   }
 
   std::string Range(const std::string& value, const std::string& type, query::Op op, const json::value& operand) {
@@ -118,7 +120,8 @@ class Builder {
       }
     }
     if (!strings.empty()) parts.push_back("(" + type + "='text' AND " + value + " IN (" + strings + "))");
-    if (!numbers.empty()) parts.push_back("(" + type + " IN ('integer','real') AND " + value + " IN (" + numbers + "))");
+    if (!numbers.empty())
+      parts.push_back("(" + type + " IN ('integer','real') AND " + value + " IN (" + numbers + "))");
     if (parts.empty()) return "0";
     std::string out = "(";
     for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? " OR " : "") + parts[i];
@@ -169,7 +172,10 @@ class Builder {
         if (c.op == Op::kNe) out = "(NOT IFNULL(" + out + ",0))";
         break;
       }
-      case Op::kGt: case Op::kGte: case Op::kLt: case Op::kLte:
+      case Op::kGt:
+      case Op::kGte:
+      case Op::kLt:
+      case Op::kLte:
         s = with_array(Range(value, type, c.op, c.operand),
                        [&](const std::string& ev, const std::string& et) { return Range(ev, et, c.op, c.operand); });
         break;
@@ -181,9 +187,7 @@ class Builder {
         if (c.op == Op::kNin) out = "(NOT IFNULL(" + out + ",0))";
         break;
       }
-      case Op::kExists:
-        out = c.operand.as_bool() ? "(" + type + " IS NOT NULL)" : "(" + type + " IS NULL)";
-        break;
+      case Op::kExists: out = c.operand.as_bool() ? "(" + type + " IS NOT NULL)" : "(" + type + " IS NULL)"; break;
       case Op::kRegex: {
         json::value pattern = c.operand, options = json::string(c.regex_options);
         auto test = [&](const std::string& ev, const std::string& et) {

@@ -117,8 +117,8 @@ class Connection {
       cache_.clear();
     }
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                           nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
+        SQLITE_OK) {
       std::string message = sqlite3_errmsg(db_);
       // A missing table means an empty collection (it is created at start-up; a renamed resource may lag).
       if (message.rfind("no such table", 0) == 0) return Status::NotFound(message);
@@ -134,8 +134,7 @@ class Connection {
       return Status::OverBudget("the client went away");
     }
     if (rc == SQLITE_INTERRUPT) {
-      return Status::OverBudget("the query took longer than " +
-                                 std::to_string(budget.count()) + " ms");
+      return Status::OverBudget("the query took longer than " + std::to_string(budget.count()) + " ms");
     }
     return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(db_));
   }
@@ -192,8 +191,8 @@ Result<std::unique_ptr<Connection>> OpenConnection(const std::filesystem::path& 
   auto conn = std::make_unique<Connection>(db, options.statement_cache);
   sqlite3_busy_timeout(db, 5000);
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_create_function_v2(db, "dpd_regexp", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, RegexpFunction,
-                             nullptr, nullptr, nullptr);
+  sqlite3_create_function_v2(db, "dpd_regexp", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr, RegexpFunction, nullptr,
+                             nullptr, nullptr);
   if (writer) {
     for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=OFF"}) {
       if (Status s = conn->Exec(pragma); !s.ok()) return s;
@@ -249,7 +248,7 @@ struct SqliteStore::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
-  bool stopping = false;      // guarded by mu
+  bool stopping = false;                       // guarded by mu
   std::atomic<std::uint64_t> writes{0}, batches{0};
   // Reads that evaluate $regex run here, not on the HTTP worker that asked: however long they take (at most the
   // read budget), the workers keep answering everything else. Threads have their own read connections.
@@ -330,8 +329,7 @@ struct SqliteStore::Impl {
         }
         return {Status::Ok(), total};
       }
-      case WriteOp::Kind::kDrop:
-        return step("DELETE FROM " + table, {});
+      case WriteOp::Kind::kDrop: return step("DELETE FROM " + table, {});
       case WriteOp::Kind::kPatch: {
         // Read and write inside the writer's transaction: no other write of this document can come between.
         auto select = writer->Prepare("SELECT doc FROM " + table + " WHERE id=?");
@@ -346,8 +344,7 @@ struct SqliteStore::Impl {
         std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(*select, 0)),
                               static_cast<std::size_t>(sqlite3_column_bytes(*select, 0)));
         // Unchanged since the caller read it: its own result stands (no parse here). Else re-apply to the new one.
-        if (!op.patch->whole_json.empty() && op.patch->expected_stamp != 0 &&
-            Stamp(text) == op.patch->expected_stamp) {
+        if (!op.patch->whole_json.empty() && op.patch->expected_stamp != 0 && Stamp(text) == op.patch->expected_stamp) {
           op.doc.clear();  // as given: the caller has it
         } else {
           op.doc = json::Write(PatchedText(text, *op.patch));
@@ -417,9 +414,8 @@ struct SqliteStore::Impl {
           WriteOp* raw = op.get();
           op->done = [executor, shared, raw, out](Status s, std::int64_t n) {
             if (out) *out = std::move(raw->doc);
-            asio::post(executor, [shared, s = std::move(s), n]() mutable {
-              (*shared)(std::make_pair(std::move(s), n));
-            });
+            asio::post(executor,
+                       [shared, s = std::move(s), n]() mutable { (*shared)(std::make_pair(std::move(s), n)); });
           };
           Enqueue(std::move(op));
         },
@@ -502,7 +498,8 @@ Status SqliteStore::Prepare(const CollectionSpec& spec) {
   for (const auto& sql : statements) {
     if (Status s = (*conn)->Exec(sql); !s.ok()) {
       if (s.message().find("UNIQUE constraint failed") != std::string::npos) {
-        return Status::BadRequest("cannot create the unique index on " + spec.name + ": existing documents share a value");
+        return Status::BadRequest("cannot create the unique index on " + spec.name +
+                                  ": existing documents share a value");
       }
       return s;
     }
@@ -534,19 +531,19 @@ asio::awaitable<Result<std::vector<std::string>>> SqliteStore::FindJson(std::str
   std::vector<std::string> out;
   Status s = co_await impl_->Read(q.filter, [&] {
     return impl_->RunFind(collection, q, default_limit, [&](std::string_view id, std::string_view text) {
-    // Stored text is our own compact JSON object without "id"; ids are hex, so no escaping is needed.
-    std::string doc;
-    doc.reserve(text.size() + id.size() + 10);
-    if (text.size() <= 2) {
-      doc = "{";
-    } else {
-      doc.append(text.substr(0, text.size() - 1));
-      doc += ',';
-    }
-    doc += "\"id\":";
-    doc += json::Write(json::value(json::string(id)));
-    doc += '}';
-    out.push_back(std::move(doc));
+      // Stored text is our own compact JSON object without "id"; ids are hex, so no escaping is needed.
+      std::string doc;
+      doc.reserve(text.size() + id.size() + 10);
+      if (text.size() <= 2) {
+        doc = "{";
+      } else {
+        doc.append(text.substr(0, text.size() - 1));
+        doc += ',';
+      }
+      doc += "\"id\":";
+      doc += json::Write(json::value(json::string(id)));
+      doc += '}';
+      out.push_back(std::move(doc));
     });
   });
   if (!s.ok()) co_return s;
@@ -576,19 +573,21 @@ Result<std::int64_t> SqliteStore::CountNow(std::string_view collection, const qu
 }
 
 asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, const Document& doc) {
-  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kInsert, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
+  auto op = std::make_unique<WriteOp>(
+      WriteOp{WriteOp::Kind::kInsert, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
 }
 
 asio::awaitable<Status> SqliteStore::Replace(std::string_view collection, const Document& doc) {
-  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kReplace, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
+  auto op = std::make_unique<WriteOp>(
+      WriteOp{WriteOp::Kind::kReplace, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
 }
 
 asio::awaitable<Result<std::optional<Document>>> SqliteStore::Update(std::string_view collection, const std::string& id,
-                                                      const Patch& patch) {
+                                                                     const Patch& patch) {
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kPatch, std::string(collection), id, {}, {}, {}, &patch});
   auto written = std::make_shared<std::string>();  // the document as the writer wrote it
   auto [status, n] = co_await impl_->Submit(std::move(op), written);
@@ -602,7 +601,8 @@ asio::awaitable<Result<std::optional<Document>>> SqliteStore::Update(std::string
   co_return std::optional<Document>(std::move(d));
 }
 
-asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection, const std::vector<std::string>& ids) {
+asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view collection,
+                                                          const std::vector<std::string>& ids) {
   if (ids.empty()) co_return std::int64_t{0};
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, ids, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));

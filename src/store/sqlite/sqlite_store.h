@@ -18,8 +18,8 @@ namespace dpd::store::sqlite {
 
 struct SqliteOptions {
   std::filesystem::path file;
-  bool synchronous_full = true;    // false = synchronous=NORMAL (durable against process crashes, not power loss)
-  std::size_t max_batch = 512;     // writes per transaction
+  bool synchronous_full = true;       // false = synchronous=NORMAL (durable against process crashes, not power loss)
+  std::size_t max_batch = 512;        // writes per transaction
   std::size_t statement_cache = 256;  // prepared statements per connection
   // Each find / count is interrupted after this long (0 = never): Unavailable "budget:…" (RELIABILITY B2).
   std::chrono::milliseconds read_budget{0};
@@ -34,15 +34,13 @@ class SqliteStore : public Store {
   Status Prepare(const CollectionSpec& spec) override;
   boost::asio::awaitable<Result<std::vector<Document>>> Find(std::string_view collection, const query::Query& q,
                                                              std::size_t default_limit) override;
-  boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection,
-                                                                    const query::Query& q,
+  boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection, const query::Query& q,
                                                                     std::size_t default_limit) override;
-  boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
-                                                     const query::Filter& filter) override;
+  boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection, const query::Filter& filter) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Result<std::optional<Document>>> Update(std::string_view collection, const std::string& id,
-                                                  const Patch& patch) override;
+                                                                 const Patch& patch) override;
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;

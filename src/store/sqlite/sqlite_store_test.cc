@@ -19,16 +19,16 @@ namespace asio = boost::asio;
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("dpd_store_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() / ("dpd_store_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     auto s = SqliteStore::Open({dir_ / "data" / "app.sqlite"});
     ASSERT_TRUE(s.ok()) << s.status().message();
     store_ = std::move(*s);
     schema_ = *query::Schema::FromConfig(json::Parse(R"({"properties":{
       "title":{"type":"string","unique":true},"score":{"type":"number","index":true},"done":{"type":"boolean"},
-      "tags":{"type":"array"},"people":{"type":"object"}}})")->as_object());
+      "tags":{"type":"array"},"people":{"type":"object"}}})")
+                                             ->as_object());
     ASSERT_TRUE(store_->Prepare({"todos", {{"title", true}, {"score", false}}}).ok());
   }
   void TearDown() override {
@@ -37,7 +37,9 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   template <typename T>
-  T Run(asio::awaitable<T> aw) { return testing::RunSync(std::move(aw)); }
+  T Run(asio::awaitable<T> aw) {
+    return testing::RunSync(std::move(aw));
+  }
 
   query::Query Q(std::string_view text) {
     auto q = query::ParseQuery(json::Parse(text)->as_object(), schema_, QueryLimits{});

@@ -50,13 +50,15 @@ http::Response ErrorObjectResponse(const http::Request& req, int status, json::o
   return JsonResponse(status, json::Write(body));
 }
 
-http::Response TextError(int status, std::string text) {
+http::Response BodyResponse(int status, std::string body, std::string content_type) {
   http::Response res;
   res.status = status;
-  res.body = std::move(text);
-  res.Set("Content-Type", "text/plain");
+  res.body = std::move(body);
+  res.Set("Content-Type", std::move(content_type));
   return res;
 }
+
+http::Response TextError(int status, std::string text) { return BodyResponse(status, std::move(text), "text/plain"); }
 
 // spec §3.8 / §3.9.
 http::Response Render(const http::Request& req, resources::Reply reply) {
@@ -101,11 +103,7 @@ void AddNoCache(http::Response& res) {
 }
 
 http::Response JsonResponse(int status, std::string body) {
-  http::Response res;
-  res.status = status;
-  res.body = std::move(body);
-  res.Set("Content-Type", "application/json");
-  return res;
+  return BodyResponse(status, std::move(body), "application/json");
 }
 
 http::Response ErrorResponse(const http::Request& req, int status, std::string_view message) {

@@ -4,13 +4,14 @@
 #include <system_error>
 
 #include "base/file.h"
+#include "config/app_files.h"
 
 namespace dpd::config {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
-constexpr std::size_t kMaxScriptBytes = 1024 * 1024;
+
 constexpr int kMaxResourceDepth = 16;
 
 std::string Lower(std::string s) {

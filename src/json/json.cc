@@ -127,7 +127,14 @@ void WriteString(std::string_view s, std::string& out) {
   out += '"';
 }
 
-void WriteValue(const value& v, std::string& out) {
+// `indent` empty: compact. Otherwise as JSON.stringify(v, null, indent): one member per line, nested levels indented,
+// empty containers as {} and [].
+void WriteValue(const value& v, std::string& out, std::string_view indent = {}, std::size_t depth = 0) {
+  auto newline = [&](std::size_t level) {
+    if (indent.empty()) return;
+    out += '\n';
+    for (std::size_t i = 0; i < level; ++i) out += indent;
+  };
   switch (v.kind()) {
     case boost::json::kind::null: out += "null"; break;
     case boost::json::kind::bool_: out += v.get_bool() ? "true" : "false"; break;
@@ -141,8 +148,10 @@ void WriteValue(const value& v, std::string& out) {
       for (const auto& e : v.get_array()) {
         if (!first) out += ',';
         first = false;
-        WriteValue(e, out);
+        newline(depth + 1);
+        WriteValue(e, out, indent, depth + 1);
       }
+      if (!first) newline(depth);
       out += ']';
       break;
     }
@@ -152,10 +161,12 @@ void WriteValue(const value& v, std::string& out) {
       for (const auto& kv : v.get_object()) {
         if (!first) out += ',';
         first = false;
+        newline(depth + 1);
         WriteString(kv.key(), out);
-        out += ':';
-        WriteValue(kv.value(), out);
+        out += indent.empty() ? ":" : ": ";
+        WriteValue(kv.value(), out, indent, depth + 1);
       }
+      if (!first) newline(depth);
       out += '}';
       break;
     }
@@ -167,6 +178,12 @@ void WriteValue(const value& v, std::string& out) {
 std::string Write(const value& v) {
   std::string out;
   WriteValue(v, out);
+  return out;
+}
+
+std::string WritePretty(const value& v, std::string_view indent) {
+  std::string out;
+  WriteValue(v, out, indent.empty() ? std::string_view("\t") : indent);
   return out;
 }
 

@@ -23,6 +23,8 @@ Result<value> Parse(std::string_view text, const JsonLimits& limits = {});
 
 // Compact serialisation, as JSON.stringify does (no spaces).
 std::string Write(const value& v);
+// As JSON.stringify(v, null, indent) — how Deployd writes config.json (tab-indented).
+std::string WritePretty(const value& v, std::string_view indent = "\t");
 
 // The length of Write(v) without writing it, counting each string's bytes as they are (escapes not counted):
 // what a size limit on stored documents measures, cheaply.

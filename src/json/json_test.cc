@@ -89,5 +89,15 @@ TEST(JsonWriteTest, StringsLikeJavaScript) {
   EXPECT_EQ(Write(value("a\"b\\c\n\x01/\xE2\x9C\x93")), "\"a\\\"b\\\\c\\n\\u0001/\xE2\x9C\x93\"");
 }
 
+TEST(JsonWriteTest, PrettyLikeJsonStringifyWithTabs) {
+  auto v = Parse(R"({"type":"Collection","properties":{"t":{"type":"string","order":0}},"tags":[1,"a"],"e":{},"f":[]})");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(WritePretty(*v),
+            "{\n\t\"type\": \"Collection\",\n\t\"properties\": {\n\t\t\"t\": {\n\t\t\t\"type\": \"string\",\n"
+            "\t\t\t\"order\": 0\n\t\t}\n\t},\n\t\"tags\": [\n\t\t1,\n\t\t\"a\"\n\t],\n\t\"e\": {},\n\t\"f\": []\n}");
+  EXPECT_EQ(WritePretty(json::value(1.5)), "1.5");
+  EXPECT_EQ(WritePretty(*Parse(R"({"a":1})"), "  "), "{\n  \"a\": 1\n}");
+}
+
 }  // namespace
 }  // namespace dpd::json

@@ -108,6 +108,9 @@ class Store {
                                                               const std::vector<std::string>& ids) = 0;
   // Removes every document of the collection (used when a resource is deleted).
   virtual boost::asio::awaitable<Status> Drop(std::string_view collection) = 0;
+  // Moves every document of `from` to `to` (a resource renamed); nothing to move is success. The caller prepares
+  // `to` (its indexes) afterwards.
+  virtual boost::asio::awaitable<Status> Rename(std::string_view from, std::string_view to) = 0;
 
   // Whether the store answers now (`/__ready`); the embedded store always does.
   virtual boost::asio::awaitable<Status> Ready() { co_return Status::Ok(); }

@@ -121,6 +121,21 @@ TEST_P(StoreConformanceTest, UpdatesApplyAPatchAtomically) {
   EXPECT_EQ(none.status().code(), Code::kNotFound);
 }
 
+TEST_P(StoreConformanceTest, RenameMovesEveryDocument) {
+  ASSERT_TRUE(Insert("r1", R"({"title":"one"})").ok());
+  ASSERT_TRUE(Insert("r2", R"({"title":"two"})").ok());
+  const std::string moved = collection_ + "_moved";
+  ASSERT_TRUE(Run(store_->Rename(collection_, moved)).ok());
+  EXPECT_EQ(Run(store_->Count(moved, query::Filter{})).value(), 2);
+  EXPECT_EQ(Run(store_->Count(collection_, query::Filter{})).value(), 0);
+  auto found = Run(store_->Find(moved, Q(R"({"id":"r2"})"), 10));
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ(json::Write((*found)[0].fields), R"({"title":"two"})");
+  EXPECT_TRUE(Run(store_->Rename("never_" + collection_, collection_ + "_x")).ok()) << "nothing to move";
+  (void)Run(store_->Drop(moved));
+}
+
 TEST_P(StoreConformanceTest, UniqueViolationNamesTheProperty) {
   if (double_) GTEST_SKIP() << "CongoDB 2.2.0 does not enforce unique indexes on insert";
   ASSERT_TRUE(Insert("a1", R"({"title":"same"})").ok());

@@ -41,7 +41,7 @@ describe('MongoDB store (on the CongoDB test double)', () => {
       env: { ...process.env, DPD_TEST_MONGO_URL: `mongodb://127.0.0.1:${congo.port}/storetest`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
     });
     assert.equal(r.status, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /\[  PASSED  \] 6 tests/);
+    assert.match(r.stdout, /\[  PASSED  \] 7 tests/);
     assert.doesNotMatch(r.stdout, /SKIPPED/);
   });
 

@@ -611,6 +611,23 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Remove(std::string_view
   });
 }
 
+boost::asio::awaitable<Status> MongoStore::Rename(std::string_view from, std::string_view to) {
+  Impl* im = impl_.get();
+  std::string source(from), target(to);
+  co_return co_await im->OffLoop([im, &source, &target]() -> Status {
+    Impl::Client c(im);
+    mongoc_collection_t* coll = im->Collection(c, source);
+    bson_error_t error;
+    const bool ok = mongoc_collection_rename(coll, im->database.c_str(), target.c_str(), false, &error);
+    mongoc_collection_destroy(coll);
+    // "source namespace does not exist" (26): nothing was ever stored.
+    if (!ok && error.code != 26 && std::string_view(error.message).find("does not exist") == std::string_view::npos) {
+      return im->ErrorStatus(error, source);
+    }
+    return Status::Ok();
+  });
+}
+
 boost::asio::awaitable<Status> MongoStore::Drop(std::string_view collection) {
   Impl* im = impl_.get();
   std::string name(collection);

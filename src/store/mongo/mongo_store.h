@@ -46,6 +46,7 @@ class MongoStore : public Store {
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;
+  boost::asio::awaitable<Status> Rename(std::string_view from, std::string_view to) override;
 
   // A ping: OK when a server answers (the readiness check).
   Status Ping();

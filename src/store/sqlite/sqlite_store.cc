@@ -217,7 +217,7 @@ bool HasRegex(const query::Filter& f) {
 }
 
 struct WriteOp {
-  enum class Kind { kInsert, kReplace, kRemove, kDrop, kPatch } kind;
+  enum class Kind { kInsert, kReplace, kRemove, kDrop, kPatch, kMove } kind;
   std::string collection;
   std::string id;
   std::string doc;  // JSON text (kPatch: the document as written, filled in by the writer)
@@ -330,6 +330,25 @@ struct SqliteStore::Impl {
         return {Status::Ok(), total};
       }
       case WriteOp::Kind::kDrop: return step("DELETE FROM " + table, {});
+      case WriteOp::Kind::kMove: {
+        // Every document of `collection` into `op.id` (created when missing), in this one savepoint; the source table
+        // is left empty, as Drop leaves it. The target's indexes are made by its Prepare.
+        auto exists = writer->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?");
+        if (!exists.ok()) return {exists.status(), 0};
+        if (Status s = Connection::Bind(*exists, {json::value(json::string(op.collection))}); !s.ok()) return {s, 0};
+        const bool found = sqlite3_step(*exists) == SQLITE_ROW;
+        sqlite3_reset(*exists);
+        if (!found) return {Status::Ok(), 0};
+        const std::string target = QuoteIdent(op.id);
+        auto created =
+            step("CREATE TABLE IF NOT EXISTS " + target + " (id TEXT PRIMARY KEY NOT NULL, doc TEXT NOT NULL)", {});
+        if (!created.first.ok()) return created;
+        auto moved = step("INSERT OR REPLACE INTO " + target + "(id, doc) SELECT id, doc FROM " + table, {});
+        if (!moved.first.ok()) return moved;
+        auto emptied = step("DELETE FROM " + table, {});
+        if (!emptied.first.ok()) return emptied;
+        return moved;
+      }
       case WriteOp::Kind::kPatch: {
         // Read and write inside the writer's transaction: no other write of this document can come between.
         auto select = writer->Prepare("SELECT doc FROM " + table + " WHERE id=?");
@@ -612,6 +631,12 @@ asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view colle
 
 asio::awaitable<Status> SqliteStore::Drop(std::string_view collection) {
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kDrop, std::string(collection), {}, {}, {}, {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  co_return status;
+}
+
+asio::awaitable<Status> SqliteStore::Rename(std::string_view from, std::string_view to) {
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kMove, std::string(from), std::string(to), {}, {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
   co_return status;
 }

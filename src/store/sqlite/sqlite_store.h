@@ -44,6 +44,7 @@ class SqliteStore : public Store {
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;
+  boost::asio::awaitable<Status> Rename(std::string_view from, std::string_view to) override;
 
   // EXPLAIN QUERY PLAN of the find `q` would run (for tests: indexes must be used).
   Result<std::string> ExplainFind(std::string_view collection, const query::Query& q);

@@ -1,6 +1,7 @@
 #include "resources/registry.h"
 
 #include <cctype>
+#include <set>
 
 #include "base/log.h"
 #include "resources/collection.h"
@@ -41,17 +42,39 @@ TypeRegistry TypeRegistry::WithBuiltins() {
   TypeRegistry registry;
   TypeTraits collection;
   collection.collection = collection.client = true;
-  collection.dashboard_pages = {"data", "properties", "events", "api"};
+  collection.default_path = "/my-objects";
+  collection.dashboard_pages = {"Properties", "Data", "Events", "API"};
   collection.events.assign(std::begin(kCollectionEvents), std::end(kCollectionEvents));
   TypeTraits users = collection;
   users.users = true;
+  users.label = "Users Collection";
+  users.default_path = "/users";
   users.events.push_back("login.js");
-  (void)registry.Register({"Collection", collection, [](const config::ResourceConfig& c, const Dependencies& d) {
-                             return MakeCollection(c, d, false);
-                           }});
-  (void)registry.Register({"UserCollection", users, [](const config::ResourceConfig& c, const Dependencies& d) {
-                             return MakeCollection(c, d, true);
-                           }});
+  // What a written config must be (stricter than what loads: an existing app's odd property types still load).
+  Validator schema = [](const config::ResourceConfig& c) -> Status {
+    auto s = query::Schema::FromConfig(c.settings);
+    if (!s.ok()) return Status::BadRequest(Where(c) + ": " + s.status().message());
+    const json::value* props = c.settings.if_contains("properties");
+    if (props == nullptr || !props->is_object()) return Status::Ok();
+    static const std::set<std::string, std::less<>> kTypes = {"string", "number", "boolean", "date", "object", "array"};
+    for (const auto& kv : props->as_object()) {
+      const json::object* p = kv.value().if_object();
+      if (p == nullptr)
+        return Status::BadRequest(Where(c) + ": property \"" + std::string(kv.key()) + "\" is not an object");
+      const json::value* t = p->if_contains("type");
+      if (t != nullptr && (!t->is_string() || !kTypes.count(t->as_string()))) {
+        return Status::BadRequest(Where(c) + ": property \"" + std::string(kv.key()) +
+                                  "\" has an unknown type (string, number, boolean, date, object or array)");
+      }
+    }
+    return Status::Ok();
+  };
+  (void)registry.Register(
+      {"Collection", collection,
+       [](const config::ResourceConfig& c, const Dependencies& d) { return MakeCollection(c, d, false); }, schema});
+  (void)registry.Register(
+      {"UserCollection", users,
+       [](const config::ResourceConfig& c, const Dependencies& d) { return MakeCollection(c, d, true); }, schema});
   return registry;
 }
 

@@ -36,10 +36,14 @@ struct Dependencies {
 
 using Factory = std::function<Result<std::shared_ptr<Resource>>(const config::ResourceConfig&, const Dependencies&)>;
 
+// Whether a config of the type would load (its properties, its settings): checked before anything is written.
+using Validator = std::function<Status(const config::ResourceConfig&)>;
+
 struct ResourceType {
   std::string name;  // as config.json's "type" names it
   TypeTraits traits;
   Factory make;
+  Validator validate;  // empty: every config of the type loads
 };
 
 class TypeRegistry {

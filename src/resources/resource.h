@@ -109,7 +109,9 @@ struct TypeTraits {
   bool collection = false;                   // stores documents under its name (export/import, rename moves its data)
   bool users = false;                        // a user collection: login/logout/me, sessions point at it
   bool client = false;                       // offered as dpd.<jsName> in /dpd.js and to scripts
-  std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("data", "properties", "events", "api")
+  std::string label;         // the dashboard's name for the type ("Users Collection"); empty: the type's name
+  std::string default_path;  // what the dashboard proposes for a new one ("/my-objects")
+  std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("Properties", "Data", "Events", "API")
   std::vector<std::string> events;           // the event script files it runs ("get.js", …)
 };
 

@@ -24,6 +24,7 @@
 #include "metrics/metrics.h"
 #include "realtime/bus.h"
 #include "realtime/hub.h"
+#include "resources/config_resource.h"
 #include "resources/realtime_emitter.h"
 #include "resources/registry.h"
 #include "server/app_snapshot.h"
@@ -128,6 +129,7 @@ struct AppServer::Impl {
   // Loads the app folder again and swaps in the new snapshot; requests already running keep theirs.
   Status Reload() {
     std::lock_guard lock(reload_mu);
+    SetStamp(config::AppStamp(options.app_dir));  // what this reload sees: the watcher need not reload it again
     auto loaded = config::LoadApp(options.app_dir, options.environment);
     if (!loaded.ok()) {
       spdlog::error("reload skipped: {}", loaded.status().message());
@@ -141,14 +143,23 @@ struct AppServer::Impl {
     return Status::Ok();
   }
 
+  std::mutex stamp_mu;
+  std::string stamp;  // guarded by stamp_mu: the app folder as the current snapshot was loaded from it
+  void SetStamp(std::string s) {
+    std::lock_guard lock(stamp_mu);
+    stamp = std::move(s);
+  }
+  bool Changed(const std::string& now) {
+    std::lock_guard lock(stamp_mu);
+    return now != stamp;
+  }
+
   void StartWatcher() {
+    SetStamp(config::AppStamp(options.app_dir));
     watcher = std::thread([this] {
-      std::string stamp = config::AppStamp(options.app_dir);
       std::unique_lock lock(watcher_mu);
       while (!watcher_cv.wait_for(lock, std::chrono::seconds(1), [this] { return watcher_stop; })) {
-        std::string now = config::AppStamp(options.app_dir);
-        if (now == stamp) continue;
-        stamp = std::move(now);
+        if (!Changed(config::AppStamp(options.app_dir))) continue;
         lock.unlock();
         (void)Reload();
         lock.lock();
@@ -191,8 +202,22 @@ struct AppServer::Impl {
     if (upkeep.joinable()) upkeep.join();
   }
 
-  // The reserved routes of this server (pipeline.h): the client, socket.io, liveness and readiness.
+  // The reserved routes of this server (pipeline.h): the client, socket.io, liveness and readiness, the config API.
   void ReserveRoutes() {
+    resources::ConfigResource::Parts cp;
+    cp.root = app.Load()->app.root;
+    cp.environment = options.environment;
+    cp.types = &types;
+    cp.store = store.get();
+    cp.reload = [this] { return Reload(); };
+    cp.reserved = [this](std::string_view path) {
+      const std::string p(path);
+      return pipeline->FindReserved(p, "GET") != nullptr || pipeline->FindReserved(p + "/", "GET") != nullptr ||
+             p == "/dashboard" || p.rfind("/dashboard/", 0) == 0;
+    };
+    auto config_api = std::make_shared<resources::ConfigResource>(std::move(cp));
+    pipeline->Reserve({"/__resources", false, {}, {}, config_api});
+    pipeline->Reserve({"/__resources/", true, {}, {}, config_api});
     const std::vector<std::string> get_head = {"GET", "HEAD"};
     pipeline->Reserve({"/dpd.js", false, get_head,
                        [](http::Request& req, const AppSnapshot& snap) -> boost::asio::awaitable<http::Response> {

@@ -156,22 +156,54 @@ bool Pipeline::IsRoot(const http::Request& req) const {
 boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
                                                      const std::shared_ptr<const AppSnapshot>& app) {
   const std::string_view path = req.path();
-  if (const Route* route = FindReserved(path, req.method)) co_return co_await route->handle(req, *app);
-  if (path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+  const Route* route = FindReserved(path, req.method);
+  if (route != nullptr && !route->resource) co_return co_await route->handle(req, *app);
+  if (route == nullptr && path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
     co_return ErrorResponse(req, 404, "resource not found");
   }
   if (req.method == "OPTIONS") co_return http::AnswerOptions(req, *parts_.cors);
 
   resources::Context ctx;
+  if (auto bad = co_await Prepare(req, *app, ctx)) co_return std::move(*bad);
+  if (route != nullptr) {  // a reserved resource (/__resources)
+    std::string_view below = path.substr(std::min(path.size(), route->path.size()));
+    ctx.url = below.empty() || below[0] != '/' ? "/" + std::string(below) : std::string(below);
+    resources::Reply reply = co_await route->resource->Handle(ctx);
+    if (reply.kind == resources::Reply::Kind::kNext || reply.kind == resources::Reply::Kind::kStatic) {
+      co_return ErrorResponse(req, 404, "resource not found");
+    }
+    co_return co_await Answer(req, ctx, std::move(reply));
+  }
+  for (const auto& match : app->router->Resolve(path)) {
+    ctx.url = std::string(match.url);
+    resources::Reply reply = co_await match.resource->Handle(ctx);
+    if (reply.kind == resources::Reply::Kind::kNext) continue;
+    if (reply.kind == resources::Reply::Kind::kStatic) {
+      std::optional<http::Response> res;
+      if (reply.static_root == app->static_root->dir()) {
+        res = app->static_root->Serve(req, ctx.method, reply.static_path);
+      } else {
+        res = http::StaticRoot(reply.static_root).Serve(req, ctx.method, reply.static_path);
+      }
+      if (res) co_return std::move(*res);
+      continue;
+    }
+    co_return co_await Answer(req, ctx, std::move(reply));
+  }
+  co_return ErrorResponse(req, 404, "resource not found");
+}
+
+boost::asio::awaitable<std::optional<http::Response>> Pipeline::Prepare(http::Request& req, const AppSnapshot& app,
+                                                                        resources::Context& ctx) {
   ctx.method = req.method;
   ctx.headers = &req.headers;
   ctx.request_id = req.id;
   ctx.is_root = IsRoot(req);
-  ctx.router = app->router;
+  ctx.router = app.router;
   ctx.remote_ip = req.remote_ip;
   ctx.client_fd = req.client_fd;
   ctx.sessions = parts_.sessions;
-  co_await ResolveSession(req, *app, ctx);
+  co_await ResolveSession(req, app, ctx);
   if (req.has_query()) {
     auto query = http::ParseQueryString(req.query(), parts_.json);
     if (!query.ok()) co_return TextError(400, query.status().message());
@@ -194,28 +226,16 @@ boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
       }
     }
   }
+  co_return std::nullopt;
+}
 
-  for (const auto& match : app->router->Resolve(path)) {
-    ctx.url = std::string(match.url);
-    resources::Reply reply = co_await match.resource->Handle(ctx);
-    if (reply.kind == resources::Reply::Kind::kNext) continue;
-    if (reply.kind == resources::Reply::Kind::kStatic) {
-      std::optional<http::Response> res;
-      if (reply.static_root == app->static_root->dir()) {
-        res = app->static_root->Serve(req, ctx.method, reply.static_path);
-      } else {
-        res = http::StaticRoot(reply.static_root).Serve(req, ctx.method, reply.static_path);
-      }
-      if (res) co_return std::move(*res);
-      continue;
-    }
-    // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
-    if (ctx.calls && ctx.calls->emitted) co_await parts_.bus->Fence();
-    http::Response res = Render(req, std::move(reply));
-    if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
-    co_return res;
-  }
-  co_return ErrorResponse(req, 404, "resource not found");
+boost::asio::awaitable<http::Response> Pipeline::Answer(http::Request& req, resources::Context& ctx,
+                                                        resources::Reply reply) {
+  // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
+  if (ctx.calls && ctx.calls->emitted) co_await parts_.bus->Fence();
+  http::Response res = Render(req, std::move(reply));
+  if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
+  co_return res;
 }
 
 // spec §3.5 / §3.7: the session id from `Authorization: Bearer` or the `sid` cookie; its session and user.

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ class Pipeline {
     bool prefix = false;
     std::vector<std::string> methods;  // empty: every method
     Handler handle;
+    // Instead of `handle`: a resource served below `path` with the whole pipeline (root key, session, query, body,
+    // rendering), its ctx.url the path below the route ("/" at the route itself).
+    std::shared_ptr<resources::Resource> resource;
   };
 
   struct Parts {
@@ -66,6 +70,11 @@ class Pipeline {
 
  private:
   boost::asio::awaitable<http::Response> Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app);
+  // Root key, session, query and body into `ctx`; an error response when the request is malformed.
+  boost::asio::awaitable<std::optional<http::Response>> Prepare(http::Request& req, const AppSnapshot& app,
+                                                                resources::Context& ctx);
+  // The answer of a resource as the client gets it.
+  boost::asio::awaitable<http::Response> Answer(http::Request& req, resources::Context& ctx, resources::Reply reply);
   boost::asio::awaitable<void> ResolveSession(const http::Request& req, const AppSnapshot& app,
                                               resources::Context& ctx);
   bool IsRoot(const http::Request& req) const;

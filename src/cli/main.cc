@@ -3,8 +3,11 @@
 // CLI11's own codes for parse errors (printed with --help hints).
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "base/log.h"
 #include "config/app.h"
@@ -38,7 +42,35 @@ struct RunArgs {
   std::vector<std::string> limits;
   bool show_limits = false;
   bool port_given = false;
+  bool open_dashboard = false;  // -d: the dashboard in the user's browser once serving
+  bool open_app = false;        // -o: the app itself
 };
+
+// Opens `url` with xdg-open when the machine has it (a desktop); otherwise says where to go.
+void OpenInBrowser(const std::string& url) {
+  const char* path = std::getenv("PATH");
+  bool found = false;
+  for (std::string_view dirs = path ? path : ""; !dirs.empty() && !found;) {
+    std::string_view dir = dirs.substr(0, dirs.find(':'));
+    dirs.remove_prefix(std::min(dirs.size(), dir.size() + 1));
+    found = !dir.empty() && ::access((std::string(dir) + "/xdg-open").c_str(), X_OK) == 0;
+  }
+  if (found) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    const char* argv[] = {"xdg-open", url.c_str(), nullptr};
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, "xdg-open", &actions, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc == 0) {
+      std::thread([pid] { ::waitpid(pid, nullptr, 0); }).detach();  // no zombie
+      return;
+    }
+  }
+  std::cout << "open " << url << " in your browser" << std::endl;
+}
 
 void AddRunOptions(CLI::App* app, RunArgs& args) {
   app->add_option("app", args.app, "app folder or path to its app.dpd (default: current folder)");
@@ -53,6 +85,8 @@ void AddRunOptions(CLI::App* app, RunArgs& args) {
       ->delimiter(',');
   app->add_option("--limit", args.limits, "set a limit, e.g. --limit http.body_bytes=2097152 (see --show-limits)");
   app->add_flag("--show-limits", args.show_limits, "print every limit with its value and exit");
+  app->add_flag("-d,--dashboard", args.open_dashboard, "open the dashboard in the browser once serving");
+  app->add_flag("-o,--open", args.open_app, "open the app in the browser once serving");
 }
 
 bool IsLoopback(const std::string& host) {
@@ -146,6 +180,14 @@ int Run(RunArgs args) {
     return 1;
   }
   std::cout << "listening on port " << server->port() << std::endl;
+  const std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "127.0.0.1"
+                                 : options.host.find(':') != std::string::npos     ? "[" + options.host + "]"
+                                                                                   : options.host;
+  const std::string base = "http://" + shown_host + ":" + std::to_string(server->port());
+  std::cout << "app:       " << base << "/\n"
+            << "dashboard: " << base << "/dashboard/" << std::endl;
+  if (args.open_dashboard) OpenInBrowser(base + "/dashboard/");
+  if (args.open_app) OpenInBrowser(base + "/");
 
   int sig = 0;
   sigwait(&signals, &sig);

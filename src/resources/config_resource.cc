@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "config/app.h"
 #include "config/app_files.h"
+#include "resources/script_events.h"
 
 namespace dpd::resources {
 namespace {
@@ -222,6 +223,20 @@ Reply ConfigResource::WriteFile(Context& ctx, const std::string& name, const std
   const json::value* value = ctx.body && ctx.body->is_object() ? ctx.body->as_object().if_contains("value") : nullptr;
   if (value == nullptr || !value->is_string()) return BadRequest("The body must be {\"value\": \"<script>\"}");
   const std::string_view text = value->as_string();
+  // {"value", "$check": true}: compiled, not written (the dashboard shows a syntax error before saving). A dpd
+  // addition; Deployd writes whatever it is given, and so does a write here.
+  if (const json::value* check = ctx.body->as_object().if_contains("$check"); check && *check == true) {
+    Status s = CheckEventScript("resources/" + name + "/" + file, std::string(text), parts_.script);
+    if (s.ok()) return Reply::Json(json::object{{"ok", true}});
+    Reply r = Refuse(400, s.message());
+    // "<file>:<line>: …" → the line, for the editor to mark.
+    const std::string& m = s.message();
+    if (std::size_t a = m.find(".js:"); a != std::string::npos) {
+      const long line = std::strtol(m.c_str() + a + 4, nullptr, 10);
+      if (line > 0) r.json.as_object()["line"] = line;
+    }
+    return r;
+  }
   if (text.size() > config::kMaxScriptBytes) {
     return Refuse(413, "An event script may have " + std::to_string(config::kMaxScriptBytes) + " bytes at most");
   }

@@ -28,6 +28,7 @@ class ConfigResource : public Resource {
     store::Store* store = nullptr;                        // a renamed collection's documents move, a deleted one's go
     std::function<Status()> reload;                       // makes what was written live (AppServer::Reload)
     std::function<bool(std::string_view path)> reserved;  // "/dashboard", "/dpd.js", …: not a resource's path
+    ScriptLimits script;                                  // for {"$check": true}: a script compiled, not written
   };
   explicit ConfigResource(Parts parts);
 

@@ -102,6 +102,10 @@ const ScriptEvents::Script* ScriptEvents::Find(const ScriptSet& set, Event event
   return it == set.end() ? nullptr : &it->second;
 }
 
+Status CheckEventScript(const std::string& file, const std::string& source, const ScriptLimits& limits) {
+  return script::Runtime::ForThisThread(limits).Check({file, source}, ParameterNames());
+}
+
 std::vector<std::string> ScriptEvents::Warm() const {
   std::vector<std::string> problems;
   for (const auto& [name, script] : scripts_) {

@@ -19,6 +19,10 @@
 
 namespace dpd::resources {
 
+// Compiles `source` as the event file `file` ("resources/todos/post.js") on the calling thread's isolate without
+// running it: OK, or the syntax error as "<file>:<line>: SyntaxError: …".
+Status CheckEventScript(const std::string& file, const std::string& source, const ScriptLimits& limits);
+
 class ScriptEvents : public EventRunner {
  public:
   // `scripts`: lower-case file name → source, as loaded by config/. `resource` names the files in messages.

@@ -25,9 +25,11 @@
 #include "realtime/bus.h"
 #include "realtime/hub.h"
 #include "resources/config_resource.h"
+#include "resources/dashboard.h"
 #include "resources/realtime_emitter.h"
 #include "resources/registry.h"
 #include "server/app_snapshot.h"
+#include "server/dashboard_assets.h"
 #include "server/pipeline.h"
 #include "server/sources.h"
 #include "server/transfer.h"
@@ -202,23 +204,47 @@ struct AppServer::Impl {
     if (upkeep.joinable()) upkeep.join();
   }
 
-  // The reserved routes of this server (pipeline.h): the client, socket.io, liveness and readiness, the config API.
+  // The reserved routes of this server (pipeline.h): the client, socket.io, liveness and readiness, the config API,
+  // the dashboard.
   void ReserveRoutes() {
+    const std::vector<std::string> get_head = {"GET", "HEAD"};
     resources::ConfigResource::Parts cp;
     cp.root = app.Load()->app.root;
     cp.environment = options.environment;
     cp.types = &types;
     cp.store = store.get();
     cp.reload = [this] { return Reload(); };
+    cp.script = options.limits.script;
     cp.reserved = [this](std::string_view path) {
       const std::string p(path);
       return pipeline->FindReserved(p, "GET") != nullptr || pipeline->FindReserved(p + "/", "GET") != nullptr ||
              p == "/dashboard" || p.rfind("/dashboard/", 0) == 0;
     };
     auto config_api = std::make_shared<resources::ConfigResource>(std::move(cp));
+    // The dashboard (spec §4.5): /dashboard → /dashboard/, the page and its assets below it.
+    pipeline->Reserve({"/dashboard", false, get_head,
+                       [](http::Request&, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
+                         http::Response res;
+                         res.status = 301;
+                         res.Set("Location", "/dashboard/");
+                         co_return res;
+                       }});
+    using Asset = resources::DashboardResource::Asset;
+    pipeline->Reserve({"/dashboard/",
+                       true,
+                       {},
+                       {},
+                       std::make_shared<resources::DashboardResource>(
+                           kDashboardHtml, std::map<std::string, Asset, std::less<>>{
+                                               {"dashboard.js", {"text/javascript", kDashboardJs}},
+                                               {"dashboard.css", {"text/css", kDashboardCss}},
+                                               {"codemirror.js", {"text/javascript", kCodeMirrorJs}},
+                                               {"codemirror.css", {"text/css", kCodeMirrorCss}},
+                                               {"javascript.js", {"text/javascript", kCodeMirrorJavascriptMode}},
+                                               {"matchbrackets.js", {"text/javascript", kCodeMirrorMatchBrackets}},
+                                           })});
     pipeline->Reserve({"/__resources", false, {}, {}, config_api});
     pipeline->Reserve({"/__resources/", true, {}, {}, config_api});
-    const std::vector<std::string> get_head = {"GET", "HEAD"};
     pipeline->Reserve({"/dpd.js", false, get_head,
                        [](http::Request& req, const AppSnapshot& snap) -> boost::asio::awaitable<http::Response> {
                          http::Response res;

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { copyFixture, runDpd, startDpd, tempDir } from './harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { copyFixture, dpdBin, runDpd, startDpd, tempDir } from './harness.mjs';
 
 test('--version and --help', () => {
   const v = runDpd(['--version']);
@@ -155,4 +156,28 @@ test('--limit sets a limit by name; unknown names and bad values exit 1', () => 
   assert.match(bad.stderr, /unknown limit "http\.nope"/);
   assert.equal(runDpd(['--show-limits', '--limit', 'http.body_bytes=-1']).code, 1);
   assert.equal(runDpd(['--show-limits', '--limit', 'oops']).code, 1);
+});
+
+test('the banner names the app and the dashboard; -d and -o open them with xdg-open, or say where to go', async () => {
+  const app = copyFixture('basic');
+  // A desktop's xdg-open, recording what it was asked to open.
+  const bin = tempDir();
+  const opened = path.join(bin, 'opened.txt');
+  fs.writeFileSync(path.join(bin, 'xdg-open'), `#!/bin/sh\necho "$1" >> ${opened}\n`, { mode: 0o755 });
+  const server = await startDpd(app, ['-d', '-o'], { PATH: `${bin}:${process.env.PATH}` });
+  try {
+    for (let i = 0; i < 50 && !(fs.existsSync(opened) && fs.readFileSync(opened, 'utf8').split('\n').length > 2); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(fs.readFileSync(opened, 'utf8').trim().split('\n').sort(),
+      [`${server.base}/`, `${server.base}/dashboard/`]);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+  // Without xdg-open (a server): the URL is printed.
+  const headless = spawnSync(dpdBin, [app, '--port', '0', '-d'], { encoding: 'utf8', timeout: 3000, killSignal: 'SIGTERM',
+    env: { ...process.env, PATH: '/nonexistent' } });
+  assert.match(headless.stdout, /^app: {7}http:\/\/127\.0\.0\.1:\d+\/$/m);
+  assert.match(headless.stdout, /^dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard\/$/m);
+  assert.match(headless.stdout, /^open http:\/\/127\.0\.0\.1:\d+\/dashboard\/ in your browser$/m);
 });

@@ -1,0 +1,673 @@
+/*
+ * The dpd dashboard (spec §13): a single page that authors a Deployd app through /__resources and the resources'
+ * own HTTP API, as root. Pages: /dashboard/ (overview), /dashboard/<resource>/<page>/ with the pages the type
+ * declares (Properties, Data, Events, API for collections; Config and Events for other types).
+ * Root: free in development (any key on a loopback listener); otherwise the key entered in the form, kept in the
+ * DpdSshKey cookie and sent as the dpd-ssh-key header.
+ */
+(function () {
+  'use strict';
+
+  var PROPERTY_TYPES = ['string', 'number', 'boolean', 'date', 'object', 'array'];
+  var EVENTS = [
+    ['On Get', 'get.js'], ['On Validate', 'validate.js'], ['On Post', 'post.js'], ['On Put', 'put.js'],
+    ['On Delete', 'delete.js'], ['On AfterCommit', 'aftercommit.js'], ['On BeforeRequest', 'beforerequest.js'],
+  ];
+  var LOGIN_EVENT = ['On Login', 'login.js'];
+  var PAGE_SIZE = 30;
+
+  var state = { resources: [], types: {}, route: null, unsubscribe: null };
+  var main = document.getElementById('main');
+
+  // ------------------------------------------------------------------------------------------------- helpers
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    attrs = attrs || {};
+    Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) return;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = v;
+      else if (k.slice(0, 2) === 'on') el.addEventListener(k.slice(2), v);
+      else if (k === 'value') el.value = v;
+      else if (k === 'checked') el.checked = !!v;
+      else el.setAttribute(k, v === true ? '' : v);
+    });
+    for (var i = 2; i < arguments.length; i++) append(el, arguments[i]);
+    return el;
+  }
+  function append(el) {
+    for (var i = 1; i < arguments.length; i++) {
+      var child = arguments[i];
+      if (child === undefined || child === null || child === false) continue;
+      if (Array.isArray(child)) { child.forEach(function (c) { append(el, c); }); continue; }
+      el.appendChild(typeof child === 'string' ? document.createTextNode(child) : child);
+    }
+  }
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+
+  function cookie(name) {
+    var m = document.cookie.match(new RegExp('(?:^|; )' + name + '=([^;]*)'));
+    return m ? decodeURIComponent(m[1]) : null;
+  }
+  function rootKey() { return cookie('DpdSshKey') || 'true'; }
+
+  // One request as root: resolves with the parsed body, rejects with {status, message, errors}.
+  function call(method, url, body) {
+    var init = { method: method, headers: { 'dpd-ssh-key': rootKey() }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      init.headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url, init).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = text; }
+        if (!res.ok) {
+          var err = data && typeof data === 'object' ? data : { message: text || res.statusText };
+          err.status = res.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+  function errorText(err) {
+    if (!err) return 'Something went wrong';
+    if (err.errors) {
+      return Object.keys(err.errors).map(function (k) { return k + ' ' + err.errors[k]; }).join(', ');
+    }
+    return err.message || String(err);
+  }
+
+  var toastTimer = null;
+  function toast(text, isError) {
+    var t = document.getElementById('toast');
+    t.textContent = text;
+    t.className = 'toast' + (isError ? ' error' : '');
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { t.hidden = true; }, isError ? 6000 : 2500);
+  }
+
+  function modal(title, body, actions) {
+    var back = document.getElementById('modal');
+    clear(back);
+    var box = h('div', { class: 'modal', role: 'dialog', 'aria-label': title }, h('h2', { text: title }), body, actions);
+    back.appendChild(box);
+    back.hidden = false;
+    back.onclick = function (e) { if (e.target === back) closeModal(); };
+    var first = box.querySelector('input, select, textarea');
+    if (first) first.focus();
+    return box;
+  }
+  function closeModal() { var back = document.getElementById('modal'); back.hidden = true; clear(back); }
+
+  // Deployd's rule for a new resource's path: lower case, spaces and underscores to '-', nothing else but
+  // letters, digits, '-' and '/' (namespaces).
+  function normalisePath(text) {
+    return text.toLowerCase().replace(/[\s_]+/g, '-').replace(/[^a-z0-9\-\/]/g, '').replace(/\/+/g, '/')
+      .replace(/^\/+|\/+$/g, '');
+  }
+  function jsName(name) { return name.replace(/[^A-Za-z0-9]/g, ''); }
+  function typeLabel(type) { return (state.types[type] && state.types[type].label) || type; }
+  function pagesOf(resource) {
+    var t = state.types[resource.type];
+    return t && t.dashboardPages && t.dashboardPages.length ? t.dashboardPages : ['Config'];
+  }
+  function isCollection(resource) { return resource.type === 'Collection' || resource.type === 'UserCollection'; }
+  function findResource(id) {
+    for (var i = 0; i < state.resources.length; i++) if (state.resources[i].id === id) return state.resources[i];
+    return null;
+  }
+
+  // ------------------------------------------------------------------------------------------------- routing
+  function parseRoute() {
+    var rest = location.pathname.replace(/^\/dashboard\/?/, '').replace(/\/+$/, '');
+    if (!rest) return { page: 'home' };
+    var parts = rest.split('/');
+    var last = parts[parts.length - 1].toLowerCase();
+    var pages = ['properties', 'data', 'events', 'api', 'config'];
+    if (parts.length > 1 && pages.indexOf(last) >= 0) return { id: parts.slice(0, -1).join('/'), page: last };
+    return { id: rest, page: null };
+  }
+  function navigate(url) {
+    if (url !== location.pathname) history.pushState(null, '', url);
+    render();
+  }
+  document.addEventListener('click', function (e) {
+    var a = e.target.closest && e.target.closest('a[data-nav]');
+    if (!a || e.metaKey || e.ctrlKey || e.shiftKey) return;
+    e.preventDefault();
+    navigate(a.getAttribute('href'));
+  });
+  window.addEventListener('popstate', render);
+  function pageUrl(id, page) { return '/dashboard/' + id + '/' + page.toLowerCase() + '/'; }
+
+  // ------------------------------------------------------------------------------------------------- data
+  function load() {
+    return Promise.all([call('GET', '/__resources'), call('GET', '/__resources/types')]).then(function (r) {
+      state.resources = r[0].sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; });
+      state.types = r[1];
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------- sidebar
+  function renderSidebar() {
+    var side = clear(document.getElementById('sidebar'));
+    side.appendChild(h('button', { class: 'button new', onclick: createDialog, 'data-test': 'new-resource' }, '+ New resource'));
+    var groups = {};
+    state.resources.forEach(function (r) { (groups[r.type] = groups[r.type] || []).push(r); });
+    var order = Object.keys(groups).sort(function (a, b) {
+      var rank = function (t) { return t === 'Collection' ? 0 : t === 'UserCollection' ? 1 : 2; };
+      return rank(a) - rank(b) || (a < b ? -1 : 1);
+    });
+    if (!order.length) side.appendChild(h('div', { class: 'empty' }, 'No resources yet.'));
+    order.forEach(function (type) {
+      side.appendChild(h('h2', { text: type === 'Collection' ? 'Collections' : typeLabel(type) }));
+      groups[type].forEach(function (r) {
+        var active = state.route && state.route.id === r.id;
+        side.appendChild(h('div', { class: 'item' + (active ? ' active' : '') },
+          h('a', { href: pageUrl(r.id, pagesOf(r)[0]), 'data-nav': true, title: '/' + r.id }, '/' + r.id),
+          h('button', { class: 'menu', title: 'Rename or delete', 'aria-label': 'Menu of /' + r.id,
+            onclick: function () { resourceMenu(r); } }, '⋯')));
+      });
+    });
+  }
+
+  function createDialog() {
+    var types = Object.keys(state.types);
+    var select = h('select', { name: 'type' }, types.map(function (t) { return h('option', { value: t }, typeLabel(t)); }));
+    var input = h('input', { type: 'text', name: 'path', placeholder: '/my-objects', autocomplete: 'off' });
+    var preview = h('div', { class: 'hint' });
+    var error = h('div', { class: 'error' });
+    var update = function () {
+      var p = normalisePath(input.value);
+      preview.textContent = p ? 'Will be served at /' + p : '';
+    };
+    input.addEventListener('input', update);
+    select.addEventListener('change', function () {
+      var t = state.types[select.value];
+      if (!input.value && t && t.defaultPath) input.placeholder = t.defaultPath;
+    });
+    select.dispatchEvent(new Event('change'));
+    var submit = function (e) {
+      if (e) e.preventDefault();
+      var path = normalisePath(input.value || input.placeholder);
+      if (!path) { error.textContent = 'Give the resource a path, such as /todos.'; return; }
+      if (findResource(path)) { error.textContent = '/' + path + ' exists already.'; return; }
+      call('POST', '/__resources/' + path, { type: select.value }).then(function () {
+        closeModal();
+        return load().then(function () {
+          var r = findResource(path);
+          toast('Created /' + path);
+          navigate(pageUrl(path, pagesOf(r || { type: select.value })[0]));
+        });
+      }).catch(function (err) { error.textContent = errorText(err); });
+    };
+    modal('New resource', h('form', { onsubmit: submit },
+      h('div', { class: 'field' }, h('label', { text: 'Type' }), select),
+      h('div', { class: 'field' }, h('label', { text: 'Path' }), input, preview),
+      error,
+      h('div', { class: 'row end' },
+        h('button', { type: 'button', class: 'button subtle', onclick: closeModal }, 'Cancel'),
+        h('button', { type: 'submit', class: 'button', 'data-test': 'create' }, 'Create'))));
+  }
+
+  function resourceMenu(r) {
+    var input = h('input', { type: 'text', value: r.id, name: 'path' });
+    var error = h('div', { class: 'error' });
+    var rename = function (e) {
+      e.preventDefault();
+      var to = normalisePath(input.value);
+      if (!to || to === r.id) { closeModal(); return; }
+      call('PUT', '/__resources/' + r.id, { id: to }).then(function () {
+        closeModal();
+        toast('Renamed /' + r.id + ' to /' + to);
+        return load().then(function () { navigate(pageUrl(to, pagesOf(r)[0])); });
+      }).catch(function (err) { error.textContent = errorText(err); });
+    };
+    var remove = function () {
+      var words = isCollection(r) ? ' and all of its data' : '';
+      if (!confirm('Delete /' + r.id + words + '? This cannot be undone.')) return;
+      call('DELETE', '/__resources/' + r.id).then(function () {
+        closeModal();
+        toast('Deleted /' + r.id);
+        return load().then(function () { navigate('/dashboard/'); });
+      }).catch(function (err) { error.textContent = errorText(err); });
+    };
+    modal('/' + r.id, h('form', { onsubmit: rename },
+      h('div', { class: 'field' }, h('label', { text: 'Rename to' }), input,
+        h('div', { class: 'hint', text: isCollection(r) ? 'Its documents move with it.' : '' })),
+      error,
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'button danger', onclick: remove, 'data-test': 'delete-resource' }, 'Delete'),
+        h('span', { class: 'spacer', style: 'flex:1' }),
+        h('button', { type: 'button', class: 'button subtle', onclick: closeModal }, 'Cancel'),
+        h('button', { type: 'submit', class: 'button' }, 'Rename'))));
+  }
+
+  // ------------------------------------------------------------------------------------------------- pages
+  function header(r, page) {
+    var pages = pagesOf(r);
+    return [
+      h('div', { class: 'page-head' }, h('h1', { text: '/' + r.id }), h('span', { class: 'type', text: typeLabel(r.type) })),
+      h('nav', { class: 'tabs' }, pages.map(function (p) {
+        return h('a', { href: pageUrl(r.id, p), 'data-nav': true, class: p.toLowerCase() === page ? 'active' : '' }, p);
+      })),
+    ];
+  }
+
+  function renderHome() {
+    var cards = state.resources.map(function (r) {
+      return h('a', { class: 'res-card', href: pageUrl(r.id, pagesOf(r)[0]), 'data-nav': true },
+        h('div', { class: 'name', text: '/' + r.id }),
+        h('div', { class: 'meta', text: typeLabel(r.type) + (r.properties ? ' · ' + Object.keys(r.properties).length + ' properties' : '') }));
+    });
+    append(main, h('div', { class: 'welcome' },
+      h('h1', { text: 'Your app' }),
+      h('p', { class: 'subtitle' }, state.resources.length
+        ? 'Pick a resource on the left, or create another one. Changes take effect at once — no restart.'
+        : 'Create a collection to store data: it gets a REST API, realtime events and a dpd.js client at once.')));
+    if (cards.length) append(main, h('div', { class: 'cards' }, cards));
+    else append(main, h('button', { class: 'button', onclick: createDialog }, '+ Create your first collection'));
+  }
+
+  // -- Properties
+  function renderProperties(r) {
+    var users = r.type === 'UserCollection';
+    var props = r.properties || {};
+    var names = Object.keys(props).sort(function (a, b) {
+      var oa = props[a].order, ob = props[b].order;
+      return (oa === undefined ? 1e9 : oa) - (ob === undefined ? 1e9 : ob);
+    });
+    var save = function (list, renamed) {
+      var out = {};
+      list.forEach(function (p, i) {
+        out[p.name] = Object.assign({}, p.def, { name: p.name, id: p.name, type: p.def.type || 'string', order: i });
+        if (!out[p.name].required) delete out[p.name].required;
+        else out[p.name].required = true;
+      });
+      return call('PUT', '/__resources/' + r.id, { properties: out }).then(function () {
+        if (renamed) {
+          var body = { properties: {} };
+          body.properties[renamed[0]] = renamed[1];
+          return call('POST', '/' + r.id + '/rename', body);
+        }
+      }).then(function () { return load(); }).then(function () { toast('Saved'); render(); })
+        .catch(function (err) { toast(errorText(err), true); });
+    };
+    var list = names.map(function (n) { return { name: n, def: props[n] }; });
+    var rows = list.map(function (p, i) {
+      var nameInput = h('input', { type: 'text', value: p.name, 'aria-label': 'Name of ' + p.name,
+        onchange: function () {
+          var to = nameInput.value.replace(/[^A-Za-z0-9]/g, '');
+          if (!to || to === p.name || props[to]) { nameInput.value = p.name; return; }
+          var next = list.slice();
+          next[i] = { name: to, def: p.def };
+          save(next, [p.name, to]);
+        } });
+      var typeSelect = h('select', { 'aria-label': 'Type of ' + p.name, onchange: function () {
+        var next = list.slice();
+        next[i] = { name: p.name, def: Object.assign({}, p.def, { type: typeSelect.value }) };
+        save(next);
+      } }, PROPERTY_TYPES.map(function (t) { return h('option', { value: t, selected: (p.def.type || 'string') === t }, t); }));
+      var required = h('input', { type: 'checkbox', checked: !!p.def.required, 'aria-label': p.name + ' is required',
+        onchange: function () {
+          var next = list.slice();
+          next[i] = { name: p.name, def: Object.assign({}, p.def, { required: required.checked }) };
+          save(next);
+        } });
+      var move = function (d) {
+        var j = i + d;
+        if (j < 0 || j >= list.length) return;
+        var next = list.slice();
+        next[i] = list[j];
+        next[j] = list[i];
+        save(next);
+      };
+      return h('tr', { 'data-property': p.name },
+        h('td', null, nameInput),
+        h('td', null, typeSelect),
+        h('td', null, h('label', { class: 'check' }, required, 'required')),
+        h('td', { class: 'actions' },
+          h('button', { class: 'button icon', title: 'Move up', disabled: i === 0, onclick: function () { move(-1); } }, '↑'),
+          ' ',
+          h('button', { class: 'button icon', title: 'Move down', disabled: i === list.length - 1, onclick: function () { move(1); } }, '↓'),
+          ' ',
+          h('button', { class: 'button icon danger-ink', title: 'Delete ' + p.name, onclick: function () {
+            if (!confirm('Delete the property "' + p.name + '"? Stored values stay in the documents but are no longer served.')) return;
+            save(list.filter(function (q) { return q.name !== p.name; }));
+          } }, '✕')));
+    });
+    var newName = h('input', { type: 'text', placeholder: 'name', name: 'new-property', 'aria-label': 'New property name' });
+    var newType = h('select', { name: 'new-type', 'aria-label': 'New property type' },
+      PROPERTY_TYPES.map(function (t) { return h('option', { value: t }, t); }));
+    var newRequired = h('input', { type: 'checkbox', 'aria-label': 'New property is required' });
+    var add = function (e) {
+      e.preventDefault();
+      var n = newName.value.replace(/[^A-Za-z0-9]/g, '');
+      if (!n) { toast('A property name is letters and digits only', true); return; }
+      if (props[n] || (users && (n === 'username' || n === 'password'))) { toast('"' + n + '" exists already', true); return; }
+      save(list.concat([{ name: n, def: { type: newType.value, required: newRequired.checked } }]));
+    };
+    var builtins = users ? ['username', 'password'].map(function (n) {
+      return h('tr', null, h('td', { class: 'builtin', text: n }), h('td', { class: 'builtin', text: 'string' }),
+        h('td', { class: 'builtin', text: 'required' }), h('td', { class: 'actions builtin', text: 'built in' }));
+    }) : [];
+    append(main, h('table', { class: 'grid', 'data-test': 'properties' },
+      h('thead', null, h('tr', null, h('th', { text: 'Name' }), h('th', { text: 'Type' }), h('th', { text: 'Required' }), h('th', { text: '' }))),
+      h('tbody', null, builtins, rows),
+      h('tfoot', null, h('tr', { class: 'new-row' },
+        h('td', null, newName), h('td', null, newType),
+        h('td', null, h('label', { class: 'check' }, newRequired, 'required')),
+        h('td', { class: 'actions' }, h('button', { class: 'button', onclick: add, 'data-test': 'add-property' }, 'Add'))))));
+    append(main, h('p', { class: 'hint' },
+      'Property names are letters and digits. Renaming a property renames the field in every stored document.'));
+    newName.addEventListener('keydown', function (e) { if (e.key === 'Enter') add(e); });
+  }
+
+  // -- Data
+  function columnsOf(r) {
+    var props = r.properties || {};
+    var names = Object.keys(props).sort(function (a, b) { return (props[a].order || 0) - (props[b].order || 0); });
+    if (r.type === 'UserCollection') names = ['username', 'password'].concat(names.filter(function (n) { return n !== 'username' && n !== 'password'; }));
+    return names.map(function (n) { return { name: n, type: (props[n] && props[n].type) || 'string' }; });
+  }
+  function show(value, type) {
+    if (value === undefined || value === null) return '';
+    if (type === 'object' || type === 'array' || typeof value === 'object') return JSON.stringify(value);
+    return String(value);
+  }
+  function parseCell(text, type) {
+    if (text === '') return null;
+    if (type === 'number') { var n = Number(text); if (isNaN(n)) throw new Error('not a number'); return n; }
+    if (type === 'boolean') return text === 'true' || text === '1' || text === 'yes';
+    if (type === 'object' || type === 'array') return JSON.parse(text);
+    return text;
+  }
+
+  function renderData(r) {
+    var cols = columnsOf(r);
+    var page = 0;
+    var total = 0;
+    var count = h('span', { class: 'count', 'data-test': 'count' });
+    var prev = h('button', { class: 'button subtle', onclick: function () { if (page > 0) { page--; refresh(); } } }, '‹ Prev');
+    var next = h('button', { class: 'button subtle', onclick: function () { if ((page + 1) * PAGE_SIZE < total) { page++; refresh(); } } }, 'Next ›');
+    var tbody = h('tbody');
+    var addRow = function () {
+      if (tbody.querySelector('tr.new-row')) return;
+      var inputs = {};
+      var tr = h('tr', { class: 'new-row' }, h('td', { class: 'id', text: 'new' }),
+        cols.map(function (c) {
+          var el = c.type === 'object' || c.type === 'array'
+            ? h('textarea', { class: 'json', placeholder: c.type === 'array' ? '[]' : '{}' })
+            : c.type === 'boolean' ? h('select', null, h('option', { value: '' }, ''), h('option', { value: 'true' }, 'true'), h('option', { value: 'false' }, 'false'))
+              : h('input', { type: c.name === 'password' ? 'password' : 'text', placeholder: c.type });
+          el.setAttribute('data-column', c.name);
+          inputs[c.name] = el;
+          return h('td', null, el);
+        }),
+        h('td', { class: 'actions' },
+          h('button', { class: 'button', 'data-test': 'save-row', onclick: function () {
+            var body = { $skipEvents: true };
+            try {
+              cols.forEach(function (c) {
+                var v = parseCell(inputs[c.name].value, c.type);
+                if (v !== null) body[c.name] = v;
+              });
+            } catch (e) { toast('Invalid value: ' + e.message, true); return; }
+            call('POST', '/' + r.id, body).then(function () { toast('Added'); refresh(); })
+              .catch(function (err) { toast(errorText(err), true); });
+          } }, 'Save'), ' ',
+          h('button', { class: 'button subtle', onclick: function () { tr.remove(); } }, 'Cancel')));
+      tbody.insertBefore(tr, tbody.firstChild);
+      var first = tr.querySelector('input, textarea, select');
+      if (first) first.focus();
+    };
+    var editCell = function (td, doc, c) {
+      if (td.querySelector('input, textarea')) return;
+      var original = c.name === 'password' ? '' : show(doc[c.name], c.type);
+      var multi = c.type === 'object' || c.type === 'array';
+      var el = multi ? h('textarea', { class: 'json', value: original }) : h('input', { type: c.name === 'password' ? 'password' : 'text', value: original });
+      clear(td).appendChild(el);
+      el.focus();
+      var done = false;
+      var commit = function () {
+        if (done) return;
+        done = true;
+        if (el.value === original) { refresh(); return; }
+        var body = { $skipEvents: true };
+        try { body[c.name] = parseCell(el.value, c.type); } catch (e) { toast('Invalid value: ' + e.message, true); refresh(); return; }
+        call('PUT', '/' + r.id + '/' + doc.id, body).then(function () { toast('Saved'); refresh(); })
+          .catch(function (err) { toast(errorText(err), true); refresh(); });
+      };
+      el.addEventListener('blur', commit);
+      el.addEventListener('keydown', function (e) {
+        if (e.key === 'Escape') { done = true; refresh(); }
+        if (e.key === 'Enter' && (!multi || e.metaKey || e.ctrlKey)) { e.preventDefault(); commit(); }
+      });
+    };
+    var refresh = function () {
+      var q = encodeURIComponent(JSON.stringify({ $skip: page * PAGE_SIZE, $limit: PAGE_SIZE, $skipEvents: true }));
+      return Promise.all([call('GET', '/' + r.id + '/count'), call('GET', '/' + r.id + '?_jsonquery=' + q)]).then(function (res) {
+        total = res[0].count;
+        count.textContent = total === 0 ? 'No documents' : (page * PAGE_SIZE + 1) + '–' + Math.min(total, (page + 1) * PAGE_SIZE) + ' of ' + total;
+        prev.disabled = page === 0;
+        next.disabled = (page + 1) * PAGE_SIZE >= total;
+        clear(tbody);
+        if (!res[1].length) {
+          tbody.appendChild(h('tr', null, h('td', { colspan: cols.length + 2, class: 'hint', text: 'No documents yet — add one with “+ Add row”.' })));
+        }
+        res[1].forEach(function (doc) {
+          var tr = h('tr', { 'data-id': doc.id }, h('td', { class: 'id mono', text: doc.id }),
+            cols.map(function (c) {
+              var text = c.name === 'password' ? '••••••' : show(doc[c.name], c.type);
+              var td = h('td', { class: 'cell' + (text === '' ? ' null' : ''), 'data-column': c.name, title: text }, text === '' ? '—' : text);
+              td.addEventListener('click', function () { editCell(td, doc, c); });
+              return td;
+            }),
+            h('td', { class: 'actions' }, h('button', { class: 'button icon danger-ink', title: 'Delete this document',
+              onclick: function () {
+                if (!confirm('Delete document ' + doc.id + '?')) return;
+                call('DELETE', '/' + r.id + '/' + doc.id + '?$skipEvents=true').then(function () { toast('Deleted'); refresh(); })
+                  .catch(function (err) { toast(errorText(err), true); });
+              } }, '✕')));
+          tbody.appendChild(tr);
+        });
+      }).catch(function (err) { toast(errorText(err), true); });
+    };
+    append(main, h('div', { class: 'toolbar' },
+      h('button', { class: 'button', onclick: addRow, 'data-test': 'add-row' }, '+ Add row'),
+      h('button', { class: 'button subtle', onclick: function () { refresh(); } }, 'Refresh'),
+      h('span', { class: 'spacer', style: 'flex:1' }), count, h('span', { class: 'pager' }, prev, next)));
+    append(main, h('div', { class: 'table-wrap' }, h('table', { class: 'grid', 'data-test': 'data' },
+      h('thead', null, h('tr', null, h('th', { text: 'id' }), cols.map(function (c) { return h('th', { text: c.name }); }), h('th', { text: '' }))),
+      tbody)));
+    append(main, h('p', { class: 'hint' }, 'Click a cell to edit it (Enter saves, Esc cancels). Writes here skip the event scripts; the table refreshes when the app emits “' + r.id + ':changed”.'));
+    // Live: the app's own realtime event for this collection refreshes the grid.
+    if (window.dpd && dpd.on) {
+      var onChanged = function () { refresh(); };
+      dpd.on(r.id + ':changed', onChanged);
+      state.unsubscribe = function () { dpd.off(r.id + ':changed', onChanged); };
+    }
+    refresh();
+  }
+
+  // -- Events
+  function renderEvents(r) {
+    var events = EVENTS.slice();
+    if (r.type === 'UserCollection') events.push(LOGIN_EVENT);
+    var t = state.types[r.type];
+    var current = (state.route.event && events.filter(function (e) { return e[1] === state.route.event; })[0]) || events[0];
+    var tabs = h('nav', { class: 'tabs small' }, events.map(function (e) {
+      return h('a', { href: '#', class: e === current ? 'active' : '', 'data-event': e[1], onclick: function (ev) {
+        ev.preventDefault();
+        state.route.event = e[1];
+        render();
+      } }, e[0]);
+    }));
+    // A dot on the tabs of the events that have a script.
+    events.forEach(function (e) {
+      call('GET', '/__resources/' + r.id + '/' + e[1]).then(function (res) {
+        var tab = tabs.querySelector('[data-event="' + e[1] + '"]');
+        if (tab && res && res.value && res.value.trim()) tab.classList.add('has-script');
+      }, function () {});
+    });
+    var status = h('div', { class: 'status-line idle', 'data-test': 'script-status' }, 'Loading…');
+    var host = h('div', { class: 'editor' });
+    var saveButton = h('button', { class: 'button', 'data-test': 'save-script' }, 'Save');
+    append(main, tabs, h('p', { class: 'hint', text: hintFor(current[1]) }), host, status,
+      h('div', { class: 'row end' }, h('span', { class: 'hint', text: 'Ctrl+S saves' }), saveButton));
+    var editor = CodeMirror(host, { mode: 'javascript', lineNumbers: true, matchBrackets: true, tabSize: 2,
+      indentUnit: 2, value: '' });
+    var marked = null;
+    var mark = function (line) {
+      if (marked !== null) editor.removeLineClass(marked, 'background', 'cm-error-line');
+      marked = line;
+      if (line !== null) editor.addLineClass(line, 'background', 'cm-error-line');
+    };
+    var setStatus = function (kind, text) { status.className = 'status-line ' + kind; status.textContent = text; };
+    var url = '/__resources/' + r.id + '/' + current[1];
+    var check = function () {
+      return call('POST', url, { value: editor.getValue(), $check: true }).then(function () {
+        mark(null);
+        setStatus('ok', editor.getValue().trim() ? 'No syntax errors.' : 'Empty: this event does nothing.');
+        return true;
+      }).catch(function (err) {
+        var line = err.line ? err.line - 1 : null;
+        mark(line !== null && line < editor.lineCount() ? line : null);
+        setStatus('error', errorText(err));
+        return false;
+      });
+    };
+    var save = function () {
+      return check().then(function (ok) {
+        if (!ok) { toast('Not saved: fix the syntax error first', true); return; }
+        return call('PUT', url, { value: editor.getValue() }).then(function () { toast('Saved ' + current[0]); })
+          .catch(function (err) { toast(errorText(err), true); });
+      });
+    };
+    saveButton.addEventListener('click', save);
+    editor.setOption('extraKeys', { 'Ctrl-S': save, 'Cmd-S': save });
+    var timer = null;
+    editor.on('change', function () { clearTimeout(timer); timer = setTimeout(check, 500); });
+    call('GET', url).then(function (res) { editor.setValue(res.value || ''); }, function () { editor.setValue(''); })
+      .then(function () { editor.clearHistory(); host.setAttribute('data-loaded', ''); check(); editor.focus(); });
+    window.dashboardEditor = editor;  // for tests and the curious
+    void t;
+  }
+  function hintFor(file) {
+    var hints = {
+      'get.js': 'Runs for each document a GET returns. `this` is the document; hide(), cancel() and `me` are there.',
+      'validate.js': 'Runs before POST and PUT are written. error(field, message) rejects the write.',
+      'post.js': 'Runs when a document is created. `this` is the new document.',
+      'put.js': 'Runs when a document is updated. `previous` holds the stored version.',
+      'delete.js': 'Runs before a document is deleted. cancel() keeps it.',
+      'aftercommit.js': 'Runs after a write is stored. A good place for emit().',
+      'beforerequest.js': 'Runs before every request to this resource. `event` is GET, POST, PUT or DELETE.',
+      'login.js': 'Runs when someone logs in. `success` says whether the password was right.',
+    };
+    return hints[file] || '';
+  }
+
+  // -- API
+  function renderApi(r) {
+    var p = '/' + r.id;
+    var js = 'dpd.' + jsName(r.id);
+    var routes = [
+      ['GET', p, 'Every document (with a query: those that match)'],
+      ['GET', p + '/<id>', 'One document'],
+      ['GET', p + '/count', 'How many documents (root)'],
+      ['POST', p, 'Create a document'],
+      ['PUT', p + '/<id>', 'Update fields of a document ($inc, $push, … allowed)'],
+      ['DELETE', p + '/<id>', 'Delete a document'],
+    ];
+    if (r.type === 'UserCollection') {
+      routes.push(['POST', p + '/login', 'Log in with {username, password}; answers the session']);
+      routes.push(['POST', p + '/logout', 'Log out']);
+      routes.push(['GET', p + '/me', 'The logged-in user (204 when nobody is)']);
+    }
+    append(main, h('div', { class: 'card' }, h('h3', { text: 'HTTP' }),
+      h('table', { class: 'grid api-table' }, h('tbody', null, routes.map(function (rt) {
+        return h('tr', null, h('td', null, h('code', { text: rt[0] })), h('td', null, h('code', { text: rt[1] })), h('td', { text: rt[2] }));
+      })))));
+    var sample = [
+      '// in a page that loads <script src="/dpd.js"></script>',
+      js + '.get({$sort: {createdAt: -1}, $limit: 10}, function (result, err) { … });',
+      js + '.get("<id>").then(function (doc) { … });',
+      js + '.post({…}).then(function (created) { … }, function (err) { … });',
+      js + '.put("<id>", {…});',
+      js + '.del("<id>");',
+      js + '.on("changed", function (data) { … });   // the app\'s emit("' + r.id + ':changed", …)',
+    ];
+    if (r.type === 'UserCollection') {
+      sample.push(js + '.login({username: "alice", password: "…"}).then(function (session) { … });');
+      sample.push(js + '.me(function (user) { … });');
+      sample.push(js + '.logout();');
+    }
+    append(main, h('div', { class: 'card' }, h('h3', { text: 'dpd.js' }), h('pre', { class: 'sample', text: sample.join('\n') })));
+  }
+
+  // -- Config (types without their own pages)
+  function renderConfig(r) {
+    var copy = Object.assign({}, r);
+    delete copy.id;
+    var area = h('textarea', { class: 'json', style: 'width:100%;min-height:320px', value: JSON.stringify(copy, null, 2) });
+    var saveConfig = function () {
+      var body;
+      try { body = JSON.parse(area.value); } catch (e) { toast('Not JSON: ' + e.message, true); return; }
+      body.$setAll = true;
+      call('PUT', '/__resources/' + r.id, body).then(function () { toast('Saved'); return load(); }).then(render)
+        .catch(function (err) { toast(errorText(err), true); });
+    };
+    append(main, h('div', { class: 'card' }, h('h3', { text: 'config.json' }), area,
+      h('div', { class: 'row end', style: 'margin-top:10px' }, h('button', { class: 'button', onclick: saveConfig }, 'Save'))));
+  }
+
+  // ------------------------------------------------------------------------------------------------- frame
+  function render() {
+    if (state.unsubscribe) { state.unsubscribe(); state.unsubscribe = null; }
+    var previous = state.route;
+    state.route = parseRoute();
+    if (previous && previous.id === state.route.id && previous.page === state.route.page) state.route.event = previous.event;
+    clear(main);
+    renderSidebar();
+    if (state.route.page === 'home') { renderHome(); return; }
+    var r = findResource(state.route.id);
+    if (!r) {
+      append(main, h('div', { class: 'card' }, h('h3', { text: 'No resource at /' + state.route.id }),
+        h('a', { href: '/dashboard/', 'data-nav': true }, 'Back to the overview')));
+      return;
+    }
+    var pages = pagesOf(r).map(function (p) { return p.toLowerCase(); });
+    if (!state.route.page || pages.indexOf(state.route.page) < 0) { navigate(pageUrl(r.id, pages[0])); return; }
+    append(main, header(r, state.route.page));
+    ({ properties: renderProperties, data: renderData, events: renderEvents, api: renderApi, config: renderConfig })[state.route.page](r);
+  }
+
+  function askForKey(message) {
+    clear(document.getElementById('sidebar'));
+    var input = h('input', { type: 'password', name: 'key', placeholder: 'dpd showkey prints it', autocomplete: 'off', style: 'width:100%' });
+    var error = h('div', { class: 'error', text: message || '' });
+    clear(main).appendChild(h('div', { class: 'card login' },
+      h('h3', { text: 'Authentication key' }),
+      h('p', { class: 'hint', text: 'Outside development the dashboard needs one of the app\'s root keys (.dpd/keys.json). Run “dpd showkey” in the app folder.' }),
+      h('form', { onsubmit: function (e) {
+        e.preventDefault();
+        document.cookie = 'DpdSshKey=' + encodeURIComponent(input.value.trim()) + '; path=/; SameSite=Strict';
+        start();
+      } }, input, error, h('div', { class: 'row end', style: 'margin-top:12px' }, h('button', { class: 'button', type: 'submit' }, 'Open the dashboard')))));
+    input.focus();
+  }
+
+  function start() {
+    call('GET', '/dashboard/__is-root').then(function (res) {
+      if (!res || !res.isRoot) { askForKey(cookie('DpdSshKey') ? 'That key is not one of this app\'s root keys.' : ''); return; }
+      return load().then(render);
+    }).catch(function (err) { clear(main).appendChild(h('div', { class: 'card' }, h('h3', { text: 'The dashboard cannot reach the server' }), h('p', { text: errorText(err) }))); });
+  }
+
+  document.getElementById('env').textContent = location.host;
+  start();
+})();

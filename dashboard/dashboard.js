@@ -477,9 +477,24 @@
         });
       }).catch(function (err) { toast(errorText(err), true); });
     };
+    // Jump to the page that holds a document (index-of, spec §5.11).
+    var jump = h('input', { type: 'text', placeholder: 'Go to id', name: 'goto', 'aria-label': 'Go to a document id', style: 'width:170px' });
+    jump.addEventListener('keydown', function (e) {
+      if (e.key !== 'Enter' || !jump.value.trim()) return;
+      var id = jump.value.trim();
+      call('GET', '/' + r.id + '/index-of/' + encodeURIComponent(id)).then(function (res) {
+        if (!res || res.index < 0) { toast('No document ' + id, true); return; }
+        page = Math.floor(res.index / PAGE_SIZE);
+        return refresh().then(function () {
+          var row = tbody.querySelector('tr[data-id="' + id.replace(/"/g, '') + '"]');
+          if (row) { row.classList.add('found'); row.scrollIntoView({ block: 'center' }); }
+        });
+      }).catch(function (err) { toast(errorText(err), true); });
+    });
     append(main, h('div', { class: 'toolbar' },
       h('button', { class: 'button', onclick: addRow, 'data-test': 'add-row' }, '+ Add row'),
       h('button', { class: 'button subtle', onclick: function () { refresh(); } }, 'Refresh'),
+      jump,
       h('span', { class: 'spacer', style: 'flex:1' }), count, h('span', { class: 'pager' }, prev, next)));
     append(main, h('div', { class: 'table-wrap' }, h('table', { class: 'grid', 'data-test': 'data' },
       h('thead', null, h('tr', null, h('th', { text: 'id' }), cols.map(function (c) { return h('th', { text: c.name }); }), h('th', { text: '' }))),

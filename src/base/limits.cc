@@ -52,6 +52,7 @@ std::vector<Named> Table(Limits& l) {
       {"script.internal_calls", &l.script.internal_calls},
       {"script.tree_time_ms", &l.script.tree_time},
       {"script.emits", &l.script.emits},
+      {"script.source_bytes", &l.script.source_bytes},
       {"realtime.max_payload", &l.realtime.max_payload},
       {"realtime.attachments", &l.realtime.attachments},
       {"realtime.rooms_per_socket", &l.realtime.rooms_per_socket},

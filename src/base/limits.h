@@ -75,6 +75,7 @@ struct ScriptLimits {
   std::size_t internal_calls = 1000;           // dpd.* calls one request tree may make
   std::chrono::milliseconds tree_time{30000};  // a request tree's dpd.* calls may start until this long after it
   std::size_t emits = 10000;                   // emit() calls per event: beyond, emit throws (a 400)
+  std::size_t source_bytes = 1024 * 1024;      // an event script file: a larger one is not loaded, nor written (413)
 };
 
 struct SessionLimits {

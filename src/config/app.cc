@@ -4,7 +4,6 @@
 #include <system_error>
 
 #include "base/file.h"
-#include "config/app_files.h"
 
 namespace dpd::config {
 namespace fs = std::filesystem;
@@ -20,7 +19,7 @@ std::string Lower(std::string s) {
 }
 
 // Reads config.json of one resource folder; on failure, a problem line naming the file.
-Result<ResourceConfig> LoadResource(const fs::path& resources_dir, const fs::path& dir) {
+Result<ResourceConfig> LoadResource(const fs::path& resources_dir, const fs::path& dir, std::size_t max_script_bytes) {
   ResourceConfig rc;
   rc.dir = dir;
   rc.config_file = dir / "config.json";
@@ -44,18 +43,18 @@ Result<ResourceConfig> LoadResource(const fs::path& resources_dir, const fs::pat
     return Status::BadRequest(where + ": missing \"type\"");
   }
   rc.type = std::string(type->as_string());
-  rc.scripts = LoadScripts(dir);
+  rc.scripts = LoadScripts(dir, max_script_bytes);
   return rc;
 }
 
-void Scan(const fs::path& resources_dir, const fs::path& dir, int depth, App& app) {
+void Scan(const fs::path& resources_dir, const fs::path& dir, int depth, std::size_t max_script_bytes, App& app) {
   std::error_code ec;
   if (depth > kMaxResourceDepth) {
     app.problems.push_back(dir.string() + ": resources nested deeper than " + std::to_string(kMaxResourceDepth));
     return;
   }
   if (depth > 0 && fs::exists(dir / "config.json", ec)) {
-    auto rc = LoadResource(resources_dir, dir);
+    auto rc = LoadResource(resources_dir, dir, max_script_bytes);
     if (rc.ok()) {
       app.resources.push_back(std::move(*rc));
     } else {
@@ -68,7 +67,7 @@ void Scan(const fs::path& resources_dir, const fs::path& dir, int depth, App& ap
     if (entry.is_directory(ec) && !entry.is_symlink(ec)) children.push_back(entry.path());
   }
   std::sort(children.begin(), children.end());
-  for (const auto& child : children) Scan(resources_dir, child, depth + 1, app);
+  for (const auto& child : children) Scan(resources_dir, child, depth + 1, max_script_bytes, app);
 }
 
 }  // namespace
@@ -96,14 +95,14 @@ bool IsValidResourceName(std::string_view name) {
   return true;
 }
 
-std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir) {
+std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir, std::size_t max_script_bytes) {
   std::map<std::string, std::string> scripts;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!entry.is_regular_file(ec)) continue;
     std::string file = entry.path().filename().string();
     if (file.size() < 4 || Lower(file.substr(file.size() - 3)) != ".js") continue;
-    if (entry.file_size(ec) == 0 || entry.file_size(ec) > kMaxScriptBytes) continue;
+    if (entry.file_size(ec) == 0 || entry.file_size(ec) > max_script_bytes) continue;
     auto source = ReadFile(entry.path());
     if (source.ok() && !source->empty()) scripts[Lower(file)] = std::move(*source);
   }
@@ -128,7 +127,7 @@ std::string AppStamp(const fs::path& root) {
   return out;
 }
 
-Result<App> LoadApp(const fs::path& root, std::string_view env) {
+Result<App> LoadApp(const fs::path& root, std::string_view env, std::size_t max_script_bytes) {
   if (!IsAppFolder(root)) {
     return Status::NotFound(root.string() + " does not contain a Deployd app (no app.dpd)");
   }
@@ -138,7 +137,7 @@ Result<App> LoadApp(const fs::path& root, std::string_view env) {
   fs::path env_public = app.root / ("public-" + std::string(env));
   app.public_dir = (!env.empty() && fs::is_directory(env_public, ec)) ? env_public : app.root / "public";
   fs::path resources_dir = app.root / "resources";
-  if (fs::is_directory(resources_dir, ec)) Scan(resources_dir, resources_dir, 0, app);
+  if (fs::is_directory(resources_dir, ec)) Scan(resources_dir, resources_dir, 0, max_script_bytes, app);
   std::sort(app.resources.begin(), app.resources.end(),
             [](const ResourceConfig& a, const ResourceConfig& b) { return a.name < b.name; });
   return app;

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/limits.h"
 #include "base/status.h"
 #include "json/json.h"
 
@@ -37,11 +38,14 @@ struct App {
 // True when `dir` holds an app.dpd file.
 bool IsAppFolder(const std::filesystem::path& dir);
 
-// Loads the app in `root` for environment `env`. Fails only when `root` is not an app folder.
-Result<App> LoadApp(const std::filesystem::path& root, std::string_view env);
+// Loads the app in `root` for environment `env`; event scripts over `max_script_bytes` (ScriptLimits::source_bytes)
+// are left out. Fails only when `root` is not an app folder.
+Result<App> LoadApp(const std::filesystem::path& root, std::string_view env,
+                    std::size_t max_script_bytes = ScriptLimits{}.source_bytes);
 
 // The event scripts in a resource folder: lower-case file name → source (empty or oversized files left out).
-std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir);
+std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir,
+                                               std::size_t max_script_bytes = ScriptLimits{}.source_bytes);
 
 // A signature of everything LoadApp reads below `root`/resources (every config.json and *.js: names, sizes,
 // modification times): changes when a resource or a script is added, removed or edited. Cheap enough to poll.

@@ -19,9 +19,6 @@
 
 namespace dpd::config {
 
-// The largest event script dpd loads (LoadScripts leaves larger files out).
-inline constexpr std::size_t kMaxScriptBytes = 1024 * 1024;
-
 // <root>/resources/<name>, when every component of it that exists is a real folder (no symlink). BadRequest
 // otherwise, or when the name is not valid.
 Result<std::filesystem::path> ResourceDir(const std::filesystem::path& root, std::string_view name);

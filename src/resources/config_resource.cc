@@ -89,7 +89,7 @@ boost::asio::awaitable<Reply> ConfigResource::Handle(Context& ctx) {
 }
 
 Reply ConfigResource::List() const {
-  auto app = config::LoadApp(parts_.root, parts_.environment);
+  auto app = config::LoadApp(parts_.root, parts_.environment, parts_.script.source_bytes);
   if (!app.ok()) return Reply::FromStatus(app.status());
   std::vector<std::pair<std::int64_t, const config::ResourceConfig*>> order;
   for (const auto& rc : app->resources) order.emplace_back(ChangeTime(rc.config_file), &rc);
@@ -237,8 +237,9 @@ Reply ConfigResource::WriteFile(Context& ctx, const std::string& name, const std
     }
     return r;
   }
-  if (text.size() > config::kMaxScriptBytes) {
-    return Refuse(413, "An event script may have " + std::to_string(config::kMaxScriptBytes) + " bytes at most");
+  if (text.size() > parts_.script.source_bytes) {
+    return Refuse(413, "An event script may have " + std::to_string(parts_.script.source_bytes) +
+                           " bytes at most (script.source_bytes)");
   }
   {
     std::lock_guard lock(write_mu_);

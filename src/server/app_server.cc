@@ -132,7 +132,7 @@ struct AppServer::Impl {
   Status Reload() {
     std::lock_guard lock(reload_mu);
     SetStamp(config::AppStamp(options.app_dir));  // what this reload sees: the watcher need not reload it again
-    auto loaded = config::LoadApp(options.app_dir, options.environment);
+    auto loaded = config::LoadApp(options.app_dir, options.environment, options.limits.script.source_bytes);
     if (!loaded.ok()) {
       spdlog::error("reload skipped: {}", loaded.status().message());
       return loaded.status();
@@ -293,7 +293,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   if (!options.db.empty()) {
     if (Status s = ValidateStoreUrl(options.db); !s.ok()) return s;
   }
-  auto app = config::LoadApp(options.app_dir, options.environment);
+  auto app = config::LoadApp(options.app_dir, options.environment, options.limits.script.source_bytes);
   if (!app.ok()) return app.status();
   std::unique_ptr<AppServer> server(new AppServer());
   Impl& im = *server->impl_;

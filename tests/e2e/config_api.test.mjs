@@ -3,6 +3,7 @@
 // scripts, configs that would not load, non-root callers) refused with nothing changed on disk.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { api, assertAlive, get, startDpd, tempDir } from './harness.mjs';
@@ -158,7 +159,7 @@ describe('/__resources', () => {
       ['PUT', '/__resources/todos/evil.txt', { value: 'x' }, 400],
       ['PUT', '/__resources/todos/login.js', { value: 'x' }, 400],
       ['PUT', '/__resources/todos/get.js', { value: 42 }, 400],
-      ['PUT', '/__resources/todos/get.js', { value: 'x'.repeat(1024 * 1024 + 1) }, 413],
+      ['PUT', '/__resources/todos/get.js', { value: 'x'.repeat(1024 * 1024 + 1) }, 413],  // script.source_bytes
       ['PUT', '/__resources/nope/get.js', { value: 'x' }, 404],
       ['DELETE', '/__resources/nope', undefined, 404],
       ['DELETE', '/__resources/..%2F..', undefined, 404],
@@ -176,6 +177,21 @@ describe('/__resources', () => {
     fs.unlinkSync(path.join(dir, 'resources', 'linked'));
     await assertAlive(server);
     assert.equal((await api(server, 'GET', '/todos')).status, 200, 'the app still loads and serves');
+  });
+
+  test('an index property added through the API gets its index in the SQLite file at once', async () => {
+    const r = await api(server, 'PUT', '/__resources/todos',
+      { properties: { title: { type: 'string', index: true }, code: { type: 'string', unique: true } } }, ROOT);
+    assert.equal(r.status, 200, r.text);
+    const db = path.join(dir, 'data', 'app.sqlite');
+    const indexes = spawnSync('sqlite3', [db, "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='todos'"],
+      { encoding: 'utf8' }).stdout.split('\n');
+    assert.ok(indexes.includes('todos__title') && indexes.includes('todos__code'), indexes.join(','));
+    await api(server, 'POST', '/todos', { title: 'u1', code: 'same' });
+    const dup = await api(server, 'POST', '/todos', { title: 'u2', code: 'same' });
+    assert.equal(dup.status, 400);
+    assert.deepEqual(dup.json.errors, { code: 'is already in use' });
+    await api(server, 'PUT', '/__resources/todos', { properties: { title: { type: 'string' } } }, ROOT);
   });
 
   test('concurrent edits of one resource: the last write wins, no torn file', async () => {
@@ -221,4 +237,20 @@ describe('/__resources', () => {
     assert.ok(requests > 50, `${requests} requests during the changes`);
     assert.equal((await api(server, 'GET', '/todos')).json[0].v, 49, 'the last change is live');
   });
+});
+
+test('script.source_bytes bounds what /__resources writes and what the server loads', async () => {
+  const dir = makeApp();
+  fs.writeFileSync(path.join(dir, 'resources', 'todos', 'post.js'), `this.big = 1; // ${'x'.repeat(300)}`);
+  const server = await startDpd(dir, ['-e', 'production', '--limit', 'script.source_bytes=200']);
+  try {
+    assert.equal((await api(server, 'POST', '/todos', { title: 't' })).json.big, undefined, 'the 300-byte script is not loaded');
+    const over = await api(server, 'PUT', '/__resources/todos/get.js', { value: 'y'.repeat(201) }, ROOT);
+    assert.equal(over.status, 413);
+    assert.match(over.json.message, /200 bytes at most \(script\.source_bytes\)/);
+    assert.equal((await api(server, 'PUT', '/__resources/todos/get.js', { value: 'this.small = 1;' }, ROOT)).status, 200);
+    assert.equal((await api(server, 'GET', '/todos')).json[0].small, 1);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
 });

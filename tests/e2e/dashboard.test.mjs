@@ -108,7 +108,9 @@ describe('the dashboard in Chromium', () => {
     assert.equal(await page.textContent('[data-test=count]'), '1–2 of 2');
     await shot('6-data.png');
 
-    // Another tab reads them through /dpd.js, and gets the realtime event of a post made there.
+    // Another tab reads them through /dpd.js, and gets the realtime event of a post made there (once the Data page's
+    // own socket is up, so that it hears the event too).
+    await page.evaluate(() => new Promise((resolve) => dpd.socketReady(resolve)));
     const other = await browser.newPage();
     await other.goto(`${server.base}/`);
     await other.addScriptTag({ url: '/dpd.js' });
@@ -128,6 +130,12 @@ describe('the dashboard in Chromium', () => {
       .some((td) => td.textContent === 'From the app'));
     assert.equal(await page.textContent('[data-test=count]'), '1–3 of 3');
     await other.close();
+
+    // Jump to a document by id (index-of).
+    const milk = (await api(server, 'GET', '/my-todos?title=Buy%20milk')).json[0].id;
+    await page.fill('input[name=goto]', milk);
+    await page.press('input[name=goto]', 'Enter');
+    await page.waitForSelector(`tr.found[data-id="${milk}"]`);
 
     // Edit a cell in place.
     await page.click('tr:has(td:text("Buy milk")) td[data-column=priority]');

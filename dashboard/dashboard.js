@@ -502,7 +502,13 @@
     append(main, h('p', { class: 'hint' }, 'Click a cell to edit it (Enter saves, Esc cancels). Writes here skip the event scripts; the table refreshes when the app emits “' + r.id + ':changed”.'));
     // Live: the app's own realtime event for this collection refreshes the grid.
     if (window.dpd && dpd.on) {
-      var onChanged = function () { refresh(); };
+      // An event emitted by post.js/put.js comes before the write is stored: refresh soon, and once more a little
+      // later so a write that was still being committed shows up too.
+      var timers = [];
+      var onChanged = function () {
+        timers.forEach(clearTimeout);
+        timers = [setTimeout(refresh, 150), setTimeout(refresh, 1000)];
+      };
       dpd.on(r.id + ':changed', onChanged);
       state.unsubscribe = function () { dpd.off(r.id + ':changed', onChanged); };
     }

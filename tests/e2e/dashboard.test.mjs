@@ -67,10 +67,31 @@ describe('the dashboard in Chromium', () => {
       await page.click('[data-test=add-property]');
       await page.waitForSelector(`tr[data-property=${n}]`);
     }
-    const config = JSON.parse(fs.readFileSync(path.join(appDir, 'resources', 'my-todos', 'config.json'), 'utf8'));
+    const readConfig = () => JSON.parse(fs.readFileSync(path.join(appDir, 'resources', 'my-todos', 'config.json'), 'utf8'));
+    let config = readConfig();
     assert.deepEqual(Object.keys(config.properties), ['title', 'done', 'priority']);
     assert.equal(config.properties.priority.type, 'number');
     assert.equal(config.properties.done.order, 1);
+    // required, reorder, a property added and deleted, a type changed.
+    await page.check('tr[data-property=title] input[type=checkbox]');
+    await page.waitForFunction(() => document.querySelector('tr[data-property=title] input[type=checkbox]')?.checked);
+    await page.click('tr[data-property=priority] button[title="Move up"]');
+    await page.waitForFunction(() => [...document.querySelectorAll('tr[data-property]')].map((tr) => tr.dataset.property)
+      .join() === 'title,priority,done');
+    await page.fill('input[name=new-property]', 'tags');
+    await page.selectOption('select[name=new-type]', 'array');
+    await page.click('[data-test=add-property]');
+    await page.waitForSelector('tr[data-property=tags]');
+    await page.fill('input[name=new-property]', 'temp');
+    await page.click('[data-test=add-property]');
+    await page.waitForSelector('tr[data-property=temp]');
+    await page.click('tr[data-property=temp] button[title="Delete temp"]');
+    await page.waitForFunction(() => !document.querySelector('tr[data-property=temp]'));
+    config = readConfig();
+    assert.deepEqual(Object.keys(config.properties), ['title', 'priority', 'done', 'tags']);
+    assert.equal(config.properties.title.required, true);
+    assert.deepEqual(Object.values(config.properties).map((p) => p.order), [0, 1, 2, 3]);
+    assert.equal(config.properties.tags.type, 'array');
     await shot('3-properties.png');
 
     // post.js with a syntax error: flagged with its line, and Save refuses it.
@@ -145,6 +166,17 @@ describe('the dashboard in Chromium', () => {
       tr.textContent.includes('Buy milk') && tr.querySelector('td[data-column=priority]')?.textContent === '5'));
     assert.equal((await api(server, 'GET', '/my-todos?title=Buy%20milk')).json[0].priority, 5);
 
+    // A JSON cell: the array property edited in place (Ctrl+Enter saves a multi-line cell).
+    await page.click('tr:has(td:text("Write docs")) td[data-column=tags]');
+    await page.fill('tr:has(td:text("Write docs")) td[data-column=tags] textarea', '["docs", "today"]');
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('td[data-column=tags]')]
+      .some((td) => td.textContent === '["docs","today"]'));
+    assert.deepEqual((await api(server, 'GET', '/my-todos?title=Write%20docs')).json[0].tags, ['docs', 'today']);
+    // A row deleted.
+    await page.click('tr:has(td:text("From the app")) button[title="Delete this document"]');
+    await page.waitForFunction(() => document.querySelector('[data-test=count]').textContent === '1–2 of 2');
+
     // Rename a property: the stored field follows.
     await page.click('.tabs a:text("Properties")');
     await page.waitForSelector('tr[data-property=title]');
@@ -152,7 +184,7 @@ describe('the dashboard in Chromium', () => {
     await page.press('tr[data-property=title] input[type=text]', 'Tab');
     await page.waitForSelector('tr[data-property=name]');
     const renamed = (await api(server, 'GET', '/my-todos', undefined, { 'dpd-ssh-key': 'true' })).json;
-    assert.ok(renamed.length === 3 && renamed.every((d) => typeof d.name === 'string' && d.title === undefined), JSON.stringify(renamed));
+    assert.ok(renamed.length === 2 && renamed.every((d) => typeof d.name === 'string' && d.title === undefined), JSON.stringify(renamed));
 
     // The API page.
     await page.click('.tabs a:text("API")');
@@ -160,13 +192,42 @@ describe('the dashboard in Chromium', () => {
     assert.match(await page.textContent('pre.sample'), /dpd\.mytodos\.get/);
     await shot('7-api.png');
 
-    // Delete the collection (and its data) from its menu.
+    // Rename the collection from its menu: its documents move with it.
     await page.click('button[aria-label="Menu of /my-todos"]');
     await shot('8-resource-menu.png');
+    await page.fill('.modal input[name=path]', 'tasks');
+    await page.click('.modal button[type=submit]');
+    await page.waitForFunction(() => location.pathname === '/dashboard/tasks/properties/');
+    assert.equal((await api(server, 'GET', '/my-todos')).status, 404);
+    assert.equal((await api(server, 'GET', '/tasks')).json.length, 2);
+
+    // Delete it (and its data) from its menu.
+    await page.click('button[aria-label="Menu of /tasks"]');
     await page.click('[data-test=delete-resource]');
     await page.waitForFunction(() => location.pathname === '/dashboard/');
-    assert.equal((await api(server, 'GET', '/my-todos')).status, 404);
-    assert.ok(!fs.existsSync(path.join(appDir, 'resources', 'my-todos')));
+    assert.equal((await api(server, 'GET', '/tasks')).status, 404);
+    assert.ok(!fs.existsSync(path.join(appDir, 'resources', 'tasks')));
+    assert.match(await page.textContent('main'), /Create a collection/);
+  });
+
+  test('a users collection: its built-in properties and the On Login event', async () => {
+    await api(server, 'POST', '/__resources/users', { type: 'UserCollection' }, { 'dpd-ssh-key': 'true' });
+    await page.goto(`${server.base}/dashboard/users/properties/`);
+    await page.waitForSelector('[data-test=properties]');
+    assert.match(await page.textContent('[data-test=properties]'), /username.*password/s);
+    await page.goto(`${server.base}/dashboard/users/events/`);
+    await page.waitForSelector('a[data-event="login.js"]');
+    await page.click('a[data-event="login.js"]');
+    await page.waitForSelector('.editor[data-loaded]');
+    await page.evaluate(() => window.dashboardEditor.setValue('if (!success) cancel("Wrong password", 401);\n'));
+    await page.waitForSelector('.status-line.ok');
+    await page.click('[data-test=save-script]');
+    await page.waitForFunction(() => /Saved On Login/.test(document.getElementById('toast').textContent));
+    await shot('10-users-login-event.png');
+    await api(server, 'POST', '/users', { username: 'ann', password: 'right' });
+    const bad = await api(server, 'POST', '/users/login', { username: 'ann', password: 'wrong' });
+    assert.equal(bad.status, 401);
+    assert.equal(bad.json.message, 'Wrong password');
   });
 
   test('outside development the dashboard asks for a key', async () => {

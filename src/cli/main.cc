@@ -44,6 +44,7 @@ struct RunArgs {
   bool port_given = false;
   bool open_dashboard = false;  // -d: the dashboard in the user's browser once serving
   bool open_app = false;        // -o: the app itself
+  bool metrics_public = false;  // --metrics-public
 };
 
 // Opens `url` with xdg-open when the machine has it (a desktop); otherwise says where to go.
@@ -87,6 +88,8 @@ void AddRunOptions(CLI::App* app, RunArgs& args) {
   app->add_flag("--show-limits", args.show_limits, "print every limit with its value and exit");
   app->add_flag("-d,--dashboard", args.open_dashboard, "open the dashboard in the browser once serving");
   app->add_flag("-o,--open", args.open_app, "open the app in the browser once serving");
+  app->add_flag("--metrics-public", args.metrics_public,
+                "serve /__metrics without a root key outside development (for a scraper on a private network)");
 }
 
 bool IsLoopback(const std::string& host) {
@@ -146,6 +149,7 @@ int Run(RunArgs args) {
   options.app_dir = fs::current_path();
   options.environment = args.environment;
   options.host = args.host;
+  options.metrics_public = args.metrics_public;
   options.db = args.db;
   options.threads = args.threads;
   options.limits = limits;

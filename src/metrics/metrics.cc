@@ -1,7 +1,9 @@
 #include "metrics/metrics.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <unordered_map>
 
 namespace dpd::metrics {
 namespace {
@@ -85,6 +87,121 @@ std::vector<Family> Registry::Collect() const {
     sources = sources_;
   }
   for (const auto& s : sources) s(out);
+  return out;
+}
+
+std::size_t RouteTable::MethodIndex(std::string_view m) {
+  if (m == "GET" || m == "HEAD") return 0;
+  if (m == "POST") return 1;
+  if (m == "PUT") return 2;
+  if (m == "DELETE") return 3;
+  return 4;
+}
+
+RouteTable::Cells& RouteTable::For(std::string_view resource, std::string_view method) {
+  const std::size_t mi = MethodIndex(method);
+  // Per thread: resource name → cells of each method. Keyed by table so several tables (tests) do not mix.
+  struct Key {
+    const RouteTable* table;
+    std::string resource;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      return std::hash<std::string>{}(k.resource) ^ std::hash<const void*>{}(k.table);
+    }
+  };
+  thread_local std::unordered_map<Key, std::array<Cells*, 5>, KeyHash> cache;
+  thread_local Key probe;
+  probe.table = this;
+  probe.resource.assign(resource);  // reuses the thread's buffer: no allocation once it is large enough
+  auto it = cache.find(probe);
+  if (it != cache.end() && it->second[mi] != nullptr) return *it->second[mi];
+  std::lock_guard lock(mu_);
+  Cells* cells = nullptr;
+  for (const auto& r : routes_) {
+    if (r->method == mi && r->resource == resource) cells = &r->cells;
+  }
+  if (cells == nullptr) {
+    auto route = std::make_unique<Route>();
+    route->resource = std::string(resource);
+    route->method = mi;
+    routes_.push_back(std::move(route));
+    cells = &routes_.back()->cells;
+  }
+  auto& slot = cache[probe];
+  slot[mi] = cells;
+  return *cells;
+}
+
+void RouteTable::Observe(std::string_view resource, std::string_view method, int status, double seconds) {
+  Cells& c = For(resource, method);
+  const int cls = status / 100;
+  c.by_class[cls >= 1 && cls <= 5 ? cls - 1 : 4].Add();
+  c.seconds.Observe(seconds);
+}
+
+namespace {
+std::string LabelValue(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+}  // namespace
+
+void RouteTable::Collect(std::vector<Family>& out) const {
+  static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE", "OTHER"};
+  Family requests{
+      "dpd_http_requests_total", "HTTP responses by resource, method and status class.", Kind::kCounter, {}};
+  Family seconds{"dpd_http_request_duration_seconds",
+                 "Time from a request's arrival to its response, by resource and method.",
+                 Kind::kHistogram,
+                 {}};
+  std::lock_guard lock(mu_);
+  for (const auto& r : routes_) {
+    const std::string base = "resource=\"" + LabelValue(r->resource) + "\",method=\"" + kMethods[r->method] + "\"";
+    for (int c = 0; c < 5; ++c) {
+      const std::uint64_t n = r->cells.by_class[c].Value();
+      if (n > 0)
+        requests.samples.push_back({requests.name, base + ",class=\"" + std::to_string(c + 1) + "xx\"", double(n)});
+    }
+    Family h = HistogramFamily(seconds.name, "", r->cells.seconds.Read());
+    for (auto& s : h.samples) {
+      s.labels = s.labels.empty() ? base : base + "," + s.labels;
+      seconds.samples.push_back(std::move(s));
+    }
+  }
+  out.push_back(std::move(requests));
+  out.push_back(std::move(seconds));
+}
+
+std::string RenderPrometheus(const std::vector<Family>& families) {
+  std::string out;
+  char num[64];
+  for (const auto& f : families) {
+    out += "# HELP " + f.name + " " + f.help + "\n";
+    out += "# TYPE " + f.name + " " +
+           (f.kind == Kind::kCounter     ? "counter"
+            : f.kind == Kind::kHistogram ? "histogram"
+                                         : "gauge") +
+           "\n";
+    for (const auto& s : f.samples) {
+      out += s.name;
+      if (!s.labels.empty()) out += "{" + s.labels + "}";
+      // The shortest text that reads back as the same double ("0.5", "12", "1e-05").
+      auto [end, ec] = std::to_chars(num, num + sizeof num, s.value);
+      out += ' ';
+      out.append(num, ec == std::errc() ? end : num);
+      out += '\n';
+    }
+  }
   return out;
 }
 

@@ -119,6 +119,34 @@ class Registry {
   std::vector<Source> sources_;  // guarded by sources_mu_
 };
 
+// Per resource and method: responses by status class and a latency histogram. The request path finds its cells
+// through a per-thread cache (a mutex only the first time a thread sees a route), so counting takes no lock.
+class RouteTable {
+ public:
+  struct Cells {
+    Counter by_class[5];  // 1xx … 5xx
+    Histogram seconds{Histogram::LatencyBounds()};
+  };
+  // `resource`: the resource name ("todos"; "" for the root/static files; callers name unmatched paths themselves).
+  Cells& For(std::string_view resource, std::string_view method);
+  void Observe(std::string_view resource, std::string_view method, int status, double seconds);
+  // dpd_http_requests_total{resource,method,class} and dpd_http_request_duration_seconds{resource,method}.
+  void Collect(std::vector<Family>& out) const;
+
+ private:
+  static std::size_t MethodIndex(std::string_view method);  // GET, POST, PUT, DELETE, other
+  struct Route {
+    std::string resource;
+    std::size_t method;
+    Cells cells;
+  };
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Route>> routes_;  // guarded by mu_; never shrinks (cells stay valid)
+};
+
+// The Prometheus text exposition format (0.0.4) of `families`: # HELP, # TYPE, one line per sample.
+std::string RenderPrometheus(const std::vector<Family>& families);
+
 // Helpers for sources.
 Family GaugeFamily(std::string name, std::string help, double value);
 Family CounterFamily(std::string name, std::string help, double value);

@@ -91,6 +91,7 @@ struct AppServer::Impl {
   SnapshotCell app;              // the current configuration; requests pin theirs
   std::mutex reload_mu;          // one reload at a time
   metrics::Registry metrics;
+  metrics::RouteTable routes;  // per resource and method
   std::unique_ptr<auth::RootKeys> root_keys;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<http::Server> http;
@@ -276,6 +277,22 @@ struct AppServer::Impl {
                          res.head = req.method == "HEAD";
                          co_return res;
                        }});
+    // Prometheus text (0.0.4): open in development or with --metrics-public, otherwise a root call.
+    pipeline->Reserve({"/__metrics", false, get_head,
+                       [this](http::Request& req, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
+                         if (options.environment != "development" && !options.metrics_public &&
+                             !pipeline->IsRoot(req)) {
+                           co_return ErrorResponse(req, 401, "Not Allowed");
+                         }
+                         std::vector<metrics::Family> families = metrics.Collect();
+                         routes.Collect(families);
+                         http::Response res;
+                         res.body = metrics::RenderPrometheus(families);
+                         res.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+                         AddNoCache(res);
+                         res.head = req.method == "HEAD";
+                         co_return res;
+                       }});
     pipeline->Reserve({"/__health", false, get_head,
                        [this](http::Request& req, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
                          http::Response res = JsonResponse(200, metrics.HealthJson());
@@ -348,6 +365,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   parts.bus = im.bus.get();
   parts.root_keys = im.root_keys.get();
   parts.metrics = &im.metrics;
+  parts.routes = &im.routes;
   parts.cors = &im.options.cors;
   parts.json = im.options.limits.json;
   im.pipeline = std::make_unique<Pipeline>(std::move(parts));

@@ -25,6 +25,7 @@ struct Options {
   unsigned threads = 0;  // 0 = one per core
   Limits limits;
   http::CorsOptions cors;
+  bool metrics_public = false;  // /__metrics without a root key outside development (--metrics-public)
 };
 
 // Checks a --db value: "sqlite:<path>" or a mongodb:// / mongodb+srv:// URI.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "base/log.h"
 #include "http/query_string.h"
@@ -136,10 +137,16 @@ const Pipeline::Route* Pipeline::FindReserved(std::string_view path, std::string
 }
 
 boost::asio::awaitable<http::Response> Pipeline::Handle(http::Request& req) {
+  const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const AppSnapshot> app = parts_.app->Load();  // this request's configuration, to its end
-  http::Response res = co_await Run(req, app);
+  std::string route;
+  http::Response res = co_await Run(req, app, route);
   if (req.method != "OPTIONS") http::AddCorsHeaders(req, *parts_.cors, res);
   parts_.metrics->CountResponse(res.status);
+  if (parts_.routes != nullptr) {
+    parts_.routes->Observe(route, req.method, res.status,
+                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
   co_return res;
 }
 
@@ -153,16 +160,28 @@ bool Pipeline::IsRoot(const http::Request& req) const {
   return parts_.root_keys->Matches(key);
 }
 
-boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
-                                                     const std::shared_ptr<const AppSnapshot>& app) {
+boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app,
+                                                     std::string& label) {
   const std::string_view path = req.path();
   const Route* route = FindReserved(path, req.method);
+  label = "(none)";
+  if (route != nullptr) {
+    std::string_view name = route->path;
+    while (!name.empty() && name.front() == '/') name.remove_prefix(1);
+    while (!name.empty() && name.back() == '/') name.remove_suffix(1);
+    label = name;
+  }
   if (route != nullptr && !route->resource) co_return co_await route->handle(req, *app);
   if (route == nullptr && path.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
     co_return ErrorResponse(req, 404, "resource not found");
   }
   if (req.method == "OPTIONS") co_return http::AnswerOptions(req, *parts_.cors);
 
+  // The most specific match names the request in the metrics, also when it fails before reaching it (a bad body).
+  const std::vector<resources::Router::Match> matches =
+      route != nullptr ? std::vector<resources::Router::Match>{} : app->router->Resolve(path);
+  if (!matches.empty())
+    label = matches.front().resource->name().empty() ? "(static)" : matches.front().resource->name();
   resources::Context ctx;
   if (auto bad = co_await Prepare(req, *app, ctx)) co_return std::move(*bad);
   if (route != nullptr) {  // a reserved resource (/__resources)
@@ -174,10 +193,11 @@ boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req,
     }
     co_return co_await Answer(req, ctx, std::move(reply));
   }
-  for (const auto& match : app->router->Resolve(path)) {
+  for (const auto& match : matches) {
     ctx.url = std::string(match.url);
     resources::Reply reply = co_await match.resource->Handle(ctx);
     if (reply.kind == resources::Reply::Kind::kNext) continue;
+    label = match.resource->name().empty() ? "(static)" : match.resource->name();
     if (reply.kind == resources::Reply::Kind::kStatic) {
       std::optional<http::Response> res;
       if (reply.static_root == app->static_root->dir()) {

@@ -56,6 +56,7 @@ class Pipeline {
     realtime::Bus* bus = nullptr;  // the fence between a request's emits and its response (spec §6.7)
     auth::RootKeys* root_keys = nullptr;
     metrics::Registry* metrics = nullptr;
+    metrics::RouteTable* routes = nullptr;  // per resource and method: responses and latency
     const http::CorsOptions* cors = nullptr;
     JsonLimits json;
   };
@@ -67,9 +68,13 @@ class Pipeline {
   const Route* FindReserved(std::string_view path, std::string_view method) const;
 
   boost::asio::awaitable<http::Response> Handle(http::Request& req);
+  // The request presents a root key (spec §9).
+  bool IsRoot(const http::Request& req) const;
 
  private:
-  boost::asio::awaitable<http::Response> Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app);
+  // `route` is set to what answered, for the metrics: a resource's name, a reserved route's, "(static)", "(none)".
+  boost::asio::awaitable<http::Response> Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app,
+                                             std::string& route);
   // Root key, session, query and body into `ctx`; an error response when the request is malformed.
   boost::asio::awaitable<std::optional<http::Response>> Prepare(http::Request& req, const AppSnapshot& app,
                                                                 resources::Context& ctx);
@@ -77,7 +82,6 @@ class Pipeline {
   boost::asio::awaitable<http::Response> Answer(http::Request& req, resources::Context& ctx, resources::Reply reply);
   boost::asio::awaitable<void> ResolveSession(const http::Request& req, const AppSnapshot& app,
                                               resources::Context& ctx);
-  bool IsRoot(const http::Request& req) const;
 
   Parts parts_;
   std::map<std::string, Route, std::less<>> exact_;

@@ -87,5 +87,31 @@ TEST(MetricsTest, SourcesAreReadAtCollection) {
   EXPECT_EQ(hf.samples[3].name, "dpd_test_seconds_count");
 }
 
+TEST(MetricsTest, RoutesAndThePrometheusText) {
+  RouteTable routes;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&routes] {
+      for (int i = 0; i < 250; ++i) routes.Observe("todos", "GET", i % 10 == 0 ? 404 : 200, 0.002);
+      routes.Observe("a \"b\"", "PATCH", 500, 0.5);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(routes.For("todos", "GET").by_class[1].Value(), 900u);  // 2xx
+  EXPECT_EQ(routes.For("todos", "HEAD").by_class[3].Value(), 100u) << "HEAD counts as GET";
+  std::vector<Family> families;
+  routes.Collect(families);
+  const std::string text = RenderPrometheus(families);
+  EXPECT_NE(text.find("# TYPE dpd_http_requests_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"todos\",method=\"GET\",class=\"2xx\"} 900\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"a \\\"b\\\"\",method=\"OTHER\",class=\"5xx\"} 4\n"), std::string::npos)
+      << "label values escaped";
+  EXPECT_NE(text.find("dpd_http_request_duration_seconds_bucket{resource=\"todos\",method=\"GET\",le=\"0.0025\"} 1000\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("dpd_http_request_duration_seconds_count{resource=\"todos\",method=\"GET\"} 1000\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE dpd_http_request_duration_seconds histogram\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dpd::metrics

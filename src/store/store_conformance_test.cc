@@ -42,11 +42,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(s.ok()) << s.status().message();
       store_ = std::move(*s);
     }
-    schema_ = *query::Schema::FromConfig(json::Parse(R"({"properties":{
-      "title":{"type":"string","unique":true},"score":{"type":"number","index":true},"done":{"type":"boolean"},
-      "tags":{"type":"array"},"people":{"type":"object"}}})")
-                                             ->as_object());
-    ASSERT_TRUE(store_->Prepare({collection_, {{"title", true}, {"score", false}}}).ok());
+    schema_ = testing::TestSchema();
+    ASSERT_TRUE(store_->Prepare(testing::TestSpec(collection_)).ok());
   }
   void TearDown() override {
     if (store_) (void)Run(store_->Drop(collection_));

@@ -7,11 +7,25 @@
 #include <vector>
 
 #include "json/json.h"
+#include "query/schema.h"
 #include "store/run_sync.h"
+#include "store/store.h"
 
 namespace dpd::store::testing {
 
 using store::RunSync;
+
+// The schema of the store tests: title (unique), score (indexed), done, tags, people.
+inline query::Schema TestSchema() {
+  return *query::Schema::FromConfig(json::Parse(R"({"properties":{
+      "title":{"type":"string","unique":true},"score":{"type":"number","index":true},"done":{"type":"boolean"},
+      "tags":{"type":"array"},"people":{"type":"object"}}})")
+                                        ->as_object());
+}
+// Its storage: the indexes of title and score.
+inline CollectionSpec TestSpec(const std::string& collection) {
+  return {collection, {{"title", true}, {"score", false}}};
+}
 
 // 120 documents with ids d1000…d1119 (in "id"), mixed types and missing fields, the same on every run.
 inline std::vector<json::object> DifferentialDocs() {

@@ -25,11 +25,8 @@ class SqliteStoreTest : public ::testing::Test {
     auto s = SqliteStore::Open({dir_ / "data" / "app.sqlite"});
     ASSERT_TRUE(s.ok()) << s.status().message();
     store_ = std::move(*s);
-    schema_ = *query::Schema::FromConfig(json::Parse(R"({"properties":{
-      "title":{"type":"string","unique":true},"score":{"type":"number","index":true},"done":{"type":"boolean"},
-      "tags":{"type":"array"},"people":{"type":"object"}}})")
-                                             ->as_object());
-    ASSERT_TRUE(store_->Prepare({"todos", {{"title", true}, {"score", false}}}).ok());
+    schema_ = testing::TestSchema();
+    ASSERT_TRUE(store_->Prepare(testing::TestSpec("todos")).ok());
   }
   void TearDown() override {
     store_.reset();

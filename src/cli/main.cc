@@ -150,6 +150,7 @@ int Run(RunArgs args) {
   options.environment = args.environment;
   options.host = args.host;
   options.metrics_public = args.metrics_public;
+  options.version = kVersion;
   options.db = args.db;
   options.threads = args.threads;
   options.limits = limits;

@@ -370,7 +370,8 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   parts.json = im.options.limits.json;
   im.pipeline = std::make_unique<Pipeline>(std::move(parts));
   im.ReserveRoutes();
-  AddSources(im.metrics, {im.store.get(), im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); }});
+  AddSources(im.metrics,
+             {im.store.get(), im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); }, im.options.version});
   return server;
 }
 

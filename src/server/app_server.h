@@ -26,6 +26,7 @@ struct Options {
   Limits limits;
   http::CorsOptions cors;
   bool metrics_public = false;  // /__metrics without a root key outside development (--metrics-public)
+  std::string version;          // the running build, for dpd_build_info
 };
 
 // Checks a --db value: "sqlite:<path>" or a mongodb:// / mongodb+srv:// URI.

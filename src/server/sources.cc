@@ -1,5 +1,10 @@
 #include "server/sources.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
 #include "http/server.h"
 #include "realtime/hub.h"
 #include "script/engine.h"
@@ -48,6 +53,25 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
     out.push_back(GaugeFamily("dpd_realtime_sockets", "Connected socket.io sockets.", d(parts.hub->sockets())));
     out.push_back(
         GaugeFamily("dpd_realtime_queued_bytes", "Bytes waiting in socket send queues.", d(parts.hub->queued_bytes())));
+    // The process: resident memory and open descriptors, read from /proc at the scrape.
+    long pages = 0, resident = 0;
+    if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+      std::fclose(f);
+    }
+    out.push_back(GaugeFamily("dpd_process_resident_memory_bytes", "Resident memory of the dpd process.",
+                              d(resident) * d(::sysconf(_SC_PAGESIZE))));
+    std::error_code ec;
+    std::size_t fds = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++fds;
+    }
+    out.push_back(GaugeFamily("dpd_process_open_fds", "Open file descriptors of the dpd process.", d(fds)));
+    metrics::Family build{
+        "dpd_build_info", "The running dpd: 1, with its version as a label.", metrics::Kind::kGauge, {}};
+    build.samples.push_back({build.name, "version=\"" + parts.version + "\"", 1});
+    out.push_back(std::move(build));
     if (const http::Server* http = parts.http ? parts.http() : nullptr) {
       out.push_back(GaugeFamily("dpd_http_connections", "Open HTTP connections (upgraded ones excluded).",
                                 d(http->active_connections())));

@@ -4,6 +4,7 @@
 // collection time, never on the request path. Also the store's figures as /__ready shows them.
 
 #include <functional>
+#include <string>
 
 #include "json/json.h"
 #include "metrics/metrics.h"
@@ -29,6 +30,7 @@ struct SourceParts {
   const session::SessionStore* sessions = nullptr;
   const realtime::Hub* hub = nullptr;
   std::function<const http::Server*()> http;  // null until the server listens
+  std::string version;                        // dpd_build_info{version}
 };
 void AddSources(metrics::Registry& registry, SourceParts parts);
 

@@ -74,6 +74,13 @@ test('a scrape parses, and its figures follow what the server did', async () => 
       'dpd_sessions_cached', 'dpd_realtime_sockets', 'dpd_realtime_queued_bytes', 'dpd_http_connections']) {
       assert.ok(after[name], `${name} present`);
     }
+    // The process, as /proc says it is.
+    const rss = Number(after.dpd_process_resident_memory_bytes.metrics[0].value);
+    const statm = fs.readFileSync(`/proc/${server.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1] * 1024;
+    assert.ok(rss > 10e6 && Math.abs(rss - statm) < 0.2 * statm, `RSS ${rss} vs ${statm}`);
+    const fds = Number(after.dpd_process_open_fds.metrics[0].value);
+    assert.ok(Math.abs(fds - fs.readdirSync(`/proc/${server.proc.pid}/fd`).length) <= 3, `fds ${fds}`);
+    assert.match(after.dpd_build_info.metrics[0].labels.version, /^\d+\.\d+\.\d+$/);
     assert.equal(after.dpd_http_request_duration_seconds.type, 'HISTOGRAM');
     assert.equal(after.dpd_http_requests_total.type, 'COUNTER');
     assert.equal(after.dpd_sessions_cached.type, 'GAUGE');

@@ -48,7 +48,12 @@ export async function startDpd(appDir, args = [], env = {}) {
   proc.stderr.on('data', (d) => { err += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dpd did not start:\n${err}`)), 15000);
+    // A server that does not come up in time is killed: a child left running would keep the test file (and the whole
+    // run) from ever finishing.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`dpd did not start within 30 s:\nstdout: ${out}\nstderr: ${err}`));
+    }, 30000);
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening on port (\d+)/);

@@ -15,7 +15,7 @@ async function startCongo(port = 0, seed) {
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const p = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('CongoDB did not start')), 10000);
+    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('CongoDB did not start')); }, 10000);
     proc.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/listening on port (\d+)/);

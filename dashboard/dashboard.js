@@ -519,7 +519,6 @@
   function renderEvents(r) {
     var events = EVENTS.slice();
     if (r.type === 'UserCollection') events.push(LOGIN_EVENT);
-    var t = state.types[r.type];
     var current = (state.route.event && events.filter(function (e) { return e[1] === state.route.event; })[0]) || events[0];
     var tabs = h('nav', { class: 'tabs small' }, events.map(function (e) {
       return h('a', { href: '#', class: e === current ? 'active' : '', 'data-event': e[1], onclick: function (ev) {
@@ -576,7 +575,6 @@
     call('GET', url).then(function (res) { editor.setValue(res.value || ''); }, function () { editor.setValue(''); })
       .then(function () { editor.clearHistory(); host.setAttribute('data-loaded', ''); check(); editor.focus(); });
     window.dashboardEditor = editor;  // for tests and the curious
-    void t;
   }
   function hintFor(file) {
     var hints = {

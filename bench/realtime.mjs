@@ -1,5 +1,7 @@
 // Realtime figures (PERFORMANCE.md, issue "realtime"): run by bench/realtime.sh against a running dpd.
 //   fanout <url> <sockets> <posts>  — sockets connected over WebSocket; each POST /feed is emitted to all of them
+//                                     (<url> may be a comma-separated list of nodes: sockets spread over them,
+//                                     POSTs go to the first)
 //   idle <url> <sockets> <pid>      — RSS of dpd before/after connecting that many idle sockets
 //   churn <url> <cycles> <pid>      — connect/disconnect cycles: RSS and open fds of dpd before/after
 import fs from 'node:fs';
@@ -14,12 +16,13 @@ const rssKiB = (pid) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').ma
 const fds = (pid) => fs.readdirSync(`/proc/${pid}/fd`).length;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const urls = (url || '').split(',');
 async function connectMany(n) {
   const sockets = [];
   for (let i = 0; i < n; i += 100) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 100); j++) {
-      const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      const s = io(urls[j % urls.length], { transports: ['websocket'], forceNew: true, reconnection: false });
       sockets.push(s);
       batch.push(new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); }));
     }
@@ -45,14 +48,14 @@ if (mode === 'fanout') {
   });
   const start = Date.now();
   for (let i = 0; i < posts; i++) {
-    await fetch(`${url}/feed`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    await fetch(`${urls[0]}/feed`, { method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ n: i, t: Date.now() }) });
   }
   await Promise.race([done, sleep(60000)]);
   const seconds = (Date.now() - start) / 1000;
   latencies.sort((x, y) => x - y);
   const p = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  console.log(JSON.stringify({ sockets: n, posts, delivered, expected, seconds, deliveriesPerSecond: Math.round(delivered / seconds),
+  console.log(JSON.stringify({ nodes: urls.length, sockets: n, posts, delivered, expected, seconds, deliveriesPerSecond: Math.round(delivered / seconds),
     p50ms: p(0.5), p99ms: p(0.99) }));
   sockets.forEach((s) => s.close());
 } else if (mode === 'idle') {

@@ -5,6 +5,9 @@
 #   DURATION=15 CONNECTIONS=64 SEED=10000 bench/run.sh [workload ...]     (default: all)
 #   DB=mongodb://127.0.0.1:27017/bench bench/run.sh W1 W2                 (another store)
 #   DPD=/tmp/dpd-old bench/run.sh C0 W1                                  (another dpd binary, for before/after)
+#   RESULT_JSON=/tmp/r.json bench/run.sh                                 (also the figures as JSON: bench/compare)
+#   DPD_ARGS="--no-access-log" bench/run.sh                              (more dpd options)
+#   RESULTS_MD=/dev/null bench/run.sh                                    (do not append to bench/results/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -30,7 +33,9 @@ export IDS_FILE="$work/ids.txt"
 "$BIN/bench/ceiling" "$C0_PORT" > "$work/c0.log" 2>&1 & pids+=($!)
 db_args=()
 [ -n "${DB:-}" ] && db_args=(--db "$DB")
-"${DPD:-$BIN/src/cli/dpd}" "$work/app" --port "$DPD_PORT" --log-level warn "${db_args[@]}" > "$work/dpd.log" 2>&1 & pids+=($!)
+# shellcheck disable=SC2086
+"${DPD:-$BIN/src/cli/dpd}" "$work/app" --port "$DPD_PORT" --log-level "${LOG_LEVEL:-warn}" "${db_args[@]}" ${DPD_ARGS:-} \
+  > "$work/dpd.log" 2>&1 & pids+=($!)
 dpd_pid=$!
 for port in "$C0_PORT" "$DPD_PORT"; do
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -88,4 +93,17 @@ c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
   echo
   echo "dpd: RSS after seeding $((rss_seeded / 1024)) MiB, peak RSS $((peak / 1024)) MiB, CPU seconds during the runs $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }')"
   echo
-} | tee -a "bench/results/$(date -u +%Y-%m-%d).md"
+} | tee -a "${RESULTS_MD:-bench/results/$(date -u +%Y-%m-%d).md}"
+if [ -n "${RESULT_JSON:-}" ]; then
+  {
+    echo "{\"c0_rps\": ${c0_rps:-0}, \"duration\": $DURATION, \"connections\": $CONNECTIONS, \"seed\": $SEED, \"workloads\": {"
+    first=1
+    for w in "${workloads[@]}"; do
+      IFS='|' read -r rps p50 p99 errors <<< "${result[$w]}"
+      [ $first -eq 1 ] || echo ","
+      first=0
+      printf '"%s": {"rps": %s, "p50": "%s", "p99": "%s", "errors": "%s"}' "$w" "${rps:-0}" "$p50" "$p99" "$(echo "$errors" | tr -d '"\\' | xargs)"
+    done
+    echo "}}"
+  } > "$RESULT_JSON"
+fi

@@ -3,7 +3,7 @@ cmake_minimum_required(VERSION 3.25)
 # Fails when a file under src/<module>/ includes a header of a module that <module> may not use
 # (cmake/layering_rules.cmake), includes through "../", or includes a third-party header reserved for
 # another module: V8 only in script/, Beast only in http/ and realtime/, sqlite3.h only in store/sqlite/,
-# libmongoc/libbson only in store/mongo/.
+# libmongoc/libbson only in store/mongo/, hiredis only in realtime/redis_bus.cc.
 include(${CMAKE_CURRENT_LIST_DIR}/layering_rules.cmake)
 set(violations "")
 file(GLOB_RECURSE files RELATIVE ${SRC} ${SRC}/*.h ${SRC}/*.cc)
@@ -33,6 +33,9 @@ foreach(f IN LISTS files)
     endif()
     if(line MATCHES "[<\"](mongoc|bson)" AND NOT f MATCHES "^store/mongo/")
       list(APPEND violations "${f}: libmongoc belongs to store/mongo/ (${line})")
+    endif()
+    if(line MATCHES "<hiredis/" AND NOT f MATCHES "^realtime/redis_bus\\.cc$")
+      list(APPEND violations "${f}: hiredis belongs to realtime/redis_bus.cc (${line})")
     endif()
   endforeach()
 endforeach()

@@ -7,6 +7,7 @@ find_package(GTest CONFIG REQUIRED)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 
 # Asio and Beast are compiled once, in one small library (dpd_asio), instead of in every translation unit.
 add_library(dpd_asio STATIC ${PROJECT_SOURCE_DIR}/cmake/asio_src.cc)

@@ -15,6 +15,7 @@
   ];
   var LOGIN_EVENT = ['On Login', 'login.js'];
   var PAGE_SIZE = 30;
+  var PERF_ROUTE = '__performance';
 
   var state = { resources: [], types: {}, route: null, unsubscribe: null };
   var main = document.getElementById('main');
@@ -125,6 +126,7 @@
   function parseRoute() {
     var rest = location.pathname.replace(/^\/dashboard\/?/, '').replace(/\/+$/, '');
     if (!rest) return { page: 'home' };
+    if (rest === PERF_ROUTE) return { page: 'performance' };  // "__" cannot start a resource name
     var parts = rest.split('/');
     var last = parts[parts.length - 1].toLowerCase();
     var pages = ['properties', 'data', 'events', 'api', 'config'];
@@ -156,6 +158,9 @@
   function renderSidebar() {
     var side = clear(document.getElementById('sidebar'));
     side.appendChild(h('button', { class: 'button new', onclick: createDialog, 'data-test': 'new-resource' }, '+ New resource'));
+    var perfActive = state.route && state.route.page === 'performance';
+    side.appendChild(h('div', { class: 'item perf-link' + (perfActive ? ' active' : '') },
+      h('a', { href: '/dashboard/' + PERF_ROUTE + '/', 'data-nav': true }, '◔  Performance')));
     var groups = {};
     state.resources.forEach(function (r) { (groups[r.type] = groups[r.type] || []).push(r); });
     var order = Object.keys(groups).sort(function (a, b) {
@@ -644,6 +649,183 @@
       h('div', { class: 'row end', style: 'margin-top:10px' }, h('button', { class: 'button', onclick: saveConfig }, 'Save'))));
   }
 
+  // -- Performance: live figures pushed by the server once a second over socket.io (a root-only watcher socket)
+  var SVG = 'http://www.w3.org/2000/svg';
+  function s(tag, attrs) {
+    var el = document.createElementNS(SVG, tag);
+    Object.keys(attrs || {}).forEach(function (k) { el.setAttribute(k, attrs[k]); });
+    for (var i = 2; i < arguments.length; i++) if (arguments[i]) el.appendChild(arguments[i]);
+    return el;
+  }
+  function fmtMs(v) { return v >= 100 ? Math.round(v) + ' ms' : v >= 10 ? v.toFixed(1) + ' ms' : v.toFixed(2) + ' ms'; }
+  function fmtNum(v) { return v >= 1e6 ? (v / 1e6).toFixed(1) + 'M' : v >= 1e4 ? (v / 1e3).toFixed(1) + 'k' : String(Math.round(v * 10) / 10); }
+  function fmtBytes(v) {
+    var u = ['B', 'KiB', 'MiB', 'GiB']; var i = 0;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return (i ? v.toFixed(1) : v) + ' ' + u[i];
+  }
+  function fmtAgo(ms) {
+    var sec = Math.max(0, Math.round((Date.now() - ms) / 1000));
+    return sec < 60 ? sec + ' s ago' : Math.round(sec / 60) + ' min ago';
+  }
+  var KIND_LABELS = {
+    validation: 'Validation', bad_request: 'Bad request', unauthorized: 'Not logged in (401)', forbidden: 'Forbidden (403)',
+    not_found: 'Not found', too_large: 'Too large', rate_limited: 'Rate limited', timeout: 'Client timeout',
+    client_other: 'Other 4xx', script_error: 'Script error', script_timeout: 'Script timeout', script_heap: 'Script heap',
+    store_unavailable: 'Store unavailable', store_error: 'Store error', query_budget: 'Query budget', server_error: 'Server error',
+  };
+
+  // A line chart of `points` (oldest first): one line per key, y from 0 to a rounded maximum.
+  function chart(points, lines, fmt, xLabel) {
+    var W = 560, H = 170, L = 58, R = 10, T = 12, B = 26;
+    var max = 0;
+    points.forEach(function (p) { lines.forEach(function (l) { max = Math.max(max, p[l.key] || 0); }); });
+    var step = Math.pow(10, Math.floor(Math.log10(max || 1)));
+    var top = Math.ceil((max || 1) / step) * step;
+    var svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img' });
+    for (var g = 0; g <= 4; g++) {
+      var y = T + (H - T - B) * (1 - g / 4);
+      svg.appendChild(s('line', { x1: L, x2: W - R, y1: y, y2: y, class: g ? 'grid' : 'axis' }));
+      var label = s('text', { x: L - 8, y: y + 4, 'text-anchor': 'end', class: 'tick' });
+      label.textContent = fmt(top * g / 4);
+      svg.appendChild(label);
+    }
+    var n = points.length;
+    var x = function (i) { return L + (W - L - R) * (n > 1 ? i / (n - 1) : 1); };
+    var yOf = function (v) { return T + (H - T - B) * (1 - Math.min(v, top) / top); };
+    lines.forEach(function (l) {
+      if (!n) return;
+      var d = points.map(function (p, i) { return (i ? 'L' : 'M') + x(i).toFixed(1) + ' ' + yOf(p[l.key] || 0).toFixed(1); }).join(' ');
+      if (l.fill) {
+        svg.appendChild(s('path', { d: d + ' L' + x(n - 1).toFixed(1) + ' ' + yOf(0) + ' L' + x(0).toFixed(1) + ' ' + yOf(0) + ' Z',
+          class: 'area', style: 'fill:' + l.color }));
+      }
+      svg.appendChild(s('path', { d: d, class: 'line', style: 'stroke:' + l.color }));
+    });
+    var left = s('text', { x: L, y: H - 6, class: 'tick' }); left.textContent = xLabel;
+    var right = s('text', { x: W - R, y: H - 6, 'text-anchor': 'end', class: 'tick' }); right.textContent = 'now';
+    svg.appendChild(left); svg.appendChild(right);
+    if (!n) {
+      var empty = s('text', { x: (L + W) / 2, y: H / 2, 'text-anchor': 'middle', class: 'tick' });
+      empty.textContent = 'waiting for the first figures…';
+      svg.appendChild(empty);
+    }
+    return svg;
+  }
+
+  function legend(lines) {
+    return h('div', { class: 'legend' }, lines.map(function (l) {
+      return h('span', null, h('i', { style: 'background:' + l.color }), l.label);
+    }));
+  }
+
+  function renderPerformance() {
+    var view = { span: 'minute', frame: null };
+    append(main, h('div', { class: 'page-head' }, h('h1', { text: 'Performance' }),
+      h('span', { class: 'type', id: 'perf-status', text: 'connecting…' })));
+    var spans = h('nav', { class: 'tabs small' });
+    var body = h('div', { id: 'perf-body' });
+    append(main, h('p', { class: 'subtitle', text: 'Live figures of this server, pushed every second. Long polls of socket.io are left out of the request figures.' }), spans, body);
+    var drawTabs = function () {
+      clear(spans);
+      [['minute', 'Last minute'], ['hour', 'Last hour']].forEach(function (t) {
+        append(spans, h('a', { href: '#', class: view.span === t[0] ? 'active' : '', 'data-test': 'span-' + t[0],
+          onclick: function (e) { e.preventDefault(); view.span = t[0]; drawTabs(); draw(); } }, t[1]));
+      });
+    };
+    var tile = function (label, value, sub, tone) {
+      return h('div', { class: 'tile' + (tone ? ' ' + tone : '') }, h('div', { class: 'label', text: label }),
+        h('div', { class: 'value', text: value }), sub ? h('div', { class: 'sub', text: sub }) : null);
+    };
+    var draw = function () {
+      var f = view.frame;
+      if (!f || !f.overall) return;
+      var w = f.overall[view.span];
+      var fig = f.figures || {};
+      var mem = fig.memory || {}, ses = fig.sessions || {}, sock = fig.sockets || {}, scr = fig.script || {}, st = fig.store || {};
+      var errorsTotal = w.client_errors + w.server_errors;
+      var lookups = (scr.cache_hits || 0) + (scr.cache_misses || 0);
+      var storeTile = st.pool_max !== undefined
+        ? tile('Store pool', (st.pool_in_use || 0) + ' / ' + st.pool_max, (st.pool_waits || 0) + ' waits')
+        : tile('Group commit', st.batches ? (st.writes / st.batches).toFixed(1) : '—',
+          st.batches ? 'writes per fsync · ' + fmtMs(1000 * st.commit_seconds / st.batches) : 'no writes yet');
+      clear(body);
+      (f.alerts || []).filter(function (a) { return a.active; }).forEach(function (a) {
+        append(body, h('div', { class: 'alert-banner', 'data-test': 'alert' },
+          h('b', { text: 'Alert: ' + a.name }), ' — ' + (a.name === 'rss_bytes' ? fmtBytes(a.value) : a.name === 'p99_ms' ? fmtMs(a.value) : (100 * a.value).toFixed(2) + ' %') +
+          ' is over its threshold of ' + (a.name === 'rss_bytes' ? fmtBytes(a.threshold) : a.name === 'p99_ms' ? fmtMs(a.threshold) : (100 * a.threshold).toFixed(2) + ' %')));
+      });
+      append(body, h('div', { class: 'tiles' },
+        tile('Requests / s', fmtNum(w.rps), fmtNum(w.count) + ' requests', null),
+        tile('p50', fmtMs(w.p50), 'median'),
+        tile('p95', fmtMs(w.p95)),
+        tile('p99', fmtMs(w.p99), null, (f.alerts || []).some(function (a) { return a.name === 'p99_ms' && a.active; }) ? 'bad' : null),
+        tile('Errors', w.count ? (100 * errorsTotal / w.count).toFixed(1) + ' %' : '0 %', w.server_errors + ' server · ' + w.client_errors + ' client', w.server_errors ? 'bad' : null),
+        tile('Memory', fmtBytes(mem.rss || 0), (mem.fds || 0) + ' open files'),
+        tile('Sessions', fmtNum(ses.cached || 0), 'cached · ' + (ses.created || 0) + ' logins'),
+        tile('Sockets', fmtNum(sock.connected || 0), (sock.rooms || 0) + ' rooms · ' + (sock.dropped || 0) + ' dropped'),
+        tile('Script cache', lookups ? (100 * scr.cache_hits / lookups).toFixed(1) + ' %' : '—', (scr.cache_entries || 0) + ' compiled · ' + fmtBytes(scr.heap || 0) + ' heap'),
+        storeTile));
+      var series = view.span === 'minute' ? f.series : f.hourly;
+      var xLabel = view.span === 'minute' ? '60 s ago' : '60 min ago';
+      var rpsLines = [{ key: 'rps', label: 'requests / s', color: '#2f6fed', fill: true }];
+      var latLines = [{ key: 'p50', label: 'p50', color: '#12805c' }, { key: 'p99', label: 'p99', color: '#d97706' }];
+      append(body, h('div', { class: 'charts' },
+        h('div', { class: 'card' }, h('h3', { text: 'Throughput' }), chart(series, rpsLines, fmtNum, xLabel), legend(rpsLines)),
+        h('div', { class: 'card' }, h('h3', { text: 'Latency' }), chart(series, latLines, function (v) { return fmtMs(v); }, xLabel), legend(latLines))));
+      // Per resource
+      var rows = (f.resources || []).map(function (r) {
+        var x = r[view.span];
+        return h('tr', null, h('td', null, h('code', { text: r.name.charAt(0) === '(' || r.name.indexOf('__') === 0 || r.name === 'dashboard' || r.name === 'dpd.js' ? r.name : '/' + r.name })),
+          h('td', { class: 'num', text: fmtNum(x.rps) }), h('td', { class: 'num', text: fmtNum(x.count) }),
+          h('td', { class: 'num', text: fmtMs(x.p50) }), h('td', { class: 'num', text: fmtMs(x.p95) }),
+          h('td', { class: 'num', text: fmtMs(x.p99) }),
+          h('td', { class: 'num' + (x.server_errors ? ' bad' : ''), text: String(x.client_errors + x.server_errors) }));
+      });
+      var kinds = f.errors ? f.errors[view.span] : {};
+      var kindRows = Object.keys(kinds).sort(function (a, b) { return kinds[b] - kinds[a]; }).map(function (k) {
+        return h('tr', null, h('td', { text: KIND_LABELS[k] || k }), h('td', { class: 'num', text: String(kinds[k]) }));
+      });
+      append(body, h('div', { class: 'split' },
+        h('div', { class: 'card wide' }, h('h3', { text: 'By resource' }),
+          rows.length ? h('table', { class: 'grid perf-table' }, h('thead', null, h('tr', null,
+            ['Resource', 'Req/s', 'Requests', 'p50', 'p95', 'p99', 'Errors'].map(function (c, i) { return h('th', { class: i ? 'num' : '', text: c }); }))),
+            h('tbody', null, rows)) : h('p', { class: 'hint', text: 'No requests yet.' })),
+        h('div', { class: 'card' }, h('h3', { text: 'Errors by kind' }),
+          kindRows.length ? h('table', { class: 'grid' }, h('tbody', null, kindRows)) : h('p', { class: 'hint', text: 'No errors in this period.' }))));
+      // Slowest recent requests, with where their time went
+      var slow = (f.slowest || []).slice(0, 12).map(function (r) {
+        var total = Math.max(r.ms, 0.001);
+        var bar = h('div', { class: 'stages', title: 'script ' + fmtMs(r.script_ms) + ' · store ' + fmtMs(r.store_ms) + ' · queue and dpd ' + fmtMs(r.other_ms) },
+          h('span', { class: 'script', style: 'width:' + (100 * r.script_ms / total) + '%' }),
+          h('span', { class: 'store', style: 'width:' + (100 * r.store_ms / total) + '%' }),
+          h('span', { class: 'other', style: 'width:' + (100 * r.other_ms / total) + '%' }));
+        return h('tr', null, h('td', null, h('code', { text: r.method })), h('td', { class: 'path' }, h('code', { text: r.path })),
+          h('td', { class: 'num', text: String(r.status) }), h('td', { class: 'num', text: fmtMs(r.ms) }), h('td', null, bar),
+          h('td', { class: 'when', text: fmtAgo(r.at) }));
+      });
+      append(body, h('div', { class: 'card' }, h('h3', { text: 'Slowest recent requests' }),
+        h('div', { class: 'legend' }, h('span', null, h('i', { class: 'script' }), 'script'), h('span', null, h('i', { class: 'store' }), 'store'),
+          h('span', null, h('i', { class: 'other' }), 'queue and dpd')),
+        slow.length ? h('table', { class: 'grid perf-table', 'data-test': 'slowest' }, h('thead', null, h('tr', null,
+          ['Method', 'Path', 'Status', 'Time', 'Where the time went', 'When'].map(function (c) { return h('th', { text: c }); }))),
+          h('tbody', null, slow)) : h('p', { class: 'hint', text: 'No requests in the last ten minutes.' })));
+      var lag = (f.lag_ms || []).map(function (v, i) { return 'worker ' + i + ': ' + fmtMs(v); }).join(' · ');
+      append(body, h('p', { class: 'hint foot', text: 'Event-loop lag — ' + (lag || 'n/a') + '. Scrape /__metrics for the same figures in Prometheus format.' }));
+    };
+    drawTabs();
+    var status = document.getElementById('perf-status');
+    if (typeof io !== 'function') { status.textContent = 'socket.io client missing'; return; }
+    var socket = io(location.origin, { query: { dpdPerf: '1' }, extraHeaders: { 'dpd-ssh-key': rootKey() }, forceNew: true });
+    socket.on('connect', function () { status.textContent = 'live'; status.className = 'type live'; });
+    socket.on('disconnect', function () { status.textContent = 'reconnecting…'; status.className = 'type'; });
+    socket.on('dpd:perf', function (frame) {
+      view.frame = frame;
+      if (document.getElementById('perf-body') === body) draw();
+    });
+    state.unsubscribe = function () { socket.close(); };
+  }
+
   // ------------------------------------------------------------------------------------------------- frame
   function render() {
     if (state.unsubscribe) { state.unsubscribe(); state.unsubscribe = null; }
@@ -653,6 +835,7 @@
     clear(main);
     renderSidebar();
     if (state.route.page === 'home') { renderHome(); return; }
+    if (state.route.page === 'performance') { renderPerformance(); return; }
     var r = findResource(state.route.id);
     if (!r) {
       append(main, h('div', { class: 'card' }, h('h3', { text: 'No resource at /' + state.route.id }),

@@ -17,6 +17,8 @@ packages=(
   wrk hyperfine curl
   libjs-codemirror libjs-chart.js
   chromium
+  lintian file man-db systemd python3-minimal
+  clang-14 libfuzzer-14-dev
 )
 # libnode's own runtime dependencies (needed for the private unpack too).
 libnode_runtime=(libuv1 libc-ares2 libbrotli1 libnghttp2-14 libicu72 libssl3 zlib1g)

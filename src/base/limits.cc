@@ -63,6 +63,7 @@ std::vector<Named> Table(Limits& l) {
       {"realtime.handshakes_per_ip", &l.realtime.handshakes_per_ip},
       {"realtime.ping_interval_ms", &l.realtime.ping_interval},
       {"realtime.ping_timeout_ms", &l.realtime.ping_timeout},
+      {"realtime.bus_queue_bytes", &l.realtime.bus_queue_bytes},
       {"session.max_age_ms", &l.session.max_age},
       {"session.cache_entries", &l.session.cache_entries},
       {"session.login_attempts", &l.session.login_attempts},
@@ -72,6 +73,7 @@ std::vector<Named> Table(Limits& l) {
       {"session.password_bytes", &l.session.password_bytes},
       {"session.hash_memory_kib", &l.session.hash_memory_kib},
       {"session.hash_passes", &l.session.hash_passes},
+      {"log.slow_request_ms", &l.log.slow_request},
   };
 }
 

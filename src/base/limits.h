@@ -105,6 +105,15 @@ struct RealtimeLimits {
   std::size_t handshakes_per_ip = 50;  // new Engine.IO sessions per address per second (burst 50): 429
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
+  // Messages waiting to be published on the Redis bus (several nodes, --bus): beyond, new ones are dropped and
+  // counted (Redis slow or down) — a request never waits for the bus.
+  std::size_t bus_queue_bytes = 64 * 1024 * 1024;
+};
+
+struct LogLimits {
+  // A request that takes longer is logged at warn level with where its time went, and kept among the slowest
+  // recent requests of the Performance page.
+  std::chrono::milliseconds slow_request{1000};
 };
 
 struct Limits {
@@ -115,6 +124,7 @@ struct Limits {
   ScriptLimits script;
   SessionLimits session;
   StoreLimits store;
+  LogLimits log;
 };
 
 // Sets one limit by its name ("http.body_bytes", "http.header_deadline_ms", "json.max_depth", …) from a decimal

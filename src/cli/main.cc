@@ -16,18 +16,21 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "base/log.h"
 #include "config/app.h"
 #include "config/keys.h"
 #include "server/app_server.h"
+#include "cli/systemd.h"
 #include "server/transfer.h"
 
 namespace {
 namespace fs = std::filesystem;
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = DPD_VERSION;  // the project version of CMakeLists.txt
 constexpr const char* kKeysFile = ".dpd/keys.json";
 
 struct RunArgs {
@@ -36,6 +39,8 @@ struct RunArgs {
   std::string environment;
   std::string host;
   std::string db;
+  std::string bus;
+  std::vector<std::string> trust_proxy;
   unsigned threads = 0;
   std::string log_level = "info";
   std::vector<std::string> cors_origins;
@@ -45,6 +50,9 @@ struct RunArgs {
   bool open_dashboard = false;  // -d: the dashboard in the user's browser once serving
   bool open_app = false;        // -o: the app itself
   bool metrics_public = false;  // --metrics-public
+  std::string log_format = "text";
+  bool no_access_log = false;
+  std::vector<std::string> alerts;
 };
 
 // Opens `url` with xdg-open when the machine has it (a desktop); otherwise says where to go.
@@ -79,6 +87,13 @@ void AddRunOptions(CLI::App* app, RunArgs& args) {
   app->add_option("-e,--environment", args.environment, "environment (default $DPD_ENV or development)");
   app->add_option("--host", args.host, "listen address (default 127.0.0.1 in development, 0.0.0.0 otherwise)");
   app->add_option("--db", args.db, "store URL: sqlite:<path> (default sqlite:data/app.sqlite) or mongodb://...");
+  app->add_option("--bus", args.bus,
+                  "redis://host:port/db: several nodes share emits, sessions and configuration (also \"bus\" in "
+                  "app.dpd; docs/scaling.md)");
+  app->add_option("--trust-proxy", args.trust_proxy,
+                  "load balancers (IP addresses) whose X-Forwarded-For names the client: per-address limits and "
+                  "logs use the client's address (docs/scaling.md)")
+      ->delimiter(',');
   app->add_option("--threads", args.threads, "worker threads (default: one per core)");
   app->add_option("--log-level", args.log_level, "trace|debug|info|warn|error|off (debug logs every request)");
   app->add_option("--cors-origins", args.cors_origins,
@@ -88,6 +103,12 @@ void AddRunOptions(CLI::App* app, RunArgs& args) {
   app->add_flag("--show-limits", args.show_limits, "print every limit with its value and exit");
   app->add_flag("-d,--dashboard", args.open_dashboard, "open the dashboard in the browser once serving");
   app->add_flag("-o,--open", args.open_app, "open the app in the browser once serving");
+  app->add_option("--log-format", args.log_format, "text (key=value lines, default) or json (one object per line)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app->add_flag("--no-access-log", args.no_access_log, "no log line per request (slow requests and 5xx still logged)");
+  app->add_option("--alert", args.alerts,
+                  "alert threshold, e.g. --alert p99_ms=250 --alert error_rate=0.01 --alert rss_bytes=1e9 "
+                  "(interval_s=N: how often an active alert is logged again; also \"alerts\" in app.dpd)");
   app->add_flag("--metrics-public", args.metrics_public,
                 "serve /__metrics without a root key outside development (for a scraper on a private network)");
 }
@@ -150,17 +171,52 @@ int Run(RunArgs args) {
   options.environment = args.environment;
   options.host = args.host;
   options.metrics_public = args.metrics_public;
+  options.access_log = !args.no_access_log;
+  {
+    auto from_app = dpd::config::AppAlerts(options.app_dir);
+    if (!from_app.ok()) {
+      std::cerr << from_app.status().message() << "\n";
+      return 1;
+    }
+    std::vector<std::string> alerts = std::move(*from_app);  // the command line's come after: they win
+    alerts.insert(alerts.end(), args.alerts.begin(), args.alerts.end());
+    for (const auto& a : alerts) {
+      if (dpd::Status s = dpd::server::SetAlert(options.alerts, a); !s.ok()) {
+        std::cerr << s.message() << "\n";
+        return 1;
+      }
+    }
+  }
   options.version = kVersion;
   options.db = args.db;
+  options.bus = args.bus;
+  if (options.bus.empty()) {
+    auto from_app = dpd::config::AppBus(options.app_dir);
+    if (!from_app.ok()) {
+      std::cerr << from_app.status().message() << "\n";
+      return 1;
+    }
+    options.bus = std::move(*from_app);
+  }
+  {
+    auto proxies = dpd::http::TrustedProxies::Parse(args.trust_proxy);
+    if (!proxies.ok()) {
+      std::cerr << proxies.status().message() << "\n";
+      return 1;
+    }
+    options.trusted_proxies = std::move(*proxies);
+  }
   options.threads = args.threads;
   options.limits = limits;
   options.cors.origins = args.cors_origins;
 
   // Signals are taken by this thread only (sigwait below); the workers inherit the blocked mask.
+  // SIGINT/SIGTERM stop gracefully; SIGHUP reloads the app folder (config.json files and event scripts).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -194,9 +250,37 @@ int Run(RunArgs args) {
   if (args.open_dashboard) OpenInBrowser(base + "/dashboard/");
   if (args.open_app) OpenInBrowser(base + "/");
 
+  // systemd (Type=notify) hears READY once the store answers: a MongoDB that is not up yet keeps the unit
+  // "activating" (and its start timeout running) instead of passing for started. Checked on a thread of its own,
+  // so a stop signal is taken at once whatever the store does.
+  std::atomic<bool> stopping{false};
+  std::thread readiness([&server, &stopping] {
+    for (int tries = 0; !stopping.load(); ++tries) {
+      dpd::Status ready = server->StoreReady();
+      if (ready.ok()) {
+        dpd::cli::NotifyServiceManager("READY=1\nSTATUS=serving on port " + std::to_string(server->port()));
+        return;
+      }
+      if (tries == 0) spdlog::warn("the store does not answer yet ({}); retrying every second", ready.message());
+      dpd::cli::NotifyServiceManager("STATUS=waiting for the store: " + ready.message());
+      for (int i = 0; i < 10 && !stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    dpd::cli::NotifyServiceManager("RELOADING=1\n" + std::string(dpd::cli::MonotonicField()));
+    spdlog::info("signal=SIGHUP reloading the app folder");
+    if (dpd::Status s = server->Reload(); !s.ok()) spdlog::error("reload failed: {}", s.message());
+    for (const auto& problem : server->problems()) spdlog::warn("left out: {}", problem);
+    dpd::cli::NotifyServiceManager("READY=1");
+  }
+  dpd::cli::NotifyServiceManager("STOPPING=1");
   spdlog::info("signal={} stopping: no new connections, finishing in-flight requests", sig);
+  stopping.store(true);
+  readiness.join();
   server->Stop();
   server->Wait();
   spdlog::info("stopped");
@@ -329,7 +413,8 @@ int main(int argc, char** argv) {
   AddTransferOptions(imp, import_args);
   CLI11_PARSE(app, argc, argv);
 
-  dpd::InitLogging(run->parsed() ? run_args.log_level : root_args.log_level);
+  const RunArgs& logging = run->parsed() ? run_args : root_args;
+  dpd::InitLogging(logging.log_level, logging.log_format == "json" ? dpd::LogFormat::kJson : dpd::LogFormat::kText);
   if (create->parsed()) return Create(create_name);
   if (keygen->parsed()) return Keygen();
   if (showkey->parsed()) return Showkey();

@@ -143,4 +143,42 @@ Result<App> LoadApp(const fs::path& root, std::string_view env, std::size_t max_
   return app;
 }
 
+namespace {
+// app.dpd's settings object; an empty object for a missing or blank file.
+Result<json::object> AppSettings(const fs::path& root) {
+  std::error_code ec;
+  if (fs::file_size(root / "app.dpd", ec) > kMaxConfigBytes) return Status::BadRequest("app.dpd: larger than 1 MiB");
+  auto text = ReadFile(root / "app.dpd");
+  if (!text.ok()) return json::object();
+  if (text->find_first_not_of(" \t\r\n") == std::string::npos) return json::object();  // empty: no settings
+  auto parsed = json::Parse(*text);
+  if (!parsed.ok()) return Status::BadRequest("app.dpd: " + parsed.status().message());
+  if (!parsed->is_object()) return json::object();
+  return std::move(parsed->as_object());
+}
+}  // namespace
+
+Result<std::vector<std::string>> AppAlerts(const fs::path& root) {
+  std::vector<std::string> out;
+  auto settings = AppSettings(root);
+  if (!settings.ok()) return settings.status();
+  const json::value* alerts = settings->if_contains("alerts");
+  if (alerts == nullptr) return out;
+  if (!alerts->is_object()) return Status::BadRequest("app.dpd: \"alerts\" must be an object of numbers");
+  for (const auto& [name, value] : alerts->as_object()) {
+    if (!value.is_number()) return Status::BadRequest("app.dpd: alert \"" + std::string(name) + "\" is not a number");
+    out.push_back(std::string(name) + "=" + json::Write(value));
+  }
+  return out;
+}
+
+Result<std::string> AppBus(const fs::path& root) {
+  auto settings = AppSettings(root);
+  if (!settings.ok()) return settings.status();
+  const json::value* bus = settings->if_contains("bus");
+  if (bus == nullptr || bus->is_null()) return std::string();
+  if (!bus->is_string()) return Status::BadRequest("app.dpd: \"bus\" must be a redis:// URL");
+  return std::string(bus->as_string());
+}
+
 }  // namespace dpd::config

@@ -51,6 +51,13 @@ std::map<std::string, std::string> LoadScripts(const std::filesystem::path& dir,
 // modification times): changes when a resource or a script is added, removed or edited. Cheap enough to poll.
 std::string AppStamp(const std::filesystem::path& root);
 
+// The "alerts" object of `root`/app.dpd ({"p99_ms": 250, "error_rate": 0.01, …}) as "name=value" items in the form
+// of `dpd --alert`; empty when app.dpd has none. BadRequest when app.dpd is not JSON or "alerts" is not an object
+// of numbers.
+Result<std::vector<std::string>> AppAlerts(const std::filesystem::path& root);
+// app.dpd's "bus": the Redis URL of several nodes (--bus wins), or empty.
+Result<std::string> AppBus(const std::filesystem::path& root);
+
 // The resource-name rules dpd enforces: non-empty `/`-separated segments of [A-Za-z0-9_.-], not starting with
 // "__" (reserved for /__health and friends), no "." or ".." segments.
 bool IsValidResourceName(std::string_view name);

@@ -3,6 +3,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace dpd::http {
 
 FileHandle::~FileHandle() {
@@ -145,6 +147,32 @@ bool IsValidUtf8(std::string_view s) {
     i += len;
   }
   return true;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string SessionIdOf(const Request& req, bool* bearer) {
+  std::string sid;
+  if (const std::string* auth = req.header("authorization")) {
+    std::string_view a = *auth;
+    if (a.size() >= 6 && strncasecmp(a.data(), "bearer", 6) == 0 && (a.size() == 6 || a[6] == ' ')) {
+      *bearer = true;
+      std::string_view token = a.substr(std::min<std::size_t>(a.size(), 7));
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+      sid = std::string(token);
+    }
+  }
+  if (sid.empty()) {
+    if (const std::string* cookie = req.header("cookie")) {
+      if (auto v = CookieValue(*cookie, "sid")) sid = std::string(*v);
+    }
+  }
+  return sid;
 }
 
 }  // namespace dpd::http

@@ -62,6 +62,7 @@ struct Response {
   std::optional<FileBody> file;  // when set, it is the body (and `body` is ignored)
   bool close = false;            // close the connection after this response
   bool head = false;             // response to HEAD: headers (with the real Content-Length), no body
+  std::string log_fields;        // " key=value…" the handler adds to the request's access-log line
 
   void Set(std::string name, std::string value);
   const std::string* Get(std::string_view name) const;  // case-insensitive
@@ -74,8 +75,15 @@ std::string_view ReasonPhrase(int status);
 // decoded bytes are not valid UTF-8 (overlong forms included) — what JavaScript's decodeURIComponent refuses.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space = false);
 
+// `s` without the optional whitespace (spaces and tabs) HTTP allows around header list elements.
+std::string_view TrimOws(std::string_view s);
+
 // The value of cookie `name` in a Cookie header ("a=1; sid=xyz"), or nullopt.
 std::optional<std::string_view> CookieValue(std::string_view header, std::string_view name);
+
+// The session id a request carries (spec §3.5, §3.7): `Authorization: Bearer <id>` (any case, spaces trimmed) first,
+// else the `sid` cookie; empty when neither. `bearer` is set when an Authorization Bearer header was present.
+std::string SessionIdOf(const Request& req, bool* bearer);
 
 // True when `s` is valid UTF-8 (no overlong forms, no surrogates, ≤ U+10FFFF).
 bool IsValidUtf8(std::string_view s);

@@ -65,9 +65,14 @@ struct Admission {
   std::unordered_map<std::string, std::size_t> per_ip;  // guarded by mu
   std::atomic<std::size_t> admitted{0};
 
-  bool Take(const std::string& ip, const HttpLimits& limits) {
+  bool Take(const std::string& ip, const HttpLimits& limits, bool proxy) {
     std::lock_guard lock(mu);
     if (total >= limits.connections_total) return false;
+    if (proxy) {  // a trusted load balancer: only the total caps it
+      ++total;
+      admitted = total;
+      return true;
+    }
     std::size_t& n = per_ip[ip];
     if (n >= limits.connections_per_ip) return false;  // n > 0: limits are positive
     ++n;
@@ -75,9 +80,9 @@ struct Admission {
     admitted = total;
     return true;
   }
-  void Give(const std::string& ip) {
+  void Give(const std::string& ip, bool proxy) {
     std::lock_guard lock(mu);
-    auto it = per_ip.find(ip);
+    auto it = proxy ? per_ip.end() : per_ip.find(ip);
     if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
     --total;
     admitted = total;
@@ -123,11 +128,26 @@ struct Server::Impl {
   bool done = false;         // guarded by done_mu
   bool stop_called = false;  // guarded by done_mu
 
+  // The peer, or behind a trusted proxy the client it names; several X-Forwarded-For fields count as one list.
+  std::string ClientIp(const std::string& peer, const Request& req) const {
+    if (!options.trusted_proxies.Trusts(peer)) return peer;
+    std::string forwarded;
+    bool any = false;
+    for (const auto& [name, value] : req.headers) {
+      if (name != "x-forwarded-for") continue;
+      if (any) forwarded += ',';
+      forwarded += value;
+      any = true;
+    }
+    return options.trusted_proxies.ClientOf(peer, any ? &forwarded : nullptr);
+  }
+
   // A place under the caps for `ip`, or null when the caps are reached. Released when the last copy is dropped.
   ConnectionLease Admit(const std::string& ip) {
-    if (!admission->Take(ip, options.limits)) return nullptr;
+    const bool proxy = options.trusted_proxies.Trusts(ip);
+    if (!admission->Take(ip, options.limits, proxy)) return nullptr;
     std::shared_ptr<Admission> a = admission;
-    return ConnectionLease(static_cast<void*>(a.get()), [a, ip](void*) { a->Give(ip); });
+    return ConnectionLease(static_cast<void*>(a.get()), [a, ip, proxy](void*) { a->Give(ip, proxy); });
   }
 
   asio::awaitable<void> AcceptLoop() {
@@ -240,6 +260,10 @@ struct Server::Impl {
   // Maps a parse error to a response (or nullopt: just close).
   // `start_line_done`: the request line was parsed (Beast consumes it before the fields), so a size error is about
   // the headers (431), not the request line (414).
+  void Refused(int status) const {
+    if (options.on_refused) options.on_refused(status);
+  }
+
   std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done, bool in_body) {
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == bhttp::error::partial_message || ec == asio::error::operation_aborted) {
@@ -292,6 +316,7 @@ struct Server::Impl {
       auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       if (hec) {
         if (auto r = ParseErrorResponse(hec, !parser.get().target().empty(), false)) {
+          Refused(r->status);
           bool ok = true;
           co_await WriteResponse(stream, *r, false, ok);
           linger = ok;
@@ -324,6 +349,7 @@ struct Server::Impl {
         }
       }
       if (early) {
+        Refused(early->status);
         bool ok = true;
         co_await WriteResponse(stream, *early, false, ok);
         linger = ok;
@@ -368,6 +394,7 @@ struct Server::Impl {
         }
         if (bec) {
           if (auto r = ParseErrorResponse(bec, true, true)) {
+            Refused(r->status);
             bool ok = true;
             co_await WriteResponse(stream, *r, false, ok);
             linger = ok;
@@ -388,7 +415,7 @@ struct Server::Impl {
       req.keep_alive = msg.keep_alive();
       const bool http10 = msg.version() == 10;
       req.body = std::move(msg.body());
-      req.remote_ip = ip;
+      req.remote_ip = ClientIp(ip, req);
       req.client_fd = stream.socket().native_handle();
       req.id = next_id++;
 
@@ -422,9 +449,10 @@ struct Server::Impl {
         held = res.body.size();
         if (large_bytes.fetch_add(held) + held > limits.response_bytes_total) {
           large_bytes.fetch_sub(held);
-          spdlog::warn("request id={} ip={} answered 503: {} bytes of large responses already in flight", req.id, ip,
-                       large_bytes.load());
+          spdlog::warn("request id={} ip={} answered 503: {} bytes of large responses already in flight", req.id,
+                       req.remote_ip, large_bytes.load());
           held = 0;
+          Refused(503);
           res = TransportError(503, "");
           res.body =
               "{\"message\":\"Server busy: too many large responses in flight; try again\","
@@ -440,15 +468,17 @@ struct Server::Impl {
       } unhold{large_bytes, held};
       const bool keep_alive = req.keep_alive && !res.close && !stopping;
       bool ok = true;
+      const std::size_t bytes = res.head ? 0 : res.file ? res.file->length : res.body.size();
       co_await WriteResponse(stream, res, keep_alive, ok, http10);
       res.body = std::string();  // not held while the connection waits for its next request
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
-      if (res.status >= 500) {
-        spdlog::warn("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method, req.path(),
-                     res.status, us);
-      } else {
-        spdlog::debug("request id={} ip={} method={} path=\"{}\" status={} us={}", req.id, ip, req.method, req.path(),
-                      res.status, us);
+      // The access log: never the query (its values can be credentials), a body or a header.
+      const spdlog::level::level_enum level = res.status >= 500    ? spdlog::level::warn
+                                              : options.access_log ? spdlog::level::info
+                                                                   : spdlog::level::debug;
+      if (spdlog::should_log(level)) {
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count();
+        spdlog::log(level, "request id={} ip={} method={} path={} status={} bytes={} us={}{}", req.id, req.remote_ip,
+                    req.method, LogQuote(req.path()), res.status, bytes, us, res.log_fields);
       }
       if (!ok || !keep_alive) break;
     }
@@ -539,6 +569,11 @@ void Server::RunOnEachWorker(const std::function<void()>& fn) {
 void Server::PostToEachWorker(std::function<void()> fn) {
   auto shared = std::make_shared<const std::function<void()>>(std::move(fn));
   for (auto& w : impl_->workers) asio::post(*w, [shared] { (*shared)(); });
+}
+
+void Server::PostToWorkers(std::function<void(unsigned)> fn) {
+  auto shared = std::make_shared<const std::function<void(unsigned)>>(std::move(fn));
+  for (unsigned i = 0; i < impl_->workers.size(); ++i) asio::post(*impl_->workers[i], [shared, i] { (*shared)(i); });
 }
 
 unsigned short Server::port() const { return impl_->bound_port; }

@@ -17,6 +17,7 @@
 
 #include "base/limits.h"
 #include "base/status.h"
+#include "http/client_address.h"
 #include "http/message.h"
 
 namespace dpd::http {
@@ -36,6 +37,13 @@ struct ServerOptions {
   unsigned short port = 2403;  // 0 = any free port (see Server::port())
   unsigned threads = 0;        // 0 = one per core
   HttpLimits limits;
+  bool access_log = true;  // one info line per request (method, path without query, status, bytes, duration)
+  // Load balancers whose X-Forwarded-For names the client (--trust-proxy): their connections are not capped per
+  // address (they carry many clients), and their requests' remote_ip is the client's (client_address.h).
+  TrustedProxies trusted_proxies;
+  // Told the status of every request the server refuses itself, before any handler (400, 408, 413, 414, 431, the
+  // 503 of the large-response budget): the metrics count them among the errors. Called on a worker thread.
+  std::function<void(int status)> on_refused;
 };
 
 class Server {
@@ -60,6 +68,8 @@ class Server {
   void RunOnEachWorker(const std::function<void()>& fn);
   // Queues `fn` on every worker thread and returns at once (a busy worker runs it when it is free).
   void PostToEachWorker(std::function<void()> fn);
+  // Queues `fn(worker index)` on every worker thread and returns at once.
+  void PostToWorkers(std::function<void(unsigned)> fn);
 
   // Open HTTP connections (upgraded ones excluded) / connections counted against the caps (upgraded included).
   std::size_t active_connections() const;

@@ -90,7 +90,8 @@ TEST(JsonWriteTest, StringsLikeJavaScript) {
 }
 
 TEST(JsonWriteTest, PrettyLikeJsonStringifyWithTabs) {
-  auto v = Parse(R"({"type":"Collection","properties":{"t":{"type":"string","order":0}},"tags":[1,"a"],"e":{},"f":[]})");
+  auto v =
+      Parse(R"({"type":"Collection","properties":{"t":{"type":"string","order":0}},"tags":[1,"a"],"e":{},"f":[]})");
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(WritePretty(*v),
             "{\n\t\"type\": \"Collection\",\n\t\"properties\": {\n\t\t\"t\": {\n\t\t\t\"type\": \"string\",\n"

@@ -182,6 +182,70 @@ void RouteTable::Collect(std::vector<Family>& out) const {
   out.push_back(std::move(seconds));
 }
 
+std::vector<RouteTable::Figures> RouteTable::Read() const {
+  static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE", "OTHER"};
+  std::vector<Figures> out;
+  std::lock_guard lock(mu_);
+  out.reserve(routes_.size());
+  for (const auto& r : routes_) {
+    Figures f;
+    f.resource = r->resource;
+    f.method = kMethods[r->method];
+    for (int c = 0; c < 5; ++c) f.by_class[c] = r->cells.by_class[c].Value();
+    f.seconds = r->cells.seconds.Read();
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+const std::vector<std::string_view>& ErrorTable::Kinds() {
+  static const std::vector<std::string_view> kinds = {
+      "validation",        "bad_request", "unauthorized", "forbidden",    "not_found",      "too_large",
+      "rate_limited",      "timeout",     "client_other", "script_error", "script_timeout", "script_heap",
+      "store_unavailable", "store_error", "query_budget", "server_error"};
+  return kinds;
+}
+
+std::string_view ErrorTable::KindOfStatus(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 408: return "timeout";
+    case 413:
+    case 414:
+    case 431: return "too_large";
+    case 429: return "rate_limited";
+    default: return status >= 500 ? "server_error" : "client_other";
+  }
+}
+
+void ErrorTable::Count(std::string_view kind) {
+  const auto& kinds = Kinds();
+  for (std::size_t i = 0; i < kinds.size() && i < kKinds; ++i) {
+    if (kinds[i] == kind) {
+      counters_[i].Add();
+      return;
+    }
+  }
+}
+
+std::vector<std::pair<std::string_view, std::uint64_t>> ErrorTable::Read() const {
+  std::vector<std::pair<std::string_view, std::uint64_t>> out;
+  const auto& kinds = Kinds();
+  for (std::size_t i = 0; i < kinds.size() && i < kKinds; ++i) out.emplace_back(kinds[i], counters_[i].Value());
+  return out;
+}
+
+void ErrorTable::Collect(std::vector<Family>& out) const {
+  Family f{"dpd_http_errors_total", "Failed responses (4xx and 5xx) by kind.", Kind::kCounter, {}};
+  for (const auto& [kind, n] : Read()) {
+    f.samples.push_back({f.name, "kind=\"" + std::string(kind) + "\"", static_cast<double>(n)});
+  }
+  out.push_back(std::move(f));
+}
+
 std::string RenderPrometheus(const std::vector<Family>& families) {
   std::string out;
   char num[64];

@@ -132,6 +132,14 @@ class RouteTable {
   void Observe(std::string_view resource, std::string_view method, int status, double seconds);
   // dpd_http_requests_total{resource,method,class} and dpd_http_request_duration_seconds{resource,method}.
   void Collect(std::vector<Family>& out) const;
+  // The same figures as values (the Performance page's windows are differences of two reads).
+  struct Figures {
+    std::string resource;
+    std::string method;
+    std::uint64_t by_class[5] = {};
+    Histogram::Snapshot seconds;
+  };
+  std::vector<Figures> Read() const;
 
  private:
   static std::size_t MethodIndex(std::string_view method);  // GET, POST, PUT, DELETE, other
@@ -142,6 +150,23 @@ class RouteTable {
   };
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<Route>> routes_;  // guarded by mu_; never shrinks (cells stay valid)
+};
+
+// Failed responses by kind: one counter per fixed kind name, so a scrape always shows every kind (zeros included).
+class ErrorTable {
+ public:
+  // validation, bad_request, unauthorized, forbidden, not_found, too_large, rate_limited, timeout, client_other,
+  // script_error, script_timeout, script_heap, store_unavailable, store_error, query_budget, server_error
+  static const std::vector<std::string_view>& Kinds();
+  // The kind of a failed response by its status alone (4xx/5xx), when nothing more precise is known.
+  static std::string_view KindOfStatus(int status);
+  void Count(std::string_view kind);  // a name not in Kinds() is ignored
+  std::vector<std::pair<std::string_view, std::uint64_t>> Read() const;
+  void Collect(std::vector<Family>& out) const;  // dpd_http_errors_total{kind}
+
+ private:
+  static constexpr std::size_t kKinds = 16;
+  std::array<Counter, kKinds> counters_;
 };
 
 // The Prometheus text exposition format (0.0.4) of `families`: # HELP, # TYPE, one line per sample.

@@ -103,14 +103,44 @@ TEST(MetricsTest, RoutesAndThePrometheusText) {
   routes.Collect(families);
   const std::string text = RenderPrometheus(families);
   EXPECT_NE(text.find("# TYPE dpd_http_requests_total counter\n"), std::string::npos);
-  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"todos\",method=\"GET\",class=\"2xx\"} 900\n"), std::string::npos)
+  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"todos\",method=\"GET\",class=\"2xx\"} 900\n"),
+            std::string::npos)
       << text;
-  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"a \\\"b\\\"\",method=\"OTHER\",class=\"5xx\"} 4\n"), std::string::npos)
+  EXPECT_NE(text.find("dpd_http_requests_total{resource=\"a \\\"b\\\"\",method=\"OTHER\",class=\"5xx\"} 4\n"),
+            std::string::npos)
       << "label values escaped";
-  EXPECT_NE(text.find("dpd_http_request_duration_seconds_bucket{resource=\"todos\",method=\"GET\",le=\"0.0025\"} 1000\n"),
+  EXPECT_NE(
+      text.find("dpd_http_request_duration_seconds_bucket{resource=\"todos\",method=\"GET\",le=\"0.0025\"} 1000\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("dpd_http_request_duration_seconds_count{resource=\"todos\",method=\"GET\"} 1000\n"),
             std::string::npos);
-  EXPECT_NE(text.find("dpd_http_request_duration_seconds_count{resource=\"todos\",method=\"GET\"} 1000\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE dpd_http_request_duration_seconds histogram\n"), std::string::npos);
+}
+
+TEST(ErrorTable, EveryKindIsListedAndStatusesMapToKinds) {
+  ErrorTable errors;
+  EXPECT_EQ(ErrorTable::Kinds().size(), 16u);
+  EXPECT_EQ(ErrorTable::KindOfStatus(404), "not_found");
+  EXPECT_EQ(ErrorTable::KindOfStatus(413), "too_large");
+  EXPECT_EQ(ErrorTable::KindOfStatus(431), "too_large");
+  EXPECT_EQ(ErrorTable::KindOfStatus(429), "rate_limited");
+  EXPECT_EQ(ErrorTable::KindOfStatus(418), "client_other");
+  EXPECT_EQ(ErrorTable::KindOfStatus(502), "server_error");
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&errors] {
+      for (int i = 0; i < 250; ++i) errors.Count("validation");
+      errors.Count("no such kind");  // ignored
+    });
+  }
+  for (auto& t : threads) t.join();
+  errors.Count("script_timeout");
+  std::vector<Family> families;
+  errors.Collect(families);
+  const std::string text = RenderPrometheus(families);
+  EXPECT_NE(text.find("dpd_http_errors_total{kind=\"validation\"} 1000\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("dpd_http_errors_total{kind=\"script_timeout\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("dpd_http_errors_total{kind=\"store_unavailable\"} 0\n"), std::string::npos) << "zeros shown";
 }
 
 }  // namespace

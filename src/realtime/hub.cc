@@ -74,16 +74,16 @@ struct WsConn {
   std::size_t bytes = 0;
   int eio = 4;
   bool closed = false;
-  bool writing = false;         // the writer has a frame on its way to the socket
   asio::steady_timer signal;    // wakes the writer
   std::shared_ptr<void> lease;  // the place under the HTTP connection caps, held while the socket is open
-  // Connections whose writer has frames but has not started writing them (Hub::Fence waits for none): this one
-  // counts while `waiting` is set.
+  // Connections with frames queued that their writer has not started writing (Hub::Fence waits for none): this one
+  // counts while `waiting` is set — also while the writer is busy with an earlier frame, which is when a new frame
+  // would otherwise slip past the fence (a response sent before it).
   std::shared_ptr<std::size_t> waiting_writers;
   bool waiting = false;
 
   void MarkWaiting() {
-    if (waiting || writing || !waiting_writers) return;
+    if (waiting || !waiting_writers) return;
     waiting = true;
     ++*waiting_writers;
   }
@@ -127,6 +127,7 @@ struct Socket {
   std::size_t pending_attachments = 0;
   std::string cookie_sid;
   std::string ip;
+  bool watcher = false;  // receives EmitToWatchers
 };
 
 }  // namespace
@@ -154,6 +155,10 @@ struct Hub::Impl {
   };
   std::unordered_map<std::string, Bucket> handshakes_by_ip;  // handshake rate per address (token bucket)
   bool stopped = false;
+  std::atomic<bool> closing{false};  // Stop() has begun: what reaches the hub now would wait for a thread that ends
+  // Figures (see Hub::Figures): written by the hub thread, read by any.
+  std::atomic<std::size_t> polling[2] = {}, websocket[2] = {}, room_count{0}, watcher_count{0};
+  std::atomic<std::uint64_t> deliveries{0}, dropped{0};
 
   Frame MakeFrame(EnginePacket p) {
     const std::size_t n = p.data.size() + 1;
@@ -171,6 +176,7 @@ struct Hub::Impl {
     if (c->bytes + n > limits.queue_bytes) {
       spdlog::warn("realtime: socket dropped, send queue over {} bytes (a client that does not read)",
                    limits.queue_bytes);
+      dropped.fetch_add(1, std::memory_order_relaxed);
       if (owner)
         Close(*owner);
       else
@@ -183,22 +189,34 @@ struct Hub::Impl {
     c->signal.cancel();
   }
 
-  void Send(Socket& s, EnginePacket p) { SendFrame(s, MakeFrame(std::move(p))); }
+  void Send(Socket& s, EnginePacket p) {
+    SendFrame(s, MakeFrame(std::move(p)));
+    EnforceBudget();
+  }
+
+  // Queues one frame; the global budget is checked by the caller once the frame has reached every recipient, so
+  // the queues compared are whole (checked halfway through a broadcast, a socket not yet given the new frame looks
+  // shorter than it is, and two sockets can tie so that the one whose drop frees nothing goes first).
 
   void SendFrame(Socket& s, Frame f) {
     if (s.closed) return;
+    deliveries.fetch_add(1, std::memory_order_relaxed);
     if (s.ws) {
       WsSend(s.ws, std::move(f), &s);
     } else {
       s.outbox_bytes += f->data.size() + 1;
       if (s.outbox_bytes > limits.queue_bytes) {
         spdlog::warn("realtime: socket dropped, poll queue over {} bytes", limits.queue_bytes);
+        dropped.fetch_add(1, std::memory_order_relaxed);
         Close(s);
         return;
       }
       s.outbox.push_back(std::move(f));
       FlushPoll(s);
     }
+  }
+
+  void EnforceBudget() {
     if (frame_bytes->load() > limits.queue_bytes_total) DropSlowest();
   }
 
@@ -215,6 +233,7 @@ struct Hub::Impl {
       if (frame_bytes->load() <= limits.queue_bytes_total) break;
       Close(*s);
       ++dropped;
+      this->dropped.fetch_add(1, std::memory_order_relaxed);
     }
     spdlog::warn("realtime: {} slow sockets dropped, send queues over {} bytes in all", dropped,
                  limits.queue_bytes_total);
@@ -450,6 +469,7 @@ struct Hub::Impl {
       auto s = NewSocket(eio, ex.remote_ip);
       s->binary_ok = eio == 3 && !ex.query.count("b64");
       s->cookie_sid = ex.cookie_sid;
+      MarkWatcher(*s, ex);
       std::vector<EnginePacket> first{EnginePacket{EngineType::kOpen, OpenPacket(*s, true), false}};
       if (eio == 3) {  // socket.io 1.x/2.x: the server connects the default namespace by itself
         first.push_back(EnginePacket{EngineType::kMessage, "0", false});
@@ -509,10 +529,8 @@ struct Hub::Impl {
       const bool with_type = !f->binary || c->eio == 3;
       std::array<asio::const_buffer, 2> buffers{asio::buffer(&type, with_type ? 1 : 0), asio::buffer(f->data)};
       c->stream.binary(f->binary);
-      c->writing = true;
-      c->UnmarkWaiting();
+      if (c->queue.empty()) c->UnmarkWaiting();
       auto [ec, n] = co_await c->stream.async_write(buffers, kTuple);
-      c->writing = false;
       if (!c->queue.empty() && !c->closed) c->MarkWaiting();
       if (ec) c->Shutdown();
     }
@@ -591,6 +609,7 @@ struct Hub::Impl {
       s = self->NewSocket(eio, ex.remote_ip);
       s->ws = conn;
       s->cookie_sid = ex.cookie_sid;
+      self->MarkWatcher(*s, ex);
       self->Send(*s, EnginePacket{EngineType::kOpen, self->OpenPacket(*s, false), false});
       if (eio == 3) {
         self->Send(*s, EnginePacket{EngineType::kMessage, "0", false});
@@ -688,7 +707,28 @@ struct Hub::Impl {
       }
       for (auto& s : expired) self->Close(*s);
       self->Sweep(now);
+      self->CountSockets();
     }
+  }
+
+  void MarkWatcher(Socket& s, const HttpExchange& ex) {
+    if (!ex.watcher) return;
+    s.watcher = true;
+    watcher_count.fetch_add(1, std::memory_order_relaxed);  // at once; the tick recounts
+  }
+
+  void CountSockets() {
+    std::size_t p[2] = {}, w[2] = {}, watching = 0;
+    for (auto& [sid, s] : sockets) {
+      (s->ws ? w : p)[s->eio == 3 ? 0 : 1]++;
+      if (s->watcher) ++watching;
+    }
+    for (int g = 0; g < 2; ++g) {
+      polling[g].store(p[g], std::memory_order_relaxed);
+      websocket[g].store(w[g], std::memory_order_relaxed);
+    }
+    watcher_count.store(watching, std::memory_order_relaxed);
+    room_count.store(rooms.room_count(), std::memory_order_relaxed);
   }
 
   // Once a second: polling sessions nobody polls lose their queues at the ping timeout (a client that polls waits
@@ -734,6 +774,7 @@ void Hub::Start() {
 void Hub::Stop() {
   Impl& im = *impl_;
   if (!im.thread.joinable()) return;
+  im.closing.store(true);
   std::promise<void> closed;
   asio::post(im.io, [&im, &closed] {
     im.stopped = true;
@@ -757,13 +798,19 @@ asio::awaitable<HttpAnswer> Hub::Poll(HttpExchange exchange) {
   };
   auto executor = co_await asio::this_coro::executor;
   auto waiter = std::make_shared<Waiter>(executor);
-  auto reply = [waiter](HttpAnswer a) {
+  // The hub holds `reply` only weakly to the waiter: the timer belongs to this worker's io_context, and a reply still
+  // queued on the hub when both shut down must not destroy it after that io_context is gone.
+  auto reply = [weak = std::weak_ptr<Waiter>(waiter)](HttpAnswer a) {
+    auto waiter = weak.lock();
+    if (!waiter) return;  // the request is over (timed out, or the worker stopped)
     asio::post(waiter->timer.get_executor(), [waiter, a = std::move(a)]() mutable {
       waiter->answer = std::move(a);
       waiter->timer.cancel();
     });
   };
   Impl* im = impl_.get();
+  // A poll that arrives while the server stops (its request was already being read) is answered at once.
+  if (im->closing.load()) co_return EngineError(3, "Bad request");
   asio::post(im->io, [im, ex = std::move(exchange), reply]() mutable { im->HandlePoll(std::move(ex), reply); });
   waiter->timer.expires_after(im->limits.ping_interval + im->limits.ping_timeout + std::chrono::seconds(5));
   boost::system::error_code ec;
@@ -794,6 +841,36 @@ void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void
 
 std::size_t Hub::queued_bytes() const { return impl_->frame_bytes->load(); }
 
+Hub::Figures Hub::figures() const {
+  Figures f;
+  for (int g = 0; g < 2; ++g) {
+    f.polling[g] = impl_->polling[g].load(std::memory_order_relaxed);
+    f.websocket[g] = impl_->websocket[g].load(std::memory_order_relaxed);
+  }
+  f.rooms = impl_->room_count.load(std::memory_order_relaxed);
+  f.watchers = impl_->watcher_count.load(std::memory_order_relaxed);
+  f.deliveries = impl_->deliveries.load(std::memory_order_relaxed);
+  f.dropped = impl_->dropped.load(std::memory_order_relaxed);
+  return f;
+}
+
+void Hub::EmitToWatchers(const std::string& event, const json::value& data) {
+  Impl* im = impl_.get();
+  if (im->watcher_count.load(std::memory_order_relaxed) == 0) return;
+  IoPacket p;
+  p.data = json::array{json::string(event), data};
+  EnginePacket packet{EngineType::kMessage, EncodeIo(p), false};
+  asio::post(im->io, [im, packet = std::move(packet)]() mutable {
+    Frame frame = im->MakeFrame(std::move(packet));
+    std::vector<std::shared_ptr<Socket>> watching;
+    for (auto& [sid, s] : im->sockets) {
+      if (s->watcher && s->connected && !s->closed) watching.push_back(s);
+    }
+    for (auto& s : watching) im->SendFrame(*s, frame);
+    im->EnforceBudget();
+  });
+}
+
 void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const json::value& data) {
   IoPacket p;
   p.data = json::array{json::string(event), data};
@@ -809,6 +886,7 @@ void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const j
       std::vector<std::shared_ptr<Socket>> all;
       for (auto& [sid, s] : im->sockets) all.push_back(s);
       for (auto& s : all) deliver(*s);
+      im->EnforceBudget();
       return;
     }
     std::vector<std::shared_ptr<Socket>> keep;
@@ -817,6 +895,7 @@ void Hub::Emit(std::vector<std::string> rooms, const std::string& event, const j
       if (it != im->sockets.end()) keep.push_back(it->second);
     }
     for (auto& s : keep) deliver(*s);
+    im->EnforceBudget();
   });
 }
 

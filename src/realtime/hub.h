@@ -35,6 +35,7 @@ struct HttpExchange {
   std::string content_type;
   std::string cookie_sid;  // Deployd's `sid` cookie: binds at handshake (spec §8.4)
   std::string remote_ip;   // per-address caps (RELIABILITY B2)
+  bool watcher = false;    // a root client that asked for the server's figures (the dashboard's Performance page)
 };
 
 struct HttpAnswer {
@@ -70,7 +71,21 @@ class Hub {
   // A stored session changed (rooms saved: `session` set) or ended (`session` null): its sockets follow.
   void SessionChanged(const std::string& sid, session::SessionPtr session);
 
+  // `event` with `data` to the watcher sockets only (HttpExchange::watcher); nothing when there are none.
+  void EmitToWatchers(const std::string& event, const json::value& data);
+
   std::size_t sockets() const { return count_.load(); }
+  // For the metrics: sockets by Engine.IO generation and transport and the rooms, as of the hub's last tick (once
+  // a second); frames queued and sockets dropped, live.
+  struct Figures {
+    std::size_t polling[2] = {};    // [0]: EIO 3 (socket.io 1–2), [1]: EIO 4 (socket.io 3–4)
+    std::size_t websocket[2] = {};  // the same, upgraded or direct WebSocket
+    std::size_t rooms = 0;          // distinct rooms with a member
+    std::size_t watchers = 0;
+    std::uint64_t deliveries = 0;  // frames queued to a socket (a broadcast to n sockets counts n)
+    std::uint64_t dropped = 0;     // slow consumers dropped at the per-socket or the global queue bound
+  };
+  Figures figures() const;
   // Bytes of the frames waiting in send queues (each shared frame counted once).
   std::size_t queued_bytes() const;
 

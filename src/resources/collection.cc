@@ -146,7 +146,9 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
   if (q->fields.empty() && RawReadable()) {
     // The documents go out as the stored JSON text; a Get event runs over all of them in one call into V8.
+    StageTimer findjson_time(ctx.trace.get(), &Trace::store);
     auto texts = co_await store_->FindJson(name(), *q, limits_.query.max_limit);
+    findjson_time.Stop();
     if (!texts.ok()) co_return StoreError(texts.status());
     if (by_id && texts->empty()) co_return Reply::Error(404, kNotFound, true);
     Reply r;
@@ -172,7 +174,9 @@ boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* i
     }
     co_return r;
   }
+  StageTimer find_time(ctx.trace.get(), &Trace::store);
   auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+  find_time.Stop();
   if (!found.ok()) co_return StoreError(found.status());
   json::array list;
   for (auto& d : *found) {
@@ -273,7 +277,9 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   }
   if (std::optional<Reply> big = TooLarge(doc)) co_return std::move(*big);
   store::Document stored_doc{id, doc};
+  StageTimer insert_time(ctx.trace.get(), &Trace::store);
   Status s = co_await store_->Insert(name(), stored_doc);
+  insert_time.Stop();
   if (!s.ok()) co_return StoreError(s);
   json::object out = ToClient(store::Document{std::move(id), std::move(doc)});
   Scrub(out);
@@ -297,7 +303,9 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   q->limit = 1;
   q->skip = 0;
+  StageTimer find_time(ctx.trace.get(), &Trace::store);
   auto found = co_await store_->Find(name(), *q, 1);
+  find_time.Stop();
   if (!found.ok()) co_return StoreError(found.status());
   if (found->empty()) co_return Reply::Error(400, kNoObject);
   store::Document stored = std::move((*found)[0]);
@@ -340,7 +348,9 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
       MakePatch(changes, commands, has_update_events ? before_events : merged, merged, protected_fields);
   patch.expected_stamp = stored.stamp;
   patch.whole_json = json::Write(merged);  // the patch on the document as read: written as is if nobody changed it
+  StageTimer update_time(ctx.trace.get(), &Trace::store);
   auto written = co_await store_->Update(name(), stored.id, patch);
+  update_time.Stop();
   if (!written.ok()) co_return StoreError(written.status());
   if (written->has_value()) merged = std::move((*written)->fields);  // else `merged` is what was written
   co_await Written(ctx, stored.id, &stored_fields, &merged);
@@ -365,7 +375,9 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
   q->skip = 0;
   q->limit = static_cast<std::int64_t>(limits_.query.max_limit);
   for (;;) {
+    StageTimer find_time(ctx.trace.get(), &Trace::store);
     auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+    find_time.Stop();
     if (!found.ok()) co_return StoreError(found.status());
     if (found->empty()) break;
     const bool single = found->size() == 1 && removed == 0;
@@ -390,7 +402,9 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
       if (events_->Has(Event::kAfterCommit)) gone.push_back(std::move(doc));
     }
     std::size_t page = found->size();
+    StageTimer remove_time(ctx.trace.get(), &Trace::store);
     auto n = co_await store_->Remove(name(), ids);
+    remove_time.Stop();
     if (!n.ok()) co_return StoreError(n.status());
     removed += *n;
     for (const auto& removed_id : ids) co_await Written(ctx, removed_id, nullptr, nullptr);
@@ -407,7 +421,9 @@ boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
   ctx.query.stable_erase("id");
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
+  StageTimer count_time(ctx.trace.get(), &Trace::store);
   auto n = co_await store_->Count(name(), q->filter);
+  count_time.Stop();
   if (!n.ok()) co_return StoreError(n.status());
   co_return Reply::Json(json::object{{"count", *n}});
 }
@@ -420,7 +436,9 @@ boost::asio::awaitable<Reply> Collection::IndexOf(Context& ctx, const std::strin
   std::int64_t position = 0;
   q->limit = static_cast<std::int64_t>(limits_.query.max_limit);
   for (;;) {
+    StageTimer find_time(ctx.trace.get(), &Trace::store);
     auto found = co_await store_->Find(name(), *q, limits_.query.max_limit);
+    find_time.Stop();
     if (!found.ok()) co_return StoreError(found.status());
     for (const auto& d : *found) {
       if (d.id == id) co_return Reply::Json(json::object{{"index", position}});
@@ -452,7 +470,9 @@ boost::asio::awaitable<Reply> Collection::Rename(Context& ctx) {
   all.limit = static_cast<std::int64_t>(limits_.query.max_limit);
   std::int64_t updated = 0;
   for (;;) {
+    StageTimer find_time(ctx.trace.get(), &Trace::store);
     auto found = co_await store_->Find(name(), all, limits_.query.max_limit);
+    find_time.Stop();
     if (!found.ok()) co_return StoreError(found.status());
     for (auto& d : *found) {
       bool changed = false;
@@ -465,7 +485,9 @@ boost::asio::awaitable<Reply> Collection::Rename(Context& ctx) {
         }
       }
       if (!changed) continue;
+      StageTimer replace_time(ctx.trace.get(), &Trace::store);
       Status s = co_await store_->Replace(name(), d);
+      replace_time.Stop();
       if (!s.ok()) co_return StoreError(s);
       ++updated;
     }

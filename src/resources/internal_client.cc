@@ -16,6 +16,7 @@ namespace {
 // What an in-process dpd call needs from its caller, copied so that it outlives the caller's event if need be.
 struct Caller {
   std::shared_ptr<const Router> router;
+  std::shared_ptr<Trace> trace;
   bool is_root = false;
   std::uint64_t request_id = 0;
   HeaderList headers;
@@ -73,6 +74,7 @@ boost::asio::awaitable<void> InternalCall(std::shared_ptr<InternalJob> job) {
     child.calls = job->caller->calls;
     child.frame = job->frame;
     child.router = job->caller->router;
+    child.trace = job->caller->trace;
     child.session = job->caller->session;
     child.me = job->caller->me;
     child.sessions = job->caller->sessions;
@@ -105,6 +107,7 @@ Requester MakeInternalClient(Context& ctx, const ScriptLimits& limits, boost::as
   BeginCallTree(ctx, limits);
   auto caller = std::make_shared<Caller>();
   caller->router = ctx.router;
+  caller->trace = ctx.trace;
   caller->is_root = ctx.is_root;
   caller->request_id = ctx.request_id;
   if (ctx.headers) caller->headers = *ctx.headers;

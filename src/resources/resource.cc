@@ -43,6 +43,7 @@ Reply Reply::Errors(json::object errors) {
   r.kind = Kind::kError;
   r.status = 400;
   r.json = json::object{{"errors", std::move(errors)}};
+  r.error_kind = "validation";
   return r;
 }
 
@@ -62,9 +63,11 @@ Reply Reply::FromStore(const Status& s) {
     // The read was abandoned (RELIABILITY B2): the worker is free again.
     spdlog::warn("store: read abandoned: {}", s.message());
     r = Error(503, "Query took too long: " + s.message(), true);
+    r.error_kind = "query_budget";
   } else {
     spdlog::error("store error: {}", s.message());
     r = s.code() == Code::kUnavailable ? Error(503, "Database unavailable") : Error(500, "Internal error");
+    r.error_kind = s.code() == Code::kUnavailable ? "store_unavailable" : "store_error";
   }
   if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;

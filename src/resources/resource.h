@@ -42,6 +42,35 @@ struct CallFrame {
   std::shared_ptr<const CallFrame> parent;  // the call that made this one (null: the client's request)
 };
 
+// Where one request's time went and why it failed, for the metrics and the slow-request log. Shared by the
+// request's in-process dpd calls (held, as a call may outlive its request); a request's coroutines run on its
+// worker thread one at a time, so plain fields suffice.
+struct Trace {
+  std::chrono::nanoseconds script{0};  // event scripts running on the thread (not what they waited for)
+  std::chrono::nanoseconds store{0};   // store calls, from the call to its answer (queues and commits included)
+  const char* error_kind = nullptr;    // a failure the status alone does not tell: "script_timeout", …
+};
+
+// Adds the time from its construction to Stop() (or its end) to `*slot`; nothing when `trace` is null.
+class StageTimer {
+ public:
+  StageTimer(Trace* trace, std::chrono::nanoseconds Trace::*slot)
+      : slot_(trace ? &(trace->*slot) : nullptr), t0_(trace ? std::chrono::steady_clock::now() : Clock::time_point{}) {}
+  ~StageTimer() { Stop(); }
+  StageTimer(const StageTimer&) = delete;
+  StageTimer& operator=(const StageTimer&) = delete;
+  void Stop() {
+    if (slot_ == nullptr) return;
+    *slot_ += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0_);
+    slot_ = nullptr;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::chrono::nanoseconds* slot_;
+  Clock::time_point t0_;
+};
+
 struct Context {
   std::string method;                   // after the POST-only `_method` override
   std::string url;                      // raw path below the resource, always starting with '/' ("/1234")
@@ -61,6 +90,7 @@ struct Context {
   std::shared_ptr<CallTree> calls;            // set at the first dpd call of a request tree
   std::shared_ptr<const CallFrame> frame;     // this request's place in it (null: a client's request)
   std::shared_ptr<const Router> router;       // the request's snapshot's router: where in-process dpd calls go
+  std::shared_ptr<Trace> trace;               // the client's request's (in-process calls share it); may be null
 
   const std::string* header(std::string_view lower_name) const;
 };
@@ -84,6 +114,7 @@ struct Reply {
   json::value json;
   std::string text;
   HeaderList headers;
+  const char* error_kind = nullptr;  // for the metrics, when the status alone does not tell: "validation", …
   std::filesystem::path static_root;
   std::string static_path;
 
@@ -106,9 +137,9 @@ struct Reply {
 // What a resource type is, as the registry (resources/registry.h) records it; callers ask these instead of testing
 // type names.
 struct TypeTraits {
-  bool collection = false;                   // stores documents under its name (export/import, rename moves its data)
-  bool users = false;                        // a user collection: login/logout/me, sessions point at it
-  bool client = false;                       // offered as dpd.<jsName> in /dpd.js and to scripts
+  bool collection = false;   // stores documents under its name (export/import, rename moves its data)
+  bool users = false;        // a user collection: login/logout/me, sessions point at it
+  bool client = false;       // offered as dpd.<jsName> in /dpd.js and to scripts
   std::string label;         // the dashboard's name for the type ("Users Collection"); empty: the type's name
   std::string default_path;  // what the dashboard proposes for a new one ("/my-objects")
   std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("Properties", "Data", "Events", "API")

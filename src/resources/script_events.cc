@@ -64,6 +64,18 @@ void MapFailure(const script::Outcome& out, const std::string& file, EventOutcom
   }
 }
 
+// Names a script's failure in the request's trace (errors by kind in the metrics).
+script::Outcome Classified(script::Outcome out, Trace* trace) {
+  if (trace == nullptr) return out;
+  switch (out.kind) {
+    case script::Outcome::Kind::kTimeout: trace->error_kind = "script_timeout"; break;
+    case script::Outcome::Kind::kOutOfMemory: trace->error_kind = "script_heap"; break;
+    case script::Outcome::Kind::kError: trace->error_kind = "script_error"; break;
+    default: break;
+  }
+  return out;
+}
+
 struct Waiter {
   explicit Waiter(const Executor& executor) : timer(executor) {}
   boost::asio::steady_timer timer;
@@ -179,18 +191,21 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
     waiter->timer.cancel();
   };
   script::Runtime& runtime = script::Runtime::ForThisThread(limits_);
+  Trace* trace = ctx ? ctx->trace.get() : nullptr;
+  StageTimer timer(trace, &Trace::script);
   script::Outcome out = runtime.Run({script.file, script.source}, ParameterNames(), std::move(inv));
-  if (out.kind != script::Outcome::Kind::kPending) co_return out;
+  timer.Stop();
+  if (out.kind != script::Outcome::Kind::kPending) co_return Classified(std::move(out), trace);
   waiter->timer.expires_after(limits_.event_time);
   boost::system::error_code ec;
   co_await waiter->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-  if (waiter->outcome) co_return std::move(*waiter->outcome);
+  if (waiter->outcome) co_return Classified(std::move(*waiter->outcome), trace);
   script::Runtime::ForThisThread(limits_).Abandon(out.call_id);
   script::Outcome late;
   late.kind = script::Outcome::Kind::kTimeout;
   late.message = file + ": script did not finish within " + std::to_string(limits_.event_time.count()) +
                  " ms (dpd callbacks or $addCallback still pending)";
-  co_return late;
+  co_return Classified(std::move(late), trace);
 }
 
 boost::asio::awaitable<Result<std::string>> ScriptEvents::RunGetList(Context& ctx, const std::string& documents_json,

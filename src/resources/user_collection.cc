@@ -177,7 +177,20 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   const std::string limiter_key = ctx.remote_ip + "|" + username;
   // The attempt is counted before the password is checked, so a burst cannot pass while earlier attempts are still
   // being verified; a login that succeeds gives its attempt back (only failures count).
-  if (options_.login_limiter && !options_.login_limiter->Allow(limiter_key)) {
+  // With several nodes the count is also kept in Redis, so attempts spread over the nodes add up; when Redis cannot
+  // answer, this node's own count still holds.
+  bool allowed = !options_.login_limiter || options_.login_limiter->Allow(limiter_key);
+  bool shared_counted = false;
+  if (allowed && options_.shared_attempts) {
+    auto n = co_await options_.shared_attempts->Increment("login|" + limiter_key,
+                                                          std::chrono::milliseconds(options_.login_window_ms));
+    shared_counted = n.has_value();
+    if (n && *n > static_cast<std::int64_t>(options_.login_attempts)) {
+      allowed = false;
+      if (options_.login_limiter) options_.login_limiter->Refund(limiter_key);
+    }
+  }
+  if (!allowed) {
     Reply r = Reply::Error(429, "Too many login attempts; try again later");
     r.headers.emplace_back("Retry-After", std::to_string((options_.login_window_ms + 999) / 1000));
     co_return r;
@@ -187,6 +200,7 @@ boost::asio::awaitable<Reply> UserCollection::Login(Context& ctx) {
   bool success = false;
   if (user && !stored_hash.empty()) success = co_await Verify(password, stored_hash);
   if (success && options_.login_limiter) options_.login_limiter->Refund(limiter_key);
+  if (success && shared_counted) options_.shared_attempts->Decrement("login|" + limiter_key);
 
   EventRunner& events = this->events();
   if (events.Has(Event::kLogin)) {

@@ -19,6 +19,7 @@
 
 #include "auth/password.h"
 #include "auth/rate_limiter.h"
+#include "base/shared_counter.h"
 #include "resources/collection.h"
 #include "session/session_store.h"
 
@@ -29,6 +30,8 @@ struct UserOptions {
   boost::asio::thread_pool* hash_pool = nullptr;  // argon2id work
   auth::HashCost hash_cost;
   auth::RateLimiter* login_limiter = nullptr;   // per IP+username
+  SharedCounter* shared_attempts = nullptr;     // the same count across nodes (the Redis bus), or null
+  std::size_t login_attempts = 5;               // what shared_attempts may reach
   auth::RateLimiter* signup_limiter = nullptr;  // anonymous creates, per IP
   std::int64_t login_window_ms = 15000;         // for Retry-After
   std::int64_t signup_window_ms = 5000;

@@ -4,6 +4,7 @@
 #include <v8.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +30,8 @@ std::unique_ptr<v8::Platform>& PlatformHolder() {
 struct CacheCounters {
   std::atomic<std::uint64_t> hits{0}, misses{0}, evictions{0};
   std::atomic<std::size_t> entries{0};
+  std::atomic<std::uint64_t> calls{0}, run_ns{0};  // Run calls and their time on the thread
+  std::atomic<std::size_t> heap_used{0};           // the isolate's used heap, sampled every 64 calls
 };
 std::mutex& CountersMutex() {
   static std::mutex mu;
@@ -628,6 +631,9 @@ CacheFigures CompileCacheFigures() {
     f.misses += c->misses.load(std::memory_order_relaxed);
     f.evictions += c->evictions.load(std::memory_order_relaxed);
     f.entries += c->entries.load(std::memory_order_relaxed);
+    f.calls += c->calls.load(std::memory_order_relaxed);
+    f.run_seconds += static_cast<double>(c->run_ns.load(std::memory_order_relaxed)) / 1e9;
+    f.heap_bytes += c->heap_used.load(std::memory_order_relaxed);
     ++f.runtimes;
   }
   return f;
@@ -649,6 +655,24 @@ Status Runtime::Check(const Program& program, const std::vector<std::string>& na
 
 Outcome Runtime::Run(const Program& program, const std::vector<std::string>& names, Invocation inv) {
   Impl& im = *impl_;
+#ifndef DPD_NO_METRICS
+  // The call's time on this thread and, every 64 calls, the isolate's heap: read by CompileCacheFigures.
+  struct Timed {
+    Impl& im;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ~Timed() {
+      CacheCounters& c = *im.counters;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
+      c.run_ns.fetch_add(static_cast<std::uint64_t>(ns.count()), std::memory_order_relaxed);
+      if (c.calls.fetch_add(1, std::memory_order_relaxed) % 64 == 0 && !im.in_v8) {
+        v8::Isolate::Scope scope(im.isolate);
+        v8::HeapStatistics heap;
+        im.isolate->GetHeapStatistics(&heap);
+        c.heap_used.store(heap.used_heap_size(), std::memory_order_relaxed);
+      }
+    }
+  } timed{im};
+#endif
   if (im.in_v8) {
     // A host function must never run a script inline (its caller is inside V8 on this thread).
     return Impl::Failure(Outcome::Kind::kError, program.file + ": script started from inside another script");

@@ -122,8 +122,11 @@ class Runtime {
 // The compiled-script caches of every runtime of the process, summed (for metrics). Safe from any thread.
 struct CacheFigures {
   std::uint64_t hits = 0, misses = 0, evictions = 0;
-  std::size_t entries = 0;   // compiled functions held now
-  std::size_t runtimes = 0;  // isolates created (one per thread that ran a script)
+  std::size_t entries = 0;     // compiled functions held now
+  std::size_t runtimes = 0;    // isolates created (one per thread that ran a script)
+  std::uint64_t calls = 0;     // script runs
+  double run_seconds = 0;      // their time on their threads (a script's own work, not what it waited for)
+  std::size_t heap_bytes = 0;  // used V8 heap over every isolate (sampled every 64 calls of each)
 };
 CacheFigures CompileCacheFigures();
 

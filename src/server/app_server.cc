@@ -3,6 +3,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -24,6 +25,7 @@
 #include "metrics/metrics.h"
 #include "realtime/bus.h"
 #include "realtime/hub.h"
+#include "realtime/redis_bus.h"
 #include "resources/config_resource.h"
 #include "resources/dashboard.h"
 #include "resources/realtime_emitter.h"
@@ -32,8 +34,10 @@
 #include "server/dashboard_assets.h"
 #include "server/pipeline.h"
 #include "server/sources.h"
+#include "server/timed_store.h"
 #include "server/transfer.h"
 #include "session/session_store.h"
+#include "store/run_sync.h"
 
 namespace dpd::server {
 namespace {
@@ -41,7 +45,8 @@ namespace {
 constexpr std::string_view kSocketIoPrefix = "/socket.io/";
 
 // A /socket.io/ request as the realtime hub takes it.
-realtime::HttpExchange Exchange(const http::Request& req) {
+// `root`: the request presents a root key; with ?dpdPerf=1 the socket is a watcher of the Performance page.
+realtime::HttpExchange Exchange(const http::Request& req, bool root) {
   realtime::HttpExchange ex;
   ex.method = req.method;
   ex.target = req.target;
@@ -61,6 +66,7 @@ realtime::HttpExchange Exchange(const http::Request& req) {
     auto value = http::PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
     if (key && value) ex.query.emplace(std::move(*key), std::move(*value));
   }
+  ex.watcher = root && ex.query.count("dpdPerf") && ex.query["dpdPerf"] == "1";
   return ex;
 }
 
@@ -77,8 +83,9 @@ struct AppServer::Impl {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<resources::Emitter> emitter;
   std::unique_ptr<session::SessionStore> sessions;
-  std::unique_ptr<realtime::Hub> hub;  // socket.io (spec §12): this node's sockets
-  std::unique_ptr<realtime::Bus> bus;  // where emits and session changes go
+  std::unique_ptr<realtime::Hub> hub;   // socket.io (spec §12): this node's sockets
+  std::unique_ptr<realtime::Bus> bus;   // where emits and session changes go
+  realtime::RedisBus* redis = nullptr;  // `bus` when several nodes share a Redis (--bus), else null
   std::unique_ptr<auth::RateLimiter> login_limiter;
   std::unique_ptr<auth::RateLimiter> signup_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
@@ -91,7 +98,11 @@ struct AppServer::Impl {
   SnapshotCell app;              // the current configuration; requests pin theirs
   std::mutex reload_mu;          // one reload at a time
   metrics::Registry metrics;
-  metrics::RouteTable routes;  // per resource and method
+  metrics::RouteTable routes;   // per resource and method
+  metrics::ErrorTable errors;   // failed responses by kind
+  TimedStore* timed = nullptr;  // the store as everything uses it (owned by `store`)
+  SourceParts source_parts;
+  std::unique_ptr<Monitor> monitor;  // the Performance page, alerts, event-loop lag (from Start)
   std::unique_ptr<auth::RootKeys> root_keys;
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<http::Server> http;
@@ -103,6 +114,8 @@ struct AppServer::Impl {
   bool watcher_stop = false;  // guarded by watcher_mu
 
   ~Impl() {
+    if (redis) redis->Stop();      // its threads post to upkeep_io, destroyed before it
+    if (monitor) monitor->Stop();  // its thread posts to the HTTP workers, destroyed before it
     StopWatcher();
     StopUpkeep();
   }
@@ -130,7 +143,9 @@ struct AppServer::Impl {
   }
 
   // Loads the app folder again and swaps in the new snapshot; requests already running keep theirs.
-  Status Reload() {
+  // `announce`: tell the other nodes (a change seen or made here); a reload another node asked for is not announced
+  // again.
+  Status Reload(bool announce = true) {
     std::lock_guard lock(reload_mu);
     SetStamp(config::AppStamp(options.app_dir));  // what this reload sees: the watcher need not reload it again
     auto loaded = config::LoadApp(options.app_dir, options.environment, options.limits.script.source_bytes);
@@ -142,7 +157,9 @@ struct AppServer::Impl {
     auto next = BuildSnapshot(std::move(*loaded), types, deps, current ? current->generation + 1 : 1);
     app.Store(next);
     Warm(next, false);
-    spdlog::info("app reloaded generation={} resources={}", next->generation, next->router->resources().size());
+    spdlog::info("app reloaded generation={} resources={}{}", next->generation, next->router->resources().size(),
+                 announce ? "" : " (asked by another node)");
+    if (announce && redis) redis->PublishReload();
     return Status::Ok();
   }
 
@@ -258,7 +275,7 @@ struct AppServer::Impl {
                        true,
                        {},
                        [this](http::Request& req, const AppSnapshot&) -> boost::asio::awaitable<http::Response> {
-                         realtime::HttpAnswer answer = co_await hub->Poll(Exchange(req));
+                         realtime::HttpAnswer answer = co_await hub->Poll(Exchange(req, pipeline->IsRoot(req)));
                          http::Response res;
                          res.status = answer.status;
                          res.body = std::move(answer.body);
@@ -272,6 +289,8 @@ struct AppServer::Impl {
                          Status ready = co_await store->Ready();
                          json::object body{{"ready", ready.ok()}, {"store", StoreStatsJson(store->Stats())}};
                          if (!ready.ok()) body["message"] = ready.message();
+                         // Still ready with the bus down: this node serves, with its session cache bypassed.
+                         if (redis) body["bus"] = redis->up() ? "up" : "down";
                          http::Response res = JsonResponse(ready.ok() ? 200 : 503, json::Write(body));
                          AddNoCache(res);
                          res.head = req.method == "HEAD";
@@ -286,6 +305,8 @@ struct AppServer::Impl {
                          }
                          std::vector<metrics::Family> families = metrics.Collect();
                          routes.Collect(families);
+                         errors.Collect(families);
+                         if (monitor) monitor->Collect(families);
                          http::Response res;
                          res.body = metrics::RenderPrometheus(families);
                          res.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -317,7 +338,14 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.options = std::move(options);
   auto opened = OpenStore(im.options.db, app->root, im.options.limits.query.time_budget);
   if (!opened.ok()) return opened.status();
+#ifdef DPD_NO_METRICS
   im.store = std::move(*opened);
+#else
+  const std::string store_label = im.options.db.rfind("mongodb", 0) == 0 ? "mongodb" : "sqlite";
+  auto timed = std::make_unique<TimedStore>(std::move(*opened), store_label);
+  im.timed = timed.get();
+  im.store = std::move(timed);
+#endif
   const std::string& host = im.options.host;
   const bool any_key_is_root =
       im.options.environment == "development" &&
@@ -329,7 +357,23 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.sessions = std::make_unique<session::SessionStore>(im.store.get(), so);
   if (Status s = im.sessions->Prepare(); !s.ok()) return s;
   im.hub = std::make_unique<realtime::Hub>(im.options.limits.realtime, im.options.limits.json, im.sessions.get());
-  im.bus = std::make_unique<realtime::LocalBus>(im.hub.get());
+  if (im.options.bus.empty()) {
+    im.bus = std::make_unique<realtime::LocalBus>(im.hub.get());
+  } else {
+    auto url = realtime::ParseRedisUrl(im.options.bus);
+    if (!url.ok()) return url.status();
+    auto redis = std::make_unique<realtime::RedisBus>(std::move(*url), im.options.limits.realtime.bus_queue_bytes,
+                                                      im.hub.get(), im.sessions.get());
+    // Another node's configuration changed (the folder is shared): load it here too, off the bus thread.
+    // On a shared folder this node's watcher may have loaded the change already: the folder's stamp says so.
+    redis->SetReloadHandler([&im] {
+      boost::asio::post(im.upkeep_io, [&im] {
+        if (im.Changed(config::AppStamp(im.options.app_dir))) (void)im.Reload(false);
+      });
+    });
+    im.redis = redis.get();
+    im.bus = std::move(redis);
+  }
   im.sessions->SetListener(
       [bus = im.bus.get()](const std::string& sid, const session::SessionPtr& s) { bus->SessionChanged(sid, s); });
   im.emitter = std::make_unique<resources::RealtimeEmitter>(im.bus.get());
@@ -345,6 +389,8 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.sessions = im.sessions.get();
   deps.users.hash_pool = im.hash_pool.get();
   deps.users.login_limiter = im.login_limiter.get();
+  deps.users.shared_attempts = im.redis;  // across nodes when there are several
+  deps.users.login_attempts = im.options.limits.session.login_attempts;
   deps.users.signup_limiter = im.signup_limiter.get();
   deps.users.login_window_ms = im.options.limits.session.login_window.count();
   deps.users.signup_window_ms = im.options.limits.session.signup_window.count();
@@ -366,12 +412,17 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   parts.root_keys = im.root_keys.get();
   parts.metrics = &im.metrics;
   parts.routes = &im.routes;
+  parts.errors = &im.errors;
+  parts.monitor = [&im]() { return im.monitor.get(); };
+  parts.slow_request = im.options.limits.log.slow_request;
+  parts.access_log = im.options.access_log;
   parts.cors = &im.options.cors;
   parts.json = im.options.limits.json;
   im.pipeline = std::make_unique<Pipeline>(std::move(parts));
   im.ReserveRoutes();
-  AddSources(im.metrics,
-             {im.store.get(), im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); }, im.options.version});
+  im.source_parts = {im.store.get(),     im.timed, im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); },
+                     im.options.version, im.redis};
+  AddSources(im.metrics, im.source_parts);
   return server;
 }
 
@@ -382,12 +433,19 @@ Status AppServer::Start() {
   ho.port = im.options.port;
   ho.threads = im.options.threads;
   ho.limits = im.options.limits.http;
+  ho.access_log = im.options.access_log;
+  ho.trusted_proxies = im.options.trusted_proxies;
+  ho.on_refused = [&im](int status) {
+    im.metrics.CountResponse(status);
+    im.errors.Count(metrics::ErrorTable::KindOfStatus(status));
+  };
   im.hub->Start();
+  if (im.redis) im.redis->Start();
   im.http = std::make_unique<http::Server>(
       ho, [&im](http::Request& req) { return im.pipeline->Handle(req); },
       [&im](http::Request& req, int fd, bool ipv6, http::ConnectionLease lease) {
         if (req.path().substr(0, kSocketIoPrefix.size()) != kSocketIoPrefix) return false;
-        im.hub->Upgrade(Exchange(req), fd, ipv6, std::move(lease));
+        im.hub->Upgrade(Exchange(req, im.pipeline->IsRoot(req)), fd, ipv6, std::move(lease));
         return true;
       });
   if (Status s = im.http->Start(); !s.ok()) return s;
@@ -397,6 +455,17 @@ Status AppServer::Start() {
   spdlog::debug("event scripts compiled on each of {} workers", im.http->worker_count());
   im.StartWatcher();
   im.StartUpkeep();
+  Monitor::Parts mp;
+  mp.routes = &im.routes;
+  mp.errors = &im.errors;
+  mp.figures = [&im] { return FiguresJson(im.source_parts); };
+  mp.send = [hub = im.hub.get()](const json::value& frame) { hub->EmitToWatchers("dpd:perf", frame); };
+  mp.watched = [hub = im.hub.get()] { return hub->figures().watchers > 0; };
+  mp.post = [http = im.http.get()](std::function<void(unsigned)> fn) { http->PostToWorkers(std::move(fn)); };
+  mp.workers = im.http->worker_count();
+  mp.alerts = im.options.alerts;
+  im.monitor = std::make_unique<Monitor>(std::move(mp));
+  im.monitor->Start();
   spdlog::info("dpd started app=\"{}\" env={} host={} port={} workers={} resources={}", snap->app.root.string(),
                im.options.environment, im.options.host, im.http->port(), im.http->worker_count(),
                snap->router->resources().size());
@@ -405,8 +474,10 @@ Status AppServer::Start() {
 
 unsigned short AppServer::port() const { return impl_->http ? impl_->http->port() : 0; }
 void AppServer::Stop() {
+  if (impl_->monitor) impl_->monitor->Stop();
   impl_->StopWatcher();
   impl_->StopUpkeep();
+  if (impl_->redis) impl_->redis->Stop();
   if (impl_->hub) impl_->hub->Stop();  // answers pending polls before the HTTP side drains
   if (impl_->http) impl_->http->Stop();
 }
@@ -415,5 +486,16 @@ void AppServer::Wait() {
 }
 std::vector<std::string> AppServer::problems() const { return impl_->app.Load()->problems; }
 Status AppServer::Reload() { return impl_->Reload(); }
+
+Status AppServer::StoreReady() {
+  auto check = [](store::Store* s) -> boost::asio::awaitable<Status> {
+    try {
+      co_return co_await s->Ready();
+    } catch (const std::exception&) {
+      co_return Status::Unavailable("the store check failed");
+    }
+  };
+  return store::RunSync(check(impl_->store.get()));
+}
 
 }  // namespace dpd::server

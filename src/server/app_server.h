@@ -12,7 +12,9 @@
 
 #include "base/limits.h"
 #include "base/status.h"
+#include "http/client_address.h"
 #include "http/cors.h"
+#include "server/monitor.h"
 
 namespace dpd::server {
 
@@ -22,11 +24,15 @@ struct Options {
   std::string host = "127.0.0.1";
   unsigned short port = 2403;
   std::string db;        // store URL: "sqlite:<path>" or "mongodb://…" (empty = data/app.sqlite)
+  std::string bus;       // "redis://host:port/db": several nodes (docs/scaling.md); empty = this node alone
   unsigned threads = 0;  // 0 = one per core
   Limits limits;
   http::CorsOptions cors;
-  bool metrics_public = false;  // /__metrics without a root key outside development (--metrics-public)
-  std::string version;          // the running build, for dpd_build_info
+  http::TrustedProxies trusted_proxies;  // --trust-proxy: load balancers whose X-Forwarded-For is believed
+  bool metrics_public = false;           // /__metrics without a root key outside development (--metrics-public)
+  bool access_log = true;                // one info line per request (--no-access-log turns it off)
+  AlertOptions alerts;                   // --alert
+  std::string version;                   // the running build, for dpd_build_info
 };
 
 // Checks a --db value: "sqlite:<path>" or a mongodb:// / mongodb+srv:// URI.
@@ -49,6 +55,9 @@ class AppServer {
   // Loads the app folder again and swaps in a new snapshot (requests running finish on theirs). Fails only when
   // the folder is no longer an app; resources that cannot be built are left out, as at start-up.
   Status Reload();
+  // Whether the store answers now (MongoDB: a ping; the embedded store always does). Blocks the caller until it
+  // knows; for the service manager's readiness (`dpd` tells systemd READY only after this succeeds).
+  Status StoreReady();
 
  private:
   AppServer();

@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/status.h"
@@ -40,14 +42,28 @@ struct AppSnapshot {
 std::shared_ptr<const AppSnapshot> BuildSnapshot(config::App app, const resources::TypeRegistry& types,
                                                  const resources::Dependencies& deps, std::uint64_t generation);
 
-// The current snapshot.
+// The current snapshot: every request loads it, a reload stores a new one. A mutex, not
+// std::atomic<std::shared_ptr>: GCC 12's load() releases its internal lock with memory_order_relaxed, so a load's
+// read of the pointer is not ordered before a later store's write (ThreadSanitizer reports it; a data race in the
+// memory model even where x86 forgives it). An uncontended lock costs about what that internal lock did.
 class SnapshotCell {
  public:
-  std::shared_ptr<const AppSnapshot> Load() const { return cell_.load(std::memory_order_acquire); }
-  void Store(std::shared_ptr<const AppSnapshot> s) { cell_.store(std::move(s), std::memory_order_release); }
+  std::shared_ptr<const AppSnapshot> Load() const {
+    std::lock_guard lock(mu_);
+    return cell_;
+  }
+  void Store(std::shared_ptr<const AppSnapshot> s) {
+    std::shared_ptr<const AppSnapshot> old;
+    {
+      std::lock_guard lock(mu_);
+      old = std::exchange(cell_, std::move(s));
+    }
+    // `old` (perhaps the last reference to a whole snapshot) is released outside the lock.
+  }
 
  private:
-  std::atomic<std::shared_ptr<const AppSnapshot>> cell_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const AppSnapshot> cell_;  // guarded by mu_
 };
 
 }  // namespace dpd::server

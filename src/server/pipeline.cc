@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 
 #include "base/log.h"
 #include "http/query_string.h"
@@ -140,14 +141,48 @@ boost::asio::awaitable<http::Response> Pipeline::Handle(http::Request& req) {
   const auto started = std::chrono::steady_clock::now();
   std::shared_ptr<const AppSnapshot> app = parts_.app->Load();  // this request's configuration, to its end
   std::string route;
-  http::Response res = co_await Run(req, app, route);
+#ifdef DPD_NO_METRICS
+  std::shared_ptr<resources::Trace> trace;  // a build that measures what the metrics cost: no trace, no counting
+#else
+  auto trace = std::make_shared<resources::Trace>();
+#endif
+  http::Response res = co_await Run(req, app, route, trace);
   if (req.method != "OPTIONS") http::AddCorsHeaders(req, *parts_.cors, res);
-  parts_.metrics->CountResponse(res.status);
-  if (parts_.routes != nullptr) {
-    parts_.routes->Observe(route, req.method, res.status,
-                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  }
+  if (trace) Record(req, route, *trace, std::chrono::steady_clock::now() - started, res);
   co_return res;
+}
+
+void Pipeline::Record(const http::Request& req, const std::string& route, const resources::Trace& trace,
+                      std::chrono::steady_clock::duration took, http::Response& res) const {
+  const double seconds = std::chrono::duration<double>(took).count();
+  parts_.metrics->CountResponse(res.status);
+  if (parts_.routes != nullptr) parts_.routes->Observe(route, req.method, res.status, seconds);
+  if (res.status >= 400 && parts_.errors != nullptr) {
+    parts_.errors->Count(trace.error_kind ? std::string_view(trace.error_kind)
+                                          : metrics::ErrorTable::KindOfStatus(res.status));
+  }
+  const double ms = seconds * 1000;
+  const double script_ms = std::chrono::duration<double, std::milli>(trace.script).count();
+  const double store_ms = std::chrono::duration<double, std::milli>(trace.store).count();
+  if (parts_.access_log && spdlog::should_log(spdlog::level::info)) {
+    res.log_fields = " resource=" + LogQuote(route) + " script_us=" + std::to_string(std::lround(script_ms * 1000)) +
+                     " store_us=" + std::to_string(std::lround(store_ms * 1000));
+  }
+  if (route == "socket.io") return;  // long polls are slow by design
+  if (ms >= static_cast<double>(parts_.slow_request.count())) {
+    spdlog::warn(
+        "slow request id={} method={} path={} resource={} status={} ms={:.1f} script_ms={:.1f} "
+        "store_ms={:.1f} other_ms={:.1f}",
+        req.id, req.method, LogQuote(req.path()), LogQuote(route), res.status, ms, script_ms, store_ms,
+        std::max(0.0, ms - script_ms - store_ms));
+  }
+  Monitor* monitor = parts_.monitor ? parts_.monitor() : nullptr;
+  if (monitor != nullptr && ms > monitor->keep_above_ms()) {
+    const auto wall =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    monitor->Observe({req.method, std::string(req.path()), route, res.status, ms, script_ms, store_ms, wall});
+  }
 }
 
 bool Pipeline::IsRoot(const http::Request& req) const {
@@ -161,7 +196,8 @@ bool Pipeline::IsRoot(const http::Request& req) const {
 }
 
 boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app,
-                                                     std::string& label) {
+                                                     std::string& label,
+                                                     const std::shared_ptr<resources::Trace>& trace) {
   const std::string_view path = req.path();
   const Route* route = FindReserved(path, req.method);
   label = "(none)";
@@ -183,6 +219,7 @@ boost::asio::awaitable<http::Response> Pipeline::Run(http::Request& req, const s
   if (!matches.empty())
     label = matches.front().resource->name().empty() ? "(static)" : matches.front().resource->name();
   resources::Context ctx;
+  ctx.trace = trace;
   if (auto bad = co_await Prepare(req, *app, ctx)) co_return std::move(*bad);
   if (route != nullptr) {  // a reserved resource (/__resources)
     std::string_view below = path.substr(std::min(path.size(), route->path.size()));
@@ -253,6 +290,9 @@ boost::asio::awaitable<http::Response> Pipeline::Answer(http::Request& req, reso
                                                         resources::Reply reply) {
   // Deployd's order: the frames a request emitted go out before its response (spec §6.7).
   if (ctx.calls && ctx.calls->emitted) co_await parts_.bus->Fence();
+  if (reply.error_kind != nullptr && ctx.trace && ctx.trace->error_kind == nullptr) {
+    ctx.trace->error_kind = reply.error_kind;
+  }
   http::Response res = Render(req, std::move(reply));
   if (ctx.session_invalidated) res.Set("X-Session-Invalidated", "true");
   co_return res;
@@ -262,23 +302,7 @@ boost::asio::awaitable<http::Response> Pipeline::Answer(http::Request& req, reso
 // Requests without either allocate nothing here.
 boost::asio::awaitable<void> Pipeline::ResolveSession(const http::Request& req, const AppSnapshot& app,
                                                       resources::Context& ctx) {
-  std::string sid;
-  if (const std::string* auth = req.header("authorization")) {
-    std::string_view a = *auth;
-    if (a.size() >= 6 && (a[0] == 'B' || a[0] == 'b') && Upper(a.substr(0, 6)) == "BEARER" &&
-        (a.size() == 6 || a[6] == ' ')) {
-      ctx.bearer = true;
-      std::string_view token = a.substr(std::min<std::size_t>(a.size(), 7));
-      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-      sid = std::string(token);
-    }
-  }
-  if (sid.empty()) {
-    if (const std::string* cookie = req.header("cookie")) {
-      if (auto v = http::CookieValue(*cookie, "sid")) sid = std::string(*v);
-    }
-  }
+  const std::string sid = http::SessionIdOf(req, &ctx.bearer);
   if (sid.empty() || parts_.sessions == nullptr) co_return;
   ctx.session = co_await parts_.sessions->Find(sid);
   if (!ctx.session || ctx.session->uid.empty()) co_return;

@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -27,6 +28,7 @@
 #include "realtime/bus.h"
 #include "resources/resource.h"
 #include "server/app_snapshot.h"
+#include "server/monitor.h"
 #include "session/session_store.h"
 
 namespace dpd::server {
@@ -56,7 +58,11 @@ class Pipeline {
     realtime::Bus* bus = nullptr;  // the fence between a request's emits and its response (spec §6.7)
     auth::RootKeys* root_keys = nullptr;
     metrics::Registry* metrics = nullptr;
-    metrics::RouteTable* routes = nullptr;  // per resource and method: responses and latency
+    metrics::RouteTable* routes = nullptr;         // per resource and method: responses and latency
+    metrics::ErrorTable* errors = nullptr;         // failed responses by kind
+    std::function<Monitor*()> monitor;             // the slowest recent requests (null until the server runs)
+    std::chrono::milliseconds slow_request{1000};  // log.slow_request_ms
+    bool access_log = true;                        // the resource and stage times go on the access-log line
     const http::CorsOptions* cors = nullptr;
     JsonLimits json;
   };
@@ -74,7 +80,10 @@ class Pipeline {
  private:
   // `route` is set to what answered, for the metrics: a resource's name, a reserved route's, "(static)", "(none)".
   boost::asio::awaitable<http::Response> Run(http::Request& req, const std::shared_ptr<const AppSnapshot>& app,
-                                             std::string& route);
+                                             std::string& route, const std::shared_ptr<resources::Trace>& trace);
+  // The metrics, the slow-request log and the access-log fields of one answered request.
+  void Record(const http::Request& req, const std::string& route, const resources::Trace& trace,
+              std::chrono::steady_clock::duration took, http::Response& res) const;
   // Root key, session, query and body into `ctx`; an error response when the request is malformed.
   boost::asio::awaitable<std::optional<http::Response>> Prepare(http::Request& req, const AppSnapshot& app,
                                                                 resources::Context& ctx);

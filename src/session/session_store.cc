@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 
 #include "base/log.h"
@@ -102,6 +103,7 @@ void SessionStore::Cache(const SessionPtr& s, std::int64_t now) {
   while (shard.index.size() >= per_shard_ && !shard.lru.empty()) {
     shard.index.erase(shard.lru.back().session->id);  // evicted: it stays in the store, read again on demand
     shard.lru.pop_back();
+    evicted_.fetch_add(1, std::memory_order_relaxed);
   }
   shard.lru.push_front(Entry{s, now, false});
   shard.index.emplace(s->id, shard.lru.begin());
@@ -117,6 +119,15 @@ void SessionStore::Forget(const std::string& sid) {
 }
 
 void SessionStore::Invalidate(const std::string& sid) { Forget(sid); }
+
+void SessionStore::InvalidateAll() {
+  for (Shard& shard : shards_) {
+    std::lock_guard lock(shard.mu);
+    shard.index.clear();
+    shard.lru.clear();
+    shard.dirty.clear();
+  }
+}
 
 void SessionStore::InvalidateUser(const std::string& uid) {
   if (uid.empty()) return;
@@ -137,7 +148,8 @@ boost::asio::awaitable<SessionPtr> SessionStore::Find(const std::string& sid) {
   if (!IsSessionId(sid)) co_return nullptr;
   const std::int64_t now = NowMs();
   const std::int64_t max_age = options_.max_age.count();
-  {
+  const bool bypass = bypassed();
+  if (!bypass) {
     Shard& shard = ShardOf(sid);
     std::lock_guard lock(shard.mu);
     if (auto it = shard.index.find(sid); it != shard.index.end()) {
@@ -169,6 +181,7 @@ boost::asio::awaitable<SessionPtr> SessionStore::Find(const std::string& sid) {
   auto s = std::make_shared<Session>(Session::FromDocument((*found)[0]));
   if (s->last_active == 0 || now - s->last_active > max_age) co_return nullptr;  // expired (Deployd's rule)
   SessionPtr ptr = std::move(s);
+  if (bypass) co_return ptr;
   Cache(ptr, now);
   if (now - ptr->last_active > options_.touch_interval.count()) {
     Shard& shard = ShardOf(sid);
@@ -194,6 +207,7 @@ boost::asio::awaitable<Result<SessionPtr>> SessionStore::Create(const std::strin
   if (!st.ok()) co_return st;
   SessionPtr ptr = std::move(s);
   Cache(ptr, ptr->last_active);
+  created_.fetch_add(1, std::memory_order_relaxed);
   co_return ptr;
 }
 
@@ -216,6 +230,7 @@ boost::asio::awaitable<Result<bool>> SessionStore::Remove(const std::string& sid
   ids.push_back(sid);
   auto n = co_await store_->Remove(kCollection, ids);
   if (!n.ok()) co_return n.status();
+  ended_.fetch_add(static_cast<std::uint64_t>(*n), std::memory_order_relaxed);
   co_return *n > 0;
 }
 
@@ -237,6 +252,7 @@ boost::asio::awaitable<Result<std::int64_t>> SessionStore::RemoveUser(const std:
     auto n = co_await store_->Remove(kCollection, ids);
     if (!n.ok()) co_return n.status();
     removed += *n;
+    ended_.fetch_add(static_cast<std::uint64_t>(*n), std::memory_order_relaxed);
     if (static_cast<std::int64_t>(found->size()) < kSweepBatch) break;
   }
   co_return removed;
@@ -274,6 +290,7 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
     Status st = co_await store_->Replace(kCollection, doc);
     if (!st.ok() && st.code() != Code::kNotFound) spdlog::warn("session lastActive not written: {}", st.message());
   }
+  expired_.fetch_add(expired_in_cache, std::memory_order_relaxed);
   if (expired_in_cache > 1000) malloc_trim(0);  // give a large expiry back to the system
   // 3. The store: expired records, once a minute — or on every call while a backlog remains (bounded per call).
   {
@@ -283,6 +300,7 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
     sweep_backlog_ = false;
   }
   std::int64_t total = 0;
+  const auto sweep_started = std::chrono::steady_clock::now();
   for (int batch = 0; batch < kSweepBatchesPerCall; ++batch) {
     query::Query q;
     q.filter = Condition("lastActive", query::Op::kLt, json::value(now - max_age));
@@ -300,7 +318,25 @@ boost::asio::awaitable<void> SessionStore::Maintain() {
       sweep_backlog_ = true;
     }
   }
+  swept_.fetch_add(static_cast<std::uint64_t>(total), std::memory_order_relaxed);
+  sweeps_.fetch_add(1, std::memory_order_relaxed);
+  sweep_ns_.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                     std::chrono::steady_clock::now() - sweep_started)
+                                                     .count()),
+                      std::memory_order_relaxed);
   if (total > 0) spdlog::info("expired sessions removed count={}", total);
+}
+
+SessionStore::Figures SessionStore::figures() const {
+  Figures f;
+  f.created = created_.load(std::memory_order_relaxed);
+  f.ended = ended_.load(std::memory_order_relaxed);
+  f.evicted = evicted_.load(std::memory_order_relaxed);
+  f.expired = expired_.load(std::memory_order_relaxed);
+  f.swept = swept_.load(std::memory_order_relaxed);
+  f.sweeps = sweeps_.load(std::memory_order_relaxed);
+  f.sweep_seconds = static_cast<double>(sweep_ns_.load(std::memory_order_relaxed)) / 1e9;
+  return f;
 }
 
 std::size_t SessionStore::cached() const {

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <functional>
 #include <cstdint>
 #include <list>
@@ -82,9 +83,26 @@ class SessionStore {
   // store behind dpd's back); the next lookup reads the store. Nothing is written and no listener is told.
   void Invalidate(const std::string& sid);
   void InvalidateUser(const std::string& uid);
+  // Drops every cached session (the bus was down: changes on other nodes may have been missed).
+  void InvalidateAll();
+  // While set, the cache is neither read nor filled: every lookup reads the store. The Redis bus sets it while it
+  // cannot hear the other nodes, so a logout there is never missed here (fail closed).
+  void SetBypass(bool bypass) { bypass_.store(bypass, std::memory_order_release); }
+  bool bypassed() const { return bypass_.load(std::memory_order_acquire); }
 
   std::size_t cached() const;
   const SessionOptions& options() const { return options_; }
+  // Counts since start-up, for the metrics.
+  struct Figures {
+    std::uint64_t created = 0;  // logins
+    std::uint64_t ended = 0;    // sessions removed by logout, credential change or user deletion
+    std::uint64_t evicted = 0;  // cached copies dropped at the cache bound (the session stays in the store)
+    std::uint64_t expired = 0;  // cached sessions found expired by the upkeep
+    std::uint64_t swept = 0;    // expired records removed from the store
+    std::uint64_t sweeps = 0;   // store sweeps run
+    double sweep_seconds = 0;   // their time, summed
+  };
+  Figures figures() const;
 
   // Told when a session is saved (its new state) or ends (null): the realtime hub moves its sockets. Set once,
   // before serving; called from the thread that made the change.
@@ -117,6 +135,8 @@ class SessionStore {
   std::int64_t last_sweep_ = 0;  // guarded by sweep_mu_
   bool sweep_backlog_ = false;   // guarded by sweep_mu_: the last sweep stopped at its cap
   Listener listener_;
+  std::atomic<bool> bypass_{false};
+  std::atomic<std::uint64_t> created_{0}, ended_{0}, evicted_{0}, expired_{0}, swept_{0}, sweeps_{0}, sweep_ns_{0};
   void Tell(const std::string& sid, const SessionPtr& s) const {
     if (listener_) listener_(sid, s);
   }

@@ -69,7 +69,16 @@ struct StoreStats {
   struct Pool {
     std::int64_t max = 0;     // connections the pool may open
     std::int64_t in_use = 0;  // checked out now
+    std::int64_t waits = 0;   // calls that found every connection in use and waited for one
   };
+  // The embedded store's writer: writes are committed in batches, one fsync per batch.
+  struct GroupCommit {
+    std::int64_t batches = 0;   // transactions committed
+    std::int64_t writes = 0;    // writes in them (writes / batches: the mean batch size)
+    std::int64_t largest = 0;   // the largest batch so far
+    double commit_seconds = 0;  // time in COMMIT (the fsync, mostly), summed over batches
+  };
+  std::optional<GroupCommit> group_commit;
   std::optional<Pool> pool;                 // a client pool (MongoDB)
   std::optional<std::int64_t> calls;        // operations sent
   std::optional<std::int64_t> unavailable;  // operations that found the server unreachable

@@ -46,7 +46,14 @@ export async function startDpd(appDir, args = [], env = {}) {
   let out = '';
   let err = '';
   proc.stderr.on('data', (d) => { err += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal)));
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    // DPD_LOG_DIR keeps every server's log of the run: tests/check-logs.mjs then looks for secrets in them.
+    if (process.env.DPD_LOG_DIR) {
+      fs.mkdirSync(process.env.DPD_LOG_DIR, { recursive: true });
+      fs.writeFileSync(path.join(process.env.DPD_LOG_DIR, `${process.pid}-${proc.pid}.log`), err);
+    }
+    resolve(code ?? signal);
+  }));
   const port = await new Promise((resolve, reject) => {
     // A server that does not come up in time is killed: a child left running would keep the test file (and the whole
     // run) from ever finishing.
@@ -156,4 +163,22 @@ export async function api(server, method, path, body, headers = {}) {
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: r.status, text, json, headers: r.headers };
+}
+
+// CongoDB, the MongoDB wire-protocol test double (tests/mongo/congo.mjs), on `port` (0: any free one).
+export async function startCongo(port = 0, seed) {
+  const args = [path.join(repoRoot, 'tests', 'mongo', 'congo.mjs'), String(port)];
+  if (seed) args.push(seed);
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const p = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('CongoDB did not start')); }, 10000);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on port (\d+)/);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    proc.on('exit', (c) => { clearTimeout(t); reject(new Error(`CongoDB exited ${c}`)); });
+  });
+  return { port: p, stop: () => new Promise((r) => { proc.once('exit', r); proc.kill('SIGKILL'); }) };
 }

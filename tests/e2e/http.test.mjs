@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertAlive, copyFixture, get, rawExchange, startDpd, statusOf } from './harness.mjs';
+import { api, assertAlive, copyFixture, get, rawExchange, startDpd, statusOf } from './harness.mjs';
 
 describe('basic app', () => {
   let server;
@@ -72,10 +72,12 @@ describe('basic app', () => {
     assert.equal(typeof body.requests, 'number');
   });
 
-  test('structured logs carry a request id', async () => {
-    await get(server, '/__health?logcheck=1');
+  test('structured logs carry a request id; the access log never shows the query', async () => {
+    await get(server, '/__health?logcheck=secret-value');
     await new Promise((r) => setTimeout(r, 100));
-    assert.match(server.stderr(), /level=debug request id=\d+ ip=127\.0\.0\.1 method=GET path="\/__health" status=200/);
+    assert.match(server.stderr(),
+      /level=info request id=\d+ ip=127\.0\.0\.1 method=GET path="\/__health" status=200 bytes=\d+ us=\d+ resource="__health"/);
+    assert.doesNotMatch(server.stderr(), /secret-value/);
   });
 
   test('query and body parse errors are Deployd\'s text/plain 400s', async () => {
@@ -218,5 +220,26 @@ describe('graceful shutdown', () => {
     assert.match(answer, /^HTTP\/1\.1 200 /);
     assert.match(answer, /console\.log/);
     assert.equal(code, 0);
+  });
+
+  test('SIGTERM: a socket.io poll still being read when the hub stops is answered at once, exit 0', async () => {
+    const server = await startDpd(copyFixture('basic'));
+    const open = await api(server, 'GET', '/socket.io/?EIO=4&transport=polling');
+    const sid = JSON.parse(open.text.slice(1)).sid;
+    const poll = net.connect(server.port, '127.0.0.1');
+    await new Promise((r) => poll.on('connect', r));
+    let answer = '';
+    poll.on('data', (d) => { answer += d; });
+    poll.on('error', () => {});
+    poll.write(`GET /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: x\r\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    server.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    poll.write('\r\n');  // the request is complete now, with the realtime hub stopped
+    const code = await server.exited;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - t0 < 5000, `stopped after ${Date.now() - t0} ms`);
+    assert.match(answer, /^HTTP\/1\.1 [24]00 /);
   });
 });

@@ -109,3 +109,89 @@ test('outside development /__metrics needs a root key, unless --metrics-public',
     assert.equal(await open.stop(), 0);
   }
 });
+
+// Polls the scrape until `check(scraped)` is true (gauges taken at the hub's tick or the session upkeep).
+async function until(server, check, ms = 12000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = await scrape(server);
+    if (check(s) || Date.now() > end) return s;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+const value = (s, name, labels = {}) => Number(sample(s[name], labels)?.value ?? NaN);
+
+test('every family is there; sessions and sockets move and go back to their baseline', async () => {
+  const { io } = await import('socket.io-client');
+  const server = await startDpd(copyFixture('users'), ['--limit', 'session.hash_memory_kib=1024',
+    '--limit', 'session.hash_passes=1', '--limit', 'session.max_age_ms=3000']);
+  try {
+    const before = await scrape(server);
+    for (const name of ['dpd_http_errors_total', 'dpd_store_operation_duration_seconds', 'dpd_store_group_commits_total',
+      'dpd_store_group_commit_writes_total', 'dpd_store_commit_seconds_total', 'dpd_script_calls_total',
+      'dpd_script_seconds_total', 'dpd_script_heap_bytes', 'dpd_sessions_created_total', 'dpd_sessions_ended_total',
+      'dpd_sessions_evicted_total', 'dpd_sessions_expired_total', 'dpd_sessions_swept_total',
+      'dpd_session_sweep_seconds_total', 'dpd_realtime_sockets_by_transport', 'dpd_realtime_rooms',
+      'dpd_realtime_deliveries_total', 'dpd_realtime_dropped_total', 'dpd_event_loop_lag_seconds',
+      'dpd_alert_active', 'dpd_uptime_seconds']) {
+      assert.ok(before[name], `${name} present`);
+    }
+    assert.equal(value(before, 'dpd_sessions_cached'), 0);
+    // Three users log in; a fourth login fails (not counted as a session).
+    const cookies = [];
+    for (const name of ['ann', 'bob', 'cy']) {
+      assert.equal((await api(server, 'POST', '/users', { username: name, password: 'pw' })).status, 200);
+      const login = await fetch(`${server.base}/users/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: name, password: 'pw' }) });
+      assert.equal(login.status, 200);
+      cookies.push(login.headers.get('set-cookie').match(/sid=([^;]+)/)[1]);
+    }
+    assert.equal((await api(server, 'POST', '/users/login', { username: 'ann', password: 'no' })).status, 401);
+    // Two sockets: a socket.io 4 one over WebSocket, one held on polling.
+    const ws = io(server.base, { transports: ['websocket'], forceNew: true, reconnection: false });
+    const polling = io(server.base, { transports: ['polling'], forceNew: true, reconnection: false });
+    await Promise.all([ws, polling].map((s) => new Promise((r) => s.on('connect', r))));
+    let mid = await until(server, (s) => value(s, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'websocket' }) === 1 &&
+      value(s, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'polling' }) === 1);
+    assert.equal(value(mid, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'websocket' }), 1);
+    assert.equal(value(mid, 'dpd_realtime_sockets_by_transport', { eio: '3', transport: 'polling' }), 0);
+    assert.equal(value(mid, 'dpd_sessions_cached'), 3);
+    assert.equal(value(mid, 'dpd_sessions_created_total') - value(before, 'dpd_sessions_created_total'), 3);
+    assert.equal(value(mid, 'dpd_http_errors_total', { kind: 'unauthorized' }) -
+      value(before, 'dpd_http_errors_total', { kind: 'unauthorized' }), 1);
+    // Store operations: the inserts of the users and sessions are timed per operation.
+    const inserts = histogram(mid.text, 'dpd_store_operation_duration_seconds', { store: 'sqlite', op: 'insert' });
+    assert.ok(inserts && inserts.count >= 6, `inserts timed: ${inserts?.count}`);
+    assert.ok(value(mid, 'dpd_store_group_commit_writes_total') >= value(mid, 'dpd_store_group_commits_total'));
+    // One logout ends a session at once; the others expire (max age 3 s) and leave the cache.
+    const out = await fetch(`${server.base}/users/logout`, { method: 'POST', headers: { cookie: `sid=${cookies[0]}` } });
+    assert.ok(out.status < 300);
+    ws.close();
+    polling.close();
+    const after = await until(server, (s) => value(s, 'dpd_sessions_cached') === 0 && value(s, 'dpd_realtime_sockets') === 0 &&
+      value(s, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'polling' }) === 0 &&
+      value(s, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'websocket' }) === 0, 20000);
+    assert.equal(value(after, 'dpd_sessions_cached'), 0);
+    assert.equal(value(after, 'dpd_realtime_sockets'), 0);
+    assert.equal(value(after, 'dpd_realtime_sockets_by_transport', { eio: '4', transport: 'websocket' }), 0);
+    assert.equal(value(after, 'dpd_sessions_ended_total') - value(before, 'dpd_sessions_ended_total'), 1);
+    assert.equal(value(after, 'dpd_sessions_expired_total') - value(before, 'dpd_sessions_expired_total'), 2);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
+test('requests the server refuses before any handler count among the errors', async () => {
+  const server = await startDpd(copyFixture('collections'), ['--limit', 'http.body_bytes=1000']);
+  try {
+    const before = await scrape(server);
+    const big = await fetch(`${server.base}/todos`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x'.repeat(5000) }) });
+    assert.equal(big.status, 413);
+    const after = await scrape(server);
+    assert.equal(value(after, 'dpd_http_errors_total', { kind: 'too_large' }) -
+      value(before, 'dpd_http_errors_total', { kind: 'too_large' }), 1);
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});

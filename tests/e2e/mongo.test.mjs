@@ -7,25 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { api, copyFixture, dpdBin, repoRoot, runDpd, startDpd, tempDir } from './harness.mjs';
-
-async function startCongo(port = 0, seed) {
-  const args = [path.join(repoRoot, 'tests', 'mongo', 'congo.mjs'), String(port)];
-  if (seed) args.push(seed);
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const p = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('CongoDB did not start')); }, 10000);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on port (\d+)/);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); }
-    });
-    proc.on('exit', (c) => { clearTimeout(t); reject(new Error(`CongoDB exited ${c}`)); });
-  });
-  return { port: p, stop: () => new Promise((r) => { proc.once('exit', r); proc.kill('SIGKILL'); }) };
-}
-
+import { api, copyFixture, dpdBin, repoRoot, runDpd, startCongo, startDpd, tempDir } from './harness.mjs';
 
 describe('MongoDB store (on the CongoDB test double)', () => {
   let congo;

@@ -263,7 +263,7 @@ struct MongoStore::Impl {
   std::int32_t pool_max = 0;
   std::int64_t read_budget_ms = 0;       // maxTimeMS of reads (0 = none)
   std::array<std::mutex, 64> doc_locks;  // Update's read-modify-write, striped by collection + id
-  std::atomic<std::int64_t> in_use{0}, calls{0}, unavailable{0};
+  std::atomic<std::int64_t> in_use{0}, calls{0}, unavailable{0}, waits{0};
 
   ~Impl() {
     threads.reset();  // joins: no call is still using the pool
@@ -273,13 +273,19 @@ struct MongoStore::Impl {
 
   // A client from the pool for the duration of one call.
   struct Client {
-    explicit Client(Impl* im) : impl(im), client(mongoc_client_pool_pop(im->pool)) {
+    explicit Client(Impl* im) : impl(im), client(Pop(im)) {
       impl->in_use.fetch_add(1);
       impl->calls.fetch_add(1);
     }
     ~Client() {
       mongoc_client_pool_push(impl->pool, client);
       impl->in_use.fetch_sub(1);
+    }
+    // A free client, or (counted as a wait) the next one given back.
+    static mongoc_client_t* Pop(Impl* im) {
+      if (mongoc_client_t* c = mongoc_client_pool_try_pop(im->pool)) return c;
+      im->waits.fetch_add(1);
+      return mongoc_client_pool_pop(im->pool);
     }
     Impl* impl;
     mongoc_client_t* client;
@@ -650,7 +656,7 @@ boost::asio::awaitable<Status> MongoStore::Ready() {
 
 StoreStats MongoStore::Stats() const {
   StoreStats s;
-  s.pool = StoreStats::Pool{impl_->pool_max, impl_->in_use.load()};
+  s.pool = StoreStats::Pool{impl_->pool_max, impl_->in_use.load(), impl_->waits.load()};
   s.calls = impl_->calls.load();
   s.unavailable = impl_->unavailable.load();
   return s;

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -249,7 +250,7 @@ struct SqliteStore::Impl {
   std::condition_variable cv;
   std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
   bool stopping = false;                       // guarded by mu
-  std::atomic<std::uint64_t> writes{0}, batches{0};
+  std::atomic<std::uint64_t> writes{0}, batches{0}, largest{0}, commit_ns{0};
   // Reads that evaluate $regex run here, not on the HTTP worker that asked: however long they take (at most the
   // read budget), the workers keep answering everything else. Threads have their own read connections.
   std::unique_ptr<asio::thread_pool> slow_reads;
@@ -403,13 +404,18 @@ struct SqliteStore::Impl {
             writer->Exec("RELEASE w");
           }
         }
+        const auto commit_started = std::chrono::steady_clock::now();
         Status commit = writer->Exec("COMMIT");
         if (!commit.ok()) {
           writer->Exec("ROLLBACK");
           for (auto& r : results) r = {commit, 0};
         } else {
+          commit_ns += static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - commit_started)
+                  .count());
           ++batches;
           writes += batch.size();
+          if (batch.size() > largest.load(std::memory_order_relaxed)) largest = batch.size();
         }
       } else {
         for (auto& r : results) r = {begin, 0};
@@ -660,5 +666,16 @@ Result<std::string> SqliteStore::ExplainFind(std::string_view collection, const 
 
 std::uint64_t SqliteStore::writes_committed() const { return impl_->writes.load(); }
 std::uint64_t SqliteStore::batches_committed() const { return impl_->batches.load(); }
+
+StoreStats SqliteStore::Stats() const {
+  StoreStats s;
+  StoreStats::GroupCommit g;
+  g.batches = static_cast<std::int64_t>(impl_->batches.load());
+  g.writes = static_cast<std::int64_t>(impl_->writes.load());
+  g.largest = static_cast<std::int64_t>(impl_->largest.load());
+  g.commit_seconds = static_cast<double>(impl_->commit_ns.load()) / 1e9;
+  s.group_commit = g;
+  return s;
+}
 
 }  // namespace dpd::store::sqlite

@@ -52,6 +52,7 @@ class SqliteStore : public Store {
   // Writes committed and transactions (batches) used so far.
   std::uint64_t writes_committed() const;
   std::uint64_t batches_committed() const;
+  StoreStats Stats() const override;
 
  private:
   SqliteStore();

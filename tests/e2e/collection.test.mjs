@@ -108,7 +108,11 @@ describe('collections (spec §5)', () => {
       r = await api(server, 'GET', `/todos/${a.id}`);
       assert.deepEqual(r.json, a);
       r = await api(server, 'GET', `/todos?id=${b.id}`);
-      assert.equal(r.json.title, 'beta');
+      // An id of digits only (4 in 10,000 ids) is typed as a number by the form query: a list lookup, as Deployd.
+      if (/^\d+$/.test(b.id)) assert.deepEqual(r.json, [], r.text);
+      else assert.equal(r.json.title, 'beta', r.text);
+      r = await api(server, 'GET', `/todos${q({ id: b.id })}`);
+      assert.equal(r.json.title, 'beta', r.text);
       r = await api(server, 'GET', '/todos/0123456789abcdef');
       assert.equal(r.status, 404);
       assert.equal(r.text, '{"message":"not found","statusCode":404,"status":404}');

@@ -17,6 +17,7 @@ function sql(appDir, statement) {
 // Deployd 1.2's formats, computed here independently of dpd.
 const legacyHash = (password, salt) => salt + crypto.createHmac('sha256', salt).update(password).digest('hex');
 const md5 = (s) => crypto.createHash('md5').update(s).digest('hex');
+const jsonQuery = (obj) => '?' + encodeURIComponent(JSON.stringify(obj));
 
 describe('users, sessions and root', () => {
   let server;
@@ -110,8 +111,9 @@ describe('users, sessions and root', () => {
       const stored = await rootRead(ta.json.id);
       assert.equal(stored.owner, users.alice.id, 'protect(owner) holds');
       if (r.status !== 200) assert.notEqual(stored.title, `upd-${actor}`, `a refused update wrote nothing (${actor})`);
-      // update by query: the extra fields guard the target
-      r = await api(server, 'PUT', `/todos?id=${ta.json.id}&title=${encodeURIComponent(stored.title)}`,
+      // update by query: the extra fields guard the target (a JSON query: a form query types an id of digits only as a
+      // number, as Deployd does)
+      r = await api(server, 'PUT', `/todos${jsonQuery({ id: ta.json.id, title: stored.title })}`,
         { secret: `q-${actor}` }, headers);
       assert.equal(r.status, expect.update[actor], `update by query as ${actor}: ${r.text}`);
       const afterQuery = await rootRead(ta.json.id);
@@ -125,7 +127,7 @@ describe('users, sessions and root', () => {
         assert.equal(r.status, 403, `delete by id as ${actor}`);
         r = await api(server, 'DELETE', `/todos?title=${encodeURIComponent(stored.title)}`, undefined, headers);
         assert.equal(r.status, 400, `delete by query without id as ${actor} (Deployd needs an id)`);
-        r = await api(server, 'DELETE', `/todos?id=${ta.json.id}&title=${encodeURIComponent(stored.title)}`, undefined, headers);
+        r = await api(server, 'DELETE', `/todos${jsonQuery({ id: ta.json.id, title: stored.title })}`, undefined, headers);
         assert.equal(r.status, 403, `delete by query as ${actor}`);
         assert.ok(await rootRead(ta.json.id), `a refused delete deleted nothing (${actor})`);
       }

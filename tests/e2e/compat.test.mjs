@@ -140,7 +140,7 @@ describe('compat: realtime ordering and targets', () => {
     fs.writeFileSync(path.join(app, 'resources', 'users', 'get.js'), "if (this.banned) cancel('banned', 401);\n");
     server = await startDpd(app);
   });
-  after(async () => { assert.equal(await server.stop(), 0); });
+  after(async () => { const c = await server.stop(); assert.equal(c, 0, `dpd exited ${c}: ${server.stderr().slice(-6000)}`); });
 
   // dpd writes a request's frames to their sockets before it writes the response (Hub::Fence). Two TCP connections
   // are still two queues in the kernel: on a loaded machine loopback delivery of the frame can be deferred (softirq

@@ -35,7 +35,7 @@ describe('MongoDB store (on the CongoDB test double)', () => {
       env: { ...env, DPD_TEST_DB: `mongodb://127.0.0.1:${congo.port}/e2e${process.pid}`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
     });
     const summary = (r.stdout.match(/^# (pass|fail) \d+$/gm) || []).join(', ');
-    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}`);
+    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}\n--- the nested run's last output ---\n${r.stdout.slice(-8000)}${r.stderr.slice(-2000)}`);
     assert.match(summary, /# fail 0/);
   });
 
@@ -48,7 +48,7 @@ describe('MongoDB store (on the CongoDB test double)', () => {
       env: { ...env, DPD_TEST_DB: `mongodb://127.0.0.1:${congo.port}/atomic${process.pid}`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
     });
     const summary = (r.stdout.match(/^# (pass|fail) \d+$/gm) || []).join(', ');
-    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}`);
+    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}\n--- the nested run's last output ---\n${r.stdout.slice(-8000)}${r.stderr.slice(-2000)}`);
     assert.match(summary, /# pass 3, # fail 0/);
   });
 });

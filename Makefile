@@ -6,7 +6,7 @@ PORT ?= 2403
 JOBS ?= $(shell nproc)
 DPD := build/$(PRESET)/src/cli/dpd
 
-.PHONY: all setup build run test test-release test-asan test-package test-fuzz fuzz fuzz-build test-tsan unit e2e crash bench bench-compare bench-smoke attack \
+.PHONY: all setup build run test test-release test-asan test-package test-fuzz fuzz fuzz-build test-tsan unit e2e crash powerloss bench bench-compare bench-smoke attack \
         package install format clean
 
 all: build
@@ -94,13 +94,18 @@ unit:
 # Every server's log of the run is kept and checked for secrets afterwards (tests/check-logs.mjs).
 e2e:
 	rm -rf tests/output/logs/$(PRESET)
-	cd tests && DPD_LOG_DIR=$(CURDIR)/tests/output/logs/$(PRESET) DPD_BIN=$(CURDIR)/$(DPD) node --test --test-concurrency=2 e2e/ crash/
+	cd tests && DPD_LOG_DIR=$(CURDIR)/tests/output/logs/$(PRESET) DPD_BIN=$(CURDIR)/$(DPD) node --test --test-concurrency=2 e2e/ crash/ powerloss/
 	node tests/check-logs.mjs tests/output/logs/$(PRESET)
 
 # Many kill -9 rounds (make test runs 3).
 crash: setup
 	@$(MAKE) --no-print-directory build PRESET=release
 	cd tests && CRASH_ITERATIONS=$${CRASH_ITERATIONS:-50} DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test crash/
+
+# Many power cuts through the LD_PRELOAD shim (make test runs 20); POWERLOSS_SYNC=normal shows what that option loses.
+powerloss: setup
+	@$(MAKE) --no-print-directory build PRESET=release
+	cd tests && POWERLOSS_CUTS=$${POWERLOSS_CUTS:-500} DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test powerloss/
 
 bench: setup
 	@$(MAKE) --no-print-directory build PRESET=release

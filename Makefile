@@ -41,7 +41,7 @@ test-asan:
 # libFuzzer targets (fuzz/, docs/fuzzing.md), built with clang + ASan + UBSan. test-fuzz replays every corpus file
 # once (each crash ever found is one); `make fuzz FUZZ_SECONDS=300` fuzzes each target, new inputs going to
 # build/fuzz/corpus/<target>, crashes to build/fuzz/artifacts/ (add them to fuzz/corpus/<target>/ once fixed).
-FUZZ_TARGETS := fuzz_json fuzz_query_string fuzz_query fuzz_sql fuzz_update fuzz_engineio fuzz_static fuzz_cookie
+FUZZ_TARGETS := fuzz_json fuzz_query_string fuzz_query fuzz_sql fuzz_update fuzz_engineio fuzz_static fuzz_cookie fuzz_http fuzz_router
 FUZZ_SECONDS ?= 60
 fuzz-build: setup
 	@cmake --preset fuzz >/dev/null

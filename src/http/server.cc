@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "http/request_reader.h"
 
 namespace dpd::http {
 namespace asio = boost::asio;
@@ -88,16 +89,6 @@ struct Admission {
     admitted = total;
   }
 };
-
-template <typename Message>
-bool HeadersWithinLimits(const Message& msg, const HttpLimits& limits) {
-  std::size_t count = 0, bytes = 0;
-  for (const auto& field : msg) {
-    ++count;
-    bytes += field.name_string().size() + field.value().size() + 4;  // "name: value\r\n"
-  }
-  return count <= limits.header_count && bytes <= limits.header_bytes;
-}
 
 }  // namespace
 
@@ -265,20 +256,9 @@ struct Server::Impl {
   }
 
   std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done, bool in_body) {
-    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == bhttp::error::partial_message || ec == asio::error::operation_aborted) {
-      return std::nullopt;
-    }
-    if (ec == beast::error::timeout) {
-      if (in_body) return TransportError(408, "Request Timeout");
-      return std::nullopt;  // slowloris: header deadline passed, just close
-    }
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
-      if (!start_line_done) return TransportError(414, "URI Too Long");
-      return TransportError(431, "Request Header Fields Too Large");
-    }
-    if (ec == bhttp::error::body_limit) return TransportError(413, "Payload Too Large");
-    return TransportError(400, "Bad Request");
+    const int status = ParseErrorStatus(ec, start_line_done, in_body);
+    if (status == 0) return std::nullopt;
+    return TransportError(status, ReasonOf(status));
   }
 
   asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w, ConnectionLease lease) {
@@ -297,8 +277,7 @@ struct Server::Impl {
       }
     } cleanup{this, list, self_it};
 
-    const std::size_t header_limit = limits.request_line_bytes + limits.header_bytes;
-    beast::flat_buffer buffer(header_limit + 64 * 1024);
+    beast::flat_buffer buffer(HeadLimit(limits) + 64 * 1024);
     bool linger = false;  // an error was answered while the client may still be sending (e.g. a 413 body)
     while (!stopping) {
       state.busy = false;
@@ -309,9 +288,8 @@ struct Server::Impl {
         buffer.commit(n);
       }
       state.busy = true;
-      bhttp::request_parser<bhttp::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(header_limit));
-      parser.body_limit(limits.body_bytes);
+      RequestParser parser;
+      ApplyLimits(parser, limits);
       stream.expires_after(limits.header_deadline);
       auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       if (hec) {
@@ -325,29 +303,8 @@ struct Server::Impl {
       }
       auto& msg = parser.get();
       std::optional<Response> early;
-      std::string target(msg.target());
-      if (msg.method() == bhttp::verb::unknown) {
-        early = TransportError(400, "Bad Request");
-      } else if (msg.method_string().size() + target.size() + 10 > limits.request_line_bytes) {
-        early = TransportError(414, "URI Too Long");
-      } else if (!HeadersWithinLimits(msg, limits)) {
-        early = TransportError(431, "Request Header Fields Too Large");
-      } else {
-        // Absolute-form (RFC 7230 §5.3.2) is reduced to its path: the Host part never influences routing.
-        if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) {
-          std::size_t slash = target.find('/', target.find("//") + 2);
-          target = slash == std::string::npos ? "/" : target.substr(slash);
-        }
-        std::size_t q = target.find('?');
-        if (target.empty() || target[0] != '/') {
-          if (!(target == "*" && msg.method() == bhttp::verb::options))
-            early = TransportError(400, "Bad Request");
-          else
-            target = "/";
-        } else if (q != std::string::npos && target.size() - q - 1 > limits.query_string_bytes) {
-          early = TransportError(414, "URI Too Long");
-        }
-      }
+      std::string target;
+      if (const int status = CheckHead(msg, limits, target)) early = TransportError(status, ReasonOf(status));
       if (early) {
         Refused(early->status);
         bool ok = true;
@@ -403,18 +360,8 @@ struct Server::Impl {
         }
       }
 
-      Request req;
-      req.method = std::string(msg.method_string());
-      req.target = std::move(target);
-      req.headers.reserve(std::distance(msg.begin(), msg.end()));
-      for (const auto& field : msg) {
-        std::string name(field.name_string());
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-        req.headers.emplace_back(std::move(name), std::string(field.value()));
-      }
-      req.keep_alive = msg.keep_alive();
       const bool http10 = msg.version() == 10;
-      req.body = std::move(msg.body());
+      Request req = TakeRequest(msg, std::move(target));
       req.remote_ip = ClientIp(ip, req);
       req.client_fd = stream.socket().native_handle();
       req.id = next_id++;

@@ -109,14 +109,6 @@ Result<std::shared_ptr<Resource>> TypeRegistry::Make(const config::ResourceConfi
   return made;
 }
 
-std::string JsName(std::string_view resource_name) {
-  std::string out;
-  for (char c : resource_name) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += c;
-  }
-  return out;
-}
-
 UserCollection* AsUserCollection(Resource* r) {
   // Only the UserCollection factory registers traits with `users`.
   return r != nullptr && r->traits().users ? static_cast<UserCollection*>(r) : nullptr;

@@ -64,10 +64,6 @@ class TypeRegistry {
   std::map<std::string, ResourceType, std::less<>> types_;
 };
 
-// The one jsName rule (spec §4.4, §10): the resource name without its non-alphanumeric characters ("a-b/c" → "abc"),
-// the key of `dpd.<key>` in /dpd.js and in scripts.
-std::string JsName(std::string_view resource_name);
-
 // The resource as a user collection (traits().users), or null.
 UserCollection* AsUserCollection(Resource* r);
 

@@ -1,8 +1,18 @@
 #include "resources/resource.h"
 
+#include <cctype>
+
 #include "base/log.h"
 
 namespace dpd::resources {
+
+std::string JsName(std::string_view resource_name) {
+  std::string out;
+  for (char c : resource_name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += c;
+  }
+  return out;
+}
 
 const std::string* Context::header(std::string_view lower_name) const {
   if (headers == nullptr) return nullptr;

@@ -23,6 +23,10 @@
 
 namespace dpd::resources {
 
+// The one jsName rule (spec §4.4, §10): the resource name without its non-alphanumeric characters ("a-b/c" → "abc"),
+// the key of `dpd.<key>` in /dpd.js and in scripts.
+std::string JsName(std::string_view resource_name);
+
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 class Router;

@@ -187,6 +187,7 @@ struct Runtime::Impl {
   struct LruEntry {
     NameSet* set;
     std::string source;
+    std::string file;  // the file it was first compiled for
     Compiled compiled;
   };
   std::list<LruEntry> lru;
@@ -194,6 +195,7 @@ struct Runtime::Impl {
     std::vector<std::string> names;
     v8::Global<v8::Value> array;  // the names as a frozen JS array (the prelude's `names`)
     std::unordered_map<std::string, std::list<LruEntry>::iterator> index;  // source → entry
+    std::unordered_map<std::string, std::string> source_of_file;            // file → the source last compiled for it
   };
   std::list<NameSet> name_sets;
   const std::vector<std::string>* last_names = nullptr;
@@ -397,10 +399,29 @@ struct Runtime::Impl {
     }
     used->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
     compiled.used.Reset(isolate, used);
-    lru.push_front(LruEntry{&set, program.source, std::move(compiled)});
+    // A file compiled anew has changed (a reload): its earlier version is dead, so it goes now instead of
+    // lingering until edits fill the cache to its limit. (A source shared by two files stays while the file that
+    // first compiled it keeps it; at worst the other file compiles it again.)
+    if (!program.file.empty()) {
+      auto [prev, inserted] = set.source_of_file.try_emplace(program.file, program.source);
+      if (!inserted && prev->second != program.source) {
+        if (auto old = set.index.find(prev->second); old != set.index.end()) {
+          lru.erase(old->second);
+          set.index.erase(old);
+          counters->evictions.fetch_add(1, std::memory_order_relaxed);
+        }
+        prev->second = program.source;
+      }
+    }
+    lru.push_front(LruEntry{&set, program.source, program.file, std::move(compiled)});
     set.index[program.source] = lru.begin();
     while (lru.size() > limits.cache_entries) {
-      lru.back().set->index.erase(lru.back().source);
+      NameSet* owner = lru.back().set;
+      owner->index.erase(lru.back().source);
+      if (auto f = owner->source_of_file.find(lru.back().file);
+          f != owner->source_of_file.end() && f->second == lru.back().source) {
+        owner->source_of_file.erase(f);
+      }
       lru.pop_back();
       counters->evictions.fetch_add(1, std::memory_order_relaxed);
     }

@@ -273,5 +273,20 @@ TEST(EngineTest, CompiledOncePerSource) {
   EXPECT_EQ(rt.cache_misses(), misses + 1);
 }
 
+TEST(EngineTest, AnEditedFileLeavesNoDeadVersionInTheCache) {
+  auto& rt = Runtime::ForThisThread();
+  auto run = [&](const std::string& file, const std::string& source) {
+    return rt.Run({file, source}, kNames, Invocation{});
+  };
+  run("resources/edit/get.js", "this.v = 0;");
+  run("resources/other/get.js", "this.w = 1;");
+  const std::size_t entries = CompileCacheFigures().entries;
+  for (int v = 1; v <= 20; ++v) run("resources/edit/get.js", "this.v = " + std::to_string(v) + ";");
+  EXPECT_EQ(CompileCacheFigures().entries, entries);  // one version of each file, however often it changed
+  const auto misses = rt.cache_misses();
+  run("resources/other/get.js", "this.w = 1;");  // the other file kept its entry
+  EXPECT_EQ(rt.cache_misses(), misses);
+}
+
 }  // namespace
 }  // namespace dpd::script

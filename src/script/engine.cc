@@ -32,6 +32,7 @@ struct CacheCounters {
   std::atomic<std::size_t> entries{0};
   std::atomic<std::uint64_t> calls{0}, run_ns{0};  // Run calls and their time on the thread
   std::atomic<std::size_t> heap_used{0};           // the isolate's used heap, sampled every 64 calls
+  std::atomic<std::size_t> heap_physical{0};       // and the memory its heap holds from the system
 };
 std::mutex& CountersMutex() {
   static std::mutex mu;
@@ -655,6 +656,7 @@ CacheFigures CompileCacheFigures() {
     f.calls += c->calls.load(std::memory_order_relaxed);
     f.run_seconds += static_cast<double>(c->run_ns.load(std::memory_order_relaxed)) / 1e9;
     f.heap_bytes += c->heap_used.load(std::memory_order_relaxed);
+    f.heap_physical_bytes += c->heap_physical.load(std::memory_order_relaxed);
     ++f.runtimes;
   }
   return f;
@@ -690,6 +692,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
         v8::HeapStatistics heap;
         im.isolate->GetHeapStatistics(&heap);
         c.heap_used.store(heap.used_heap_size(), std::memory_order_relaxed);
+        c.heap_physical.store(heap.total_physical_size(), std::memory_order_relaxed);
       }
     }
   } timed{im};

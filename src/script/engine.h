@@ -127,6 +127,7 @@ struct CacheFigures {
   std::uint64_t calls = 0;     // script runs
   double run_seconds = 0;      // their time on their threads (a script's own work, not what it waited for)
   std::size_t heap_bytes = 0;  // used V8 heap over every isolate (sampled every 64 calls of each)
+  std::size_t heap_physical_bytes = 0;  // memory V8's heaps hold from the system (committed and touched), same sampling
 };
 CacheFigures CompileCacheFigures();
 

@@ -102,6 +102,9 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
                                 "Time event scripts ran on their threads (not what they waited for).", sc.run_seconds));
     out.push_back(GaugeFamily("dpd_script_heap_bytes", "Used V8 heap over every isolate (sampled every 64 runs).",
                               d(sc.heap_bytes)));
+    out.push_back(GaugeFamily("dpd_script_heap_physical_bytes",
+                              "Memory V8's heaps hold from the system over every isolate (sampled every 64 runs).",
+                              d(sc.heap_physical_bytes)));
     out.push_back(
         CounterFamily("dpd_script_cache_hits_total", "Event script calls served by a compiled function.", d(sc.hits)));
     out.push_back(CounterFamily("dpd_script_cache_misses_total", "Event script compilations.", d(sc.misses)));

@@ -129,7 +129,7 @@ test('every family is there; sessions and sockets move and go back to their base
     const before = await scrape(server);
     for (const name of ['dpd_http_errors_total', 'dpd_store_operation_duration_seconds', 'dpd_store_group_commits_total',
       'dpd_store_group_commit_writes_total', 'dpd_store_commit_seconds_total', 'dpd_script_calls_total',
-      'dpd_script_seconds_total', 'dpd_script_heap_bytes', 'dpd_sessions_created_total', 'dpd_sessions_ended_total',
+      'dpd_script_seconds_total', 'dpd_script_heap_bytes', 'dpd_script_heap_physical_bytes', 'dpd_sessions_created_total', 'dpd_sessions_ended_total',
       'dpd_sessions_evicted_total', 'dpd_sessions_expired_total', 'dpd_sessions_swept_total',
       'dpd_session_sweep_seconds_total', 'dpd_realtime_sockets_by_transport', 'dpd_realtime_rooms',
       'dpd_realtime_deliveries_total', 'dpd_realtime_dropped_total', 'dpd_event_loop_lag_seconds',

@@ -1,6 +1,7 @@
 # Thin front over scripts/setup.sh, CMake presets, ctest and the end-to-end suite.
 #   make run    install what is missing, build (release), serve examples/todos on http://127.0.0.1:2403
-#   make test   install what is missing, build, run unit + end-to-end tests (release), then the same under ASan+UBSan
+#   make test   install what is missing, build, run unit + end-to-end tests (release), then the same under ASan+UBSan,
+#               then the unit tests and the concurrency-heavy end-to-end suites under ThreadSanitizer
 PRESET ?= release
 PORT ?= 2403
 JOBS ?= $(shell nproc)
@@ -27,6 +28,7 @@ test: setup
 	@$(MAKE) --no-print-directory test-package
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-tsan
 
 test-release:
 	@$(MAKE) --no-print-directory build PRESET=release
@@ -64,7 +66,7 @@ fuzz: fuzz-build
 	done
 
 # ThreadSanitizer (docs/fuzzing.md § Threads): the unit tests and the concurrency-heavy end-to-end suites against the
-# tsan build, with tests/tsan.supp (libraries not built with TSan only). Not yet part of make test.
+# tsan build, with tests/tsan.supp (libraries not built with TSan only). Part of make test.
 TSAN_SUITES ?= e2e/realtime.test.mjs e2e/users.test.mjs e2e/reload.test.mjs e2e/internal_client.test.mjs e2e/cluster.test.mjs crash/
 test-tsan: setup
 	@$(MAKE) --no-print-directory build PRESET=tsan

@@ -37,9 +37,11 @@ function writeApp() {
   put('notes/config.json', { type: 'Collection', properties: { title: { type: 'string', required: true },
     body: { type: 'string' }, owner: { type: 'string' }, n: { type: 'number' }, tags: { type: 'array' } } });
   if (process.env.SOAK_SCRIPTS === '0') return app;  // the same traffic without event scripts (diagnosis)
+  // SOAK_EMIT=0 leaves out the scripts' emit calls (diagnosis).
+  const emit = process.env.SOAK_EMIT === '0' ? '// ' : '';
   put('notes/post.js', "if (me) this.owner = me.id;\nif (!this.title.length) error('title', 'empty');\n" +
-    "emit('notes:created', {title: this.title});\n");
-  put('notes/put.js', "if (this.n > 1e9) cancel('too big', 400);\nemit('notes:updated', {id: this.id, n: this.n});\n");
+    `${emit}emit('notes:created', {title: this.title});\n`);
+  put('notes/put.js', `if (this.n > 1e9) cancel('too big', 400);\n${emit}emit('notes:updated', {id: this.id, n: this.n});\n`);
   put('notes/delete.js', "if (this.title === 'keep') cancel('kept', 400);\n");
   return app;
 }
@@ -72,6 +74,7 @@ async function metrics(base) {
     scripts: value('dpd_script_cache_entries'),
     heap: value('dpd_script_heap_bytes'),
     v8: value('dpd_script_heap_physical_bytes'),
+    isolates: value('dpd_script_isolates'),
   };
 }
 
@@ -255,7 +258,7 @@ test(`soak: ${SECONDS} s of mixed traffic, memory flat and every count back to i
     for (const s of samples) {
       console.log(`soak:   t=${s.t}s ${s.phase} rss=${(s.rss / 1048576).toFixed(1)} MiB fds=${s.fds} sessions=${s.sessions} ` +
         `sockets=${s.sockets} script-cache=${s.scripts} script-heap=${(s.heap / 1048576).toFixed(1)} MiB ` +
-        `(V8 holds ${(s.v8 / 1048576).toFixed(1)} MiB)`);
+        `(V8 holds ${(s.v8 / 1048576).toFixed(1)} MiB in ${s.isolates} isolates)`);
     }
     console.log(`soak: anonymous RSS troughs (MiB, one per ${SAMPLE_SECONDS} s): ${points.map((p) => (p[1] / 1048576).toFixed(2)).join(' ')}`);
     if (fileRss.length) {

@@ -157,6 +157,19 @@ int TypeRank(const json::value* v) {
   return 3;
 }
 
+// Sorting places an array or object among the strings, by its JSON text: the SQLite store orders by
+// json_extract(), which yields that text, and the two must agree (fuzz_sql found they did not). MongoDB orders an
+// array by its smallest (ascending) or largest (descending) element; neither store does that (docs/query-language.md).
+int SortRank(const json::value* v) { return std::min(TypeRank(v), 2); }
+
+std::string SortText(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::Write(v); }
+
+// Byte-wise, as SQLite's BINARY collation compares TEXT.
+int CompareAsText(const json::value& a, const json::value& b) {
+  const int c = SortText(a).compare(SortText(b));
+  return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 bool Matches(const Filter& filter, const json::object& doc) {
@@ -189,8 +202,8 @@ void ApplyQueryOptions(const Query& q, std::size_t default_limit, std::vector<js
       for (const auto& key : q.sort) {
         const json::value* x = Lookup(values[ia], key.path);
         const json::value* y = Lookup(values[ib], key.path);
-        int rx = TypeRank(x), ry = TypeRank(y);
-        int c = rx != ry ? (rx < ry ? -1 : 1) : (x && y ? Compare(*x, *y).value_or(0) : 0);
+        int rx = SortRank(x), ry = SortRank(y);
+        int c = rx != ry ? (rx < ry ? -1 : 1) : rx == 2 ? CompareAsText(*x, *y) : (x && y ? Compare(*x, *y).value_or(0) : 0);
         if (c != 0) return key.descending ? c > 0 : c < 0;
       }
       return last_desc ? ia > ib : ia < ib;

@@ -7,7 +7,7 @@ PORT ?= 2403
 JOBS ?= $(shell nproc)
 DPD := build/$(PRESET)/src/cli/dpd
 
-.PHONY: all setup build run test test-release test-asan test-package test-fuzz fuzz fuzz-build test-tsan unit e2e crash powerloss soak bench bench-compare bench-smoke attack \
+.PHONY: all setup build run test test-release test-asan test-package test-fuzz fuzz fuzz-build test-tsan unit e2e crash powerloss soak soak-smoke bench bench-compare bench-smoke attack \
         package install format clean
 
 all: build
@@ -34,6 +34,7 @@ test-release:
 	@$(MAKE) --no-print-directory build PRESET=release
 	@$(MAKE) --no-print-directory unit e2e PRESET=release
 	@$(MAKE) --no-print-directory bench-smoke
+	@$(MAKE) --no-print-directory soak-smoke
 
 # Sanitizers: unit tests and the whole end-to-end suite against the asan+ubsan binary.
 test-asan:
@@ -114,6 +115,10 @@ powerloss: setup
 soak: setup
 	@$(MAKE) --no-print-directory build PRESET=release
 	cd tests && SOAK_SECONDS=$${SOAK_SECONDS:-600} DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test soak/
+
+# Two minutes of the soak (make test): every count must return to its baseline; the RSS trend is printed only.
+soak-smoke:
+	cd tests && SOAK_SECONDS=120 SOAK_RSS=report DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test soak/
 
 bench: setup
 	@$(MAKE) --no-print-directory build PRESET=release

@@ -101,7 +101,7 @@ bool TestCondition(const Condition& c, const json::value& root) {
     }
     case Op::kAll: {
       const json::array* a = v ? v->if_array() : nullptr;
-      r = a != nullptr;
+      r = a != nullptr && !c.operand.as_array().empty();  // {"$all": []} matches nothing, as in MongoDB and SQL
       for (const auto& want : c.operand.as_array()) {
         if (!r) break;
         r = std::any_of(a->begin(), a->end(), [&](const json::value& e) { return ScalarEquals(e, want); });

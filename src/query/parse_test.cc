@@ -147,6 +147,7 @@ TEST(MatcherTest, MongoLikeSemantics) {
   EXPECT_FALSE(m(R"({"$nor":[{"title":"q"},{"score":5}]})"));
   EXPECT_TRUE(m(R"({"score":{"$not":{"$gt":7}}})"));
   EXPECT_TRUE(m(R"({"tags":{"$all":["y","x"]}})"));
+  EXPECT_FALSE(m(R"({"tags":{"$all":[]}})"));  // matches nothing, as in MongoDB (fuzz_sql found the matcher matched all)
   EXPECT_TRUE(m(R"({"tags":{"$size":2}})"));
   EXPECT_TRUE(m(R"({"tags":{"$elemMatch":{"$eq":"y"}}})"));
   EXPECT_TRUE(m(R"({"score":{"$mod":[2,1]}})"));

@@ -71,15 +71,4 @@ Request TakeRequest(ParsedRequest& msg, std::string target) {
   return req;
 }
 
-std::string_view ReasonOf(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    default: return "Error";
-  }
-}
-
 }  // namespace dpd::http

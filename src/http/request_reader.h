@@ -42,7 +42,4 @@ int CheckHead(const ParsedRequest& msg, const HttpLimits& limits, std::string& t
 // arrival order, keep-alive, body. remote_ip, client_fd and id are the caller's.
 Request TakeRequest(ParsedRequest& msg, std::string target);
 
-// The reason phrase dpd sends with a transport-level refusal ("Bad Request", "URI Too Long", …).
-std::string_view ReasonOf(int status);
-
 }  // namespace dpd::http

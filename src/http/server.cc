@@ -258,7 +258,7 @@ struct Server::Impl {
   std::optional<Response> ParseErrorResponse(const boost::system::error_code& ec, bool start_line_done, bool in_body) {
     const int status = ParseErrorStatus(ec, start_line_done, in_body);
     if (status == 0) return std::nullopt;
-    return TransportError(status, ReasonOf(status));
+    return TransportError(status, ReasonPhrase(status));
   }
 
   asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w, ConnectionLease lease) {
@@ -304,7 +304,7 @@ struct Server::Impl {
       auto& msg = parser.get();
       std::optional<Response> early;
       std::string target;
-      if (const int status = CheckHead(msg, limits, target)) early = TransportError(status, ReasonOf(status));
+      if (const int status = CheckHead(msg, limits, target)) early = TransportError(status, ReasonPhrase(status));
       if (early) {
         Refused(early->status);
         bool ok = true;

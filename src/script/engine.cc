@@ -1,6 +1,6 @@
 #include "script/engine.h"
 
-#include <libplatform/libplatform.h>
+#include <node.h>
 #include <v8.h>
 
 #include <algorithm>
@@ -15,13 +15,16 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "script/platform.h"
 #include "script/prelude.js.h"
 
 namespace dpd::script {
 namespace {
 
-std::unique_ptr<v8::Platform>& PlatformHolder() {
-  static std::unique_ptr<v8::Platform> platform;
+// Node's platform (a v8::Platform that can also host Node.js environments, modules/host.h) and Node's per-process
+// state, set up once for the whole process.
+std::unique_ptr<node::MultiIsolatePlatform>& PlatformHolder() {
+  static std::unique_ptr<node::MultiIsolatePlatform> platform;
   return platform;
 }
 
@@ -52,11 +55,90 @@ std::shared_ptr<CacheCounters> RegisterCounters() {
 void InitializeV8() {
   static std::once_flag once;
   std::call_once(once, [] {
-    PlatformHolder() = v8::platform::NewDefaultPlatform();
+    // Node's process-wide part (ICU, OpenSSL, its option parser), without anything that belongs to dpd: no stdio,
+    // signal or resource-limit changes, no NODE_OPTIONS, no command line.
+    namespace pf = node::ProcessFlags;
+    const auto flags = static_cast<pf::Flags>(
+        pf::kNoInitializeV8 | pf::kNoInitializeNodeV8Platform | pf::kNoStdioInitialization |
+        pf::kNoDefaultSignalHandling | pf::kDisableNodeOptionsEnv | pf::kDisableCLIOptions | pf::kNoAdjustResourceLimits |
+        pf::kNoUseLargePages | pf::kNoPrintHelpOrVersionOutput | pf::kNoParseGlobalDebugVariables);
+    static std::unique_ptr<node::InitializationResult> result = node::InitializeOncePerProcess({"dpd"}, flags);
+    for (const auto& e : result->errors()) spdlog::warn("node initialisation: {}", e);
+    PlatformHolder() = node::MultiIsolatePlatform::Create(2);
     v8::V8::InitializePlatform(PlatformHolder().get());
     v8::V8::Initialize();
   });
 }
+
+double MonotonicSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The foreground tasks V8 posts for one script isolate (GC steps, the memory reducer, compile finalisation). The
+// runtime runs the due ones after each call, outside any script (RunDue); an idle isolate's tasks wait. A delegate
+// rather than a libuv loop: the worker threads have none.
+class ForegroundTasks final : public node::IsolatePlatformDelegate {
+ public:
+  class Runner final : public v8::TaskRunner {
+   public:
+    void PostTask(std::unique_ptr<v8::Task> task) override { Push(std::move(task), 0); }
+    void PostNonNestableTask(std::unique_ptr<v8::Task> task) override { Push(std::move(task), 0); }
+    void PostDelayedTask(std::unique_ptr<v8::Task> task, double delay) override { Push(std::move(task), delay); }
+    void PostNonNestableDelayedTask(std::unique_ptr<v8::Task> task, double delay) override {
+      Push(std::move(task), delay);
+    }
+    void PostIdleTask(std::unique_ptr<v8::IdleTask>) override {}  // IdleTasksEnabled() is false
+    bool IdleTasksEnabled() override { return false; }
+    bool NonNestableTasksEnabled() const override { return true; }
+    bool NonNestableDelayedTasksEnabled() const override { return true; }
+
+    // Runs the tasks due now; those they post wait for the next time. The caller has entered the isolate.
+    void RunDue() {
+      if (count_.load(std::memory_order_acquire) == 0) return;
+      const double now = MonotonicSeconds();
+      std::vector<std::unique_ptr<v8::Task>> due;
+      {
+        std::lock_guard lock(mu_);
+        for (auto it = items_.begin(); it != items_.end();) {
+          if (it->due <= now) {
+            due.push_back(std::move(it->task));
+            it = items_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        count_.store(items_.size(), std::memory_order_release);
+      }
+      for (auto& t : due) t->Run();
+    }
+    void Clear() {
+      std::lock_guard lock(mu_);
+      items_.clear();
+      count_.store(0, std::memory_order_release);
+    }
+
+   private:
+    void Push(std::unique_ptr<v8::Task> task, double delay) {
+      std::lock_guard lock(mu_);
+      items_.push_back({MonotonicSeconds() + delay, std::move(task)});
+      count_.store(items_.size(), std::memory_order_release);
+    }
+    struct Item {
+      double due;
+      std::unique_ptr<v8::Task> task;
+    };
+    std::mutex mu_;
+    std::vector<Item> items_;  // guarded by mu_ (a few at a time: V8 posts GC and compiler steps)
+    std::atomic<std::size_t> count_{0};
+  };
+
+  std::shared_ptr<v8::TaskRunner> GetForegroundTaskRunner() override { return runner_; }
+  bool IdleTasksEnabled() override { return false; }
+  Runner& runner() { return *runner_; }
+
+ private:
+  std::shared_ptr<Runner> runner_ = std::make_shared<Runner>();
+};
 
 // One thread for the whole process: stops calls that run past their deadline. Arming and disarming is an atomic
 // store (a script call must not wake another thread), and the thread looks at the armed deadlines every kTick, so
@@ -139,6 +221,11 @@ bool NeededBy(const std::string& value, const std::function<bool(std::string_vie
 
 }  // namespace
 
+node::MultiIsolatePlatform* SharedPlatform() {
+  InitializeV8();
+  return PlatformHolder().get();
+}
+
 bool MentionsName(std::string_view source, std::string_view name) {
   for (std::size_t pos = source.find(name); pos != std::string_view::npos; pos = source.find(name, pos + 1)) {
     const bool start_ok = pos == 0 || !IsIdentifierChar(source[pos - 1]);
@@ -164,6 +251,7 @@ struct Runtime::Impl {
   ScriptLimits limits;
   v8::Isolate::CreateParams params;
   v8::Isolate* isolate = nullptr;
+  ForegroundTasks tasks;  // V8's foreground tasks for `isolate`
   v8::Global<v8::Context> context;
   v8::Global<v8::Function> prelude;
   v8::Global<v8::Object> host;
@@ -223,10 +311,22 @@ struct Runtime::Impl {
     prelude.Reset();
     host.Reset();
     context.Reset();
+    PlatformHolder()->UnregisterIsolate(isolate);
     isolate->Dispose();
     isolate = nullptr;
+    tasks.runner().Clear();
     delete params.array_buffer_allocator;
     params.array_buffer_allocator = nullptr;
+  }
+
+  // V8's foreground tasks that are due, outside any call (a GC step, the memory reducer): without them V8 would
+  // keep deferring work it scheduled, and the tasks would pile up.
+  void RunTasks() {
+    if (isolate == nullptr || in_v8) return;
+    v8::Isolate::Scope isolate_scope(isolate);
+    v8::HandleScope handles(isolate);
+    v8::Context::Scope context_scope(context.Get(isolate));
+    tasks.runner().RunDue();
   }
 
   static size_t NearHeapLimit(void* data, size_t current, size_t) {
@@ -313,7 +413,9 @@ struct Runtime::Impl {
     params = v8::Isolate::CreateParams();
     params.array_buffer_allocator = v8::ArrayBuffer::Allocator::NewDefaultAllocator();
     params.constraints.ConfigureDefaultsFromHeapSize(0, limits.heap_bytes);
-    isolate = v8::Isolate::New(params);
+    isolate = v8::Isolate::Allocate();
+    PlatformHolder()->RegisterIsolate(isolate, &tasks);
+    v8::Isolate::Initialize(isolate, params);
     isolate->AddNearHeapLimitCallback(&Impl::NearHeapLimit, this);
     // Promise jobs run where the runtime says (after each entry, under the watchdog), never behind its back.
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);
@@ -779,6 +881,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     if (entry == Impl::Entry::kOutOfMemory) im.Replace(program.file, finished, call_id);
   }
   im.Deliver(finished);
+  im.RunTasks();
   return out;
 }
 

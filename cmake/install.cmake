@@ -60,7 +60,8 @@ native binary, on an embedded SQLite store or on MongoDB. Apps and
 databases written for Deployd 1.2 run unchanged. The dpd@ systemd unit
 runs one app folder of /var/lib/dpd per instance.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# node-*: the JavaScript files Debian's libnode loads at run time, for the resource-module host.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, node-acorn, node-cjs-module-lexer, node-undici")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/packaging/postinst ${PROJECT_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

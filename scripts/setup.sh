@@ -19,6 +19,9 @@ packages=(
   chromium
   lintian file man-db systemd python3-minimal
   clang-14 libfuzzer-14-dev
+  libuv1-dev
+  # Node's builtins that Debian's libnode loads from /usr/share/nodejs (the resource-module host needs them).
+  node-acorn node-cjs-module-lexer node-undici
 )
 # libnode's own runtime dependencies (needed for the private unpack too).
 libnode_runtime=(libuv1 libc-ares2 libbrotli1 libnghttp2-14 libicu72 libssl3 zlib1g)
@@ -80,6 +83,16 @@ if [ -f tests/package-lock.json ]; then
     (cd tests && npm ci --no-audit --no-fund --loglevel=error)
     cp tests/package-lock.json "$stamp"
   fi
+fi
+
+# The real npm resource modules (dpd-event, dpd-fileupload, dpd-email) that the module tests mount into a fixture
+# app, pinned by their own lock file.
+mods=tests/fixtures/modules-npm
+stamp=$mods/node_modules/.dpd-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s $mods/package-lock.json "$stamp"; then
+  echo "setup: installing the npm resource modules for the module tests"
+  (cd $mods && npm ci --no-audit --no-fund --loglevel=error)
+  cp $mods/package-lock.json "$stamp"
 fi
 
 # The MongoDB test double (../shared/DEPENDENCIES.md "MongoDB for tests"): CongoDB, the wire-protocol server inside

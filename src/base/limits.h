@@ -78,6 +78,20 @@ struct ScriptLimits {
   std::size_t source_bytes = 1024 * 1024;      // an event script file: a larger one is not loaded, nor written (413)
 };
 
+// Resource modules (custom types from node_modules) on the embedded Node.js host (script/node_host.h).
+struct ModuleLimits {
+  // from a request's hand-over until the module calls ctx.done / res.end: 500 "Module timed out", the late answer
+  // is dropped
+  std::chrono::milliseconds request_time{30000};
+  // one stretch of module JavaScript without returning to the event loop (a loop): stopped, the host restarted,
+  // what was in flight answered 500
+  std::chrono::milliseconds busy_time{2000};
+  std::size_t heap_bytes = 512 * 1024 * 1024;  // the host's JS heap after a collection: beyond, the host is restarted
+  std::size_t body_bytes = 1024 * 1024;        // a request body handed to a module: 413 beyond
+  std::size_t response_bytes = 64 * 1024 * 1024;  // what one module response may write: 500 beyond
+  std::size_t in_flight = 1000;                // requests a module host holds at once: 503 beyond
+};
+
 struct SessionLimits {
   std::chrono::milliseconds max_age{30LL * 24 * 3600 * 1000};  // Deployd's sessions.maxAge: expired = anonymous
   std::size_t cache_entries = 100000;             // sessions kept in memory (LRU; the rest are read on demand)
@@ -122,6 +136,7 @@ struct Limits {
   JsonLimits json;
   QueryLimits query;
   ScriptLimits script;
+  ModuleLimits modules;
   SessionLimits session;
   StoreLimits store;
   LogLimits log;

@@ -51,6 +51,10 @@ script::HostResponse ToHostResponse(Reply& reply) {
     case Reply::Kind::kJson: out.body_json = json::Write(reply.json); break;
     case Reply::Kind::kRawJson: out.body_json = std::move(reply.text); break;
     case Reply::Kind::kText: out.body_json = json::Write(json::value(json::string(reply.text))); break;
+    case Reply::Kind::kBody:  // a module's own response: JSON when it is JSON, else the text
+      out.body_json = json::Parse(reply.text).ok() ? std::move(reply.text)
+                                                   : json::Write(json::value(json::string(reply.text)));
+      break;
     default: break;
   }
   out.ok = reply.status < 400;

@@ -81,6 +81,8 @@ struct Context {
   json::object query;                   // parsed query (spec §3.2)
   std::optional<json::value> body;      // parsed body (spec §3.3); empty when not parsed
   const HeaderList* headers = nullptr;  // lower-case names
+  const std::string* target = nullptr;    // the request's whole target, path and query ("/hello/x?a=1")
+  const std::string* raw_body = nullptr;  // the body's bytes as received (resource modules parse their own)
   bool is_root = false;
   std::uint64_t request_id = 0;
   std::string remote_ip;                      // the client's address (rate limits)
@@ -112,6 +114,7 @@ struct Reply {
     kEmpty,    // no body (204, or an empty 200)
     kStatic,   // a file from `static_root`, path `static_path` (served by the transport)
     kError,    // error body `json` (an object) with "status" appended (spec §3.9)
+    kBody,     // `text` as the body with exactly `headers` (a resource module wrote its own response)
   };
   Kind kind = Kind::kNext;
   int status = 200;

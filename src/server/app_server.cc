@@ -29,9 +29,11 @@
 #include "resources/config_resource.h"
 #include "resources/dashboard.h"
 #include "resources/realtime_emitter.h"
+#include "resources/module_resource.h"
 #include "resources/registry.h"
 #include "server/app_snapshot.h"
 #include "server/dashboard_assets.h"
+#include "server/module_store.h"
 #include "server/pipeline.h"
 #include "server/sources.h"
 #include "server/timed_store.h"
@@ -81,6 +83,8 @@ Status ValidateStoreUrl(const std::string& url) {
 struct AppServer::Impl {
   // Declared first so it is destroyed last: resources and in-flight requests use it.
   std::unique_ptr<store::Store> store;
+  // The Node.js host of the app's resource modules (null: the app has none); stopped first in ~Impl.
+  std::shared_ptr<script::NodeHost> modules;
   std::unique_ptr<resources::Emitter> emitter;
   std::unique_ptr<session::SessionStore> sessions;
   std::unique_ptr<realtime::Hub> hub;   // socket.io (spec §12): this node's sockets
@@ -114,6 +118,7 @@ struct AppServer::Impl {
   bool watcher_stop = false;  // guarded by watcher_mu
 
   ~Impl() {
+    if (modules) modules->Stop();  // its threads use the store and post to upkeep_io
     if (redis) redis->Stop();      // its threads post to upkeep_io, destroyed before it
     if (monitor) monitor->Stop();  // its thread posts to the HTTP workers, destroyed before it
     StopWatcher();
@@ -220,6 +225,21 @@ struct AppServer::Impl {
   void StopUpkeep() {
     upkeep_io.stop();
     if (upkeep.joinable()) upkeep.join();
+  }
+
+  // The app's resource modules (spec §1.5) on the embedded Node.js host, their types registered; nothing to do for
+  // an app without node_modules/.
+  void StartModules() {
+    script::NodeHost::Options mo;
+    mo.app_dir = options.app_dir;
+    mo.environment = options.environment;
+    mo.limits = options.limits.modules;
+    mo.store = MakeModuleStore(store.get(), upkeep_io.get_executor(), options.limits);
+    modules = script::NodeHost::Start(std::move(mo));
+    if (!modules) return;
+    for (const auto& p : modules->problems()) spdlog::error("resource module skipped: {}", p);
+    if (Status s = resources::RegisterModuleTypes(types, modules); !s.ok()) spdlog::error("{}", s.message());
+    for (const auto& t : modules->types()) spdlog::info("resource type {} from {}", t.name, t.module);
   }
 
   // The reserved routes of this server (pipeline.h): the client, socket.io, liveness and readiness, the config API,
@@ -404,6 +424,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
         "session.hash_passes={} — for benchmarks and tests only",
         sl.hash_memory_kib, sl.hash_passes);
   }
+  im.StartModules();
   im.app.Store(BuildSnapshot(std::move(*app), im.types, deps, 1));
   Pipeline::Parts parts;
   parts.app = &im.app;

@@ -86,6 +86,10 @@ http::Response Render(const http::Request& req, resources::Reply reply) {
       res.Set("Content-Type", "text/html; charset=utf-8");
       AddNoCache(res);
       break;
+    case Kind::kBody:
+      res.status = reply.status;
+      res.body = std::move(reply.text);
+      break;
     default:
       res.status = reply.status;
       if (res.status != 204 && res.status != 304) res.Set("Content-Type", "text/html; charset=utf-8");
@@ -254,6 +258,8 @@ boost::asio::awaitable<std::optional<http::Response>> Pipeline::Prepare(http::Re
                                                                         resources::Context& ctx) {
   ctx.method = req.method;
   ctx.headers = &req.headers;
+  ctx.target = &req.target;
+  ctx.raw_body = &req.body;
   ctx.request_id = req.id;
   ctx.is_root = IsRoot(req);
   ctx.router = app.router;

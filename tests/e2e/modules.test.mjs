@@ -1,0 +1,251 @@
+// Resource modules (issue #16): an app folder whose node_modules holds custom resource types — local ones (Hello,
+// Proxy, hostile ones) and the real npm packages dpd-event, dpd-fileupload and dpd-email (installed by
+// scripts/setup.sh from tests/fixtures/modules-npm) — runs on dpd's embedded Node.js host with no change to the folder.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { api, assertAlive, copyFixture, repoRoot, startDpd } from './harness.mjs';
+
+const npmModules = path.join(repoRoot, 'tests', 'fixtures', 'modules-npm', 'node_modules');
+
+// The fixture as a Deployd user has it on disk: the npm packages and the local modules side by side in node_modules.
+function modulesApp() {
+  const dir = copyFixture('modules');
+  const nm = path.join(dir, 'node_modules');
+  fs.cpSync(npmModules, nm, { recursive: true });
+  fs.cpSync(path.join(dir, 'local_modules'), nm, { recursive: true });
+  fs.rmSync(path.join(dir, 'local_modules'), { recursive: true });
+  return dir;
+}
+
+// A minimal SMTP sink (RFC 5321's happy path, no extensions): the mails it received, as raw DATA text.
+function smtpSink() {
+  const mails = [];
+  const server = net.createServer((sock) => {
+    let buf = '';
+    let inData = false;
+    let mail = null;
+    sock.write('220 sink ESMTP\r\n');
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      let i;
+      while ((i = buf.indexOf('\r\n')) !== -1) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === '.') {
+            inData = false;
+            mails.push(mail);
+            sock.write('250 OK queued\r\n');
+          } else {
+            mail.data += (line.startsWith('..') ? line.slice(1) : line) + '\n';
+          }
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === 'EHLO' || cmd === 'HELO') sock.write('250 sink\r\n');
+        else if (cmd === 'MAIL') { mail = { from: line, to: [], data: '' }; sock.write('250 OK\r\n'); }
+        else if (cmd === 'RCPT') { mail.to.push(line); sock.write('250 OK\r\n'); }
+        else if (cmd === 'DATA') { inData = true; sock.write('354 go ahead\r\n'); }
+        else if (cmd === 'QUIT') { sock.end('221 bye\r\n'); }
+        else sock.write('250 OK\r\n');
+      }
+    });
+    sock.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, mails, port: server.address().port })));
+}
+
+let srv;
+let sink;
+let appDir;
+
+before(async () => {
+  sink = await smtpSink();
+  appDir = modulesApp();
+  fs.mkdirSync(path.join(appDir, 'resources', 'mail'));
+  fs.writeFileSync(path.join(appDir, 'resources', 'mail', 'config.json'), JSON.stringify({
+    type: 'Email', host: '127.0.0.1', port: String(sink.port), ssl: false, username: '', defaultFromAddress: 'app@example.com',
+  }));
+  srv = await startDpd(appDir, [
+    '--limit', 'modules.request_time_ms=3000', '--limit', 'modules.busy_time_ms=1500',
+    '--limit', 'modules.heap_bytes=268435456',
+    '--limit', 'http.body_bytes=8388608', '--limit', 'modules.body_bytes=8388608',
+  ]);
+});
+
+after(async () => {
+  await srv?.stop();
+  sink?.server.close();
+});
+
+test('discovery: the types of node_modules load, a broken one is reported by name, a missing one is ignored', async () => {
+  const log = srv.stderr();
+  for (const t of ['Hello', 'Proxy', 'Thrower', 'EventResource', 'Fileupload', 'Email']) {
+    assert.match(log, new RegExp(`resource type ${t} from node_modules/`), t);
+  }
+  assert.match(log, /resource module skipped: node_modules\/bad-load: Error: broken at load/);
+  assert.doesNotMatch(log, /missing-module/);
+  await assertAlive(srv);
+});
+
+test('a local type answers at its path and under a namespace; /dpd.js offers it', async () => {
+  assert.deepEqual((await api(srv, 'GET', '/hello')).json, { hello: 'world' });
+  assert.deepEqual((await api(srv, 'GET', '/somenamespace/hello')).json, { hello: 'world' });
+  const r = await api(srv, 'GET', '/hello');
+  assert.equal(r.headers.get('content-type'), 'application/json');
+  assert.equal(r.headers.get('cache-control'), 'no-cache, no-store, must-revalidate');
+  const js = await (await fetch(srv.base + '/dpd.js')).text();
+  assert.match(js, /dpd\._resource\("hello", "\/hello"/);
+  assert.match(js, /dpd\._resource\("ping", "\/ping"/);  // dpd-event sets clientGeneration
+});
+
+test('ctx.done errors keep Deployd\'s shape, res.end writes as given, next() falls through to 404', async () => {
+  const e = await api(srv, 'GET', '/hello/err');
+  assert.equal(e.status, 418);
+  assert.deepEqual(e.json, { statusCode: 418, message: 'teapot', status: 418 });
+  const raw = await api(srv, 'GET', '/hello/raw');
+  assert.equal(raw.status, 201);
+  assert.equal(raw.headers.get('content-type'), 'text/plain');
+  assert.equal(raw.text, 'raw body');
+  const n = await api(srv, 'GET', '/hello/next');
+  assert.equal(n.status, 404);
+  assert.deepEqual(n.json, { message: 'resource not found', status: 404 });
+});
+
+test('ctx.dpd reaches the native collections with the caller\'s session', async () => {
+  await api(srv, 'POST', '/todos', { title: 'seen by a module' });
+  const r = await api(srv, 'GET', '/hello/todos');
+  assert.equal(r.status, 200);
+  assert.ok(r.json.todos.some((t) => t.title === 'seen by a module'));
+});
+
+test('dpd-event: GET with parts, query and cancel; POST with dpd calls; PUT with status, headers and emit', async () => {
+  const g = await api(srv, 'GET', '/ping/a/b?q=x');
+  assert.equal(g.status, 200);
+  assert.deepEqual(g.json, { pong: true, parts: ['a', 'b'], me: null, q: 'x' });
+  const c = await api(srv, 'GET', '/ping?fail=1');
+  assert.equal(c.status, 403);
+  assert.deepEqual(c.json, { message: 'no ping for you', statusCode: 403, status: 403 });
+  const p = await api(srv, 'POST', '/ping', { n: 7 });
+  assert.equal(p.status, 200);
+  assert.equal(p.json.found, 1);
+  const stored = await api(srv, 'GET', `/todos/${p.json.created}`);
+  assert.equal(stored.json.title, 'from ping 7');
+
+  const sock = io(srv.base, { transports: ['websocket'], forceNew: true });
+  await new Promise((resolve, reject) => { sock.on('connect', resolve); sock.on('connect_error', reject); });
+  const got = new Promise((resolve) => sock.on('pinged', resolve));
+  const u = await api(srv, 'PUT', '/ping', {}, { 'x-ask': 'hi' });
+  assert.equal(u.status, 202);
+  assert.equal(u.headers.get('x-ping'), 'hi');
+  assert.equal(u.text, 'accepted');
+  assert.deepEqual(await got, { by: 'put' });
+  sock.close();
+});
+
+test('dpd-fileupload: a 5 MB multipart upload lands on disk and in the store; list, download, delete', async () => {
+  const bytes = crypto.randomBytes(5 * 1024 * 1024);
+  const form = new FormData();
+  form.append('file', new Blob([bytes]), 'big.bin');
+  const up = await fetch(srv.base + '/files?kind=test', { method: 'POST', body: form });
+  const upText = await up.text();
+  assert.equal(up.status, 200, upText);
+  const saved = JSON.parse(upText);
+  assert.equal(saved.length, 1);
+  assert.equal(saved[0].filename, 'big.bin');
+  assert.equal(saved[0].kind, 'test');
+  const onDisk = fs.readFileSync(path.join(appDir, 'public', 'upload', 'big.bin'));
+  assert.ok(onDisk.equals(bytes), 'the stored file has the uploaded bytes');
+
+  const list = await api(srv, 'GET', '/files');
+  assert.equal(list.status, 200);
+  assert.ok(list.json.some((f) => f.id === saved[0].id && f.filename === 'big.bin'));
+  const one = await api(srv, 'GET', `/files/${saved[0].id}`);
+  assert.equal(one.json.filename, 'big.bin');
+
+  const down = await fetch(srv.base + '/upload/big.bin');
+  assert.equal(down.status, 200);
+  assert.ok(Buffer.from(await down.arrayBuffer()).equals(bytes), 'the download has the uploaded bytes');
+
+  const del = await api(srv, 'DELETE', `/files/${saved[0].id}`);
+  assert.equal(del.status, 200, del.text);
+  assert.equal(fs.existsSync(path.join(appDir, 'public', 'upload', 'big.bin')), false);
+  const after = await api(srv, 'GET', '/files');
+  assert.ok(!after.json.some((f) => f.id === saved[0].id));
+});
+
+test('dpd-email: configured from config.json, a POST sends through SMTP; its own validation errors come back', async () => {
+  const bad = await api(srv, 'POST', '/mail', { subject: 'x' });
+  assert.equal(bad.status, 400);
+  assert.deepEqual(bad.json.errors, { to: "'to' is required", text: "'text' or 'html' is required" });
+  const r = await api(srv, 'POST', '/mail', { to: 'someone@example.com', subject: 'Hello from dpd', text: 'It works.' });
+  assert.equal(r.status, 200, r.text);
+  for (let i = 0; i < 50 && sink.mails.length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.equal(sink.mails.length, 1);
+  assert.match(sink.mails[0].from, /app@example\.com/);
+  assert.match(sink.mails[0].to[0], /someone@example\.com/);
+  assert.match(sink.mails[0].data, /Subject: Hello from dpd/);
+  assert.match(sink.mails[0].data, /It works\./);
+});
+
+// Hostile modules: each gets its defined answer, the native collection answers throughout, the host comes back.
+async function whileNativeServes(fn) {
+  let stop = false;
+  let served = 0;
+  let worst = 0;
+  const loop = (async () => {
+    while (!stop) {
+      const t0 = Date.now();
+      const r = await api(srv, 'GET', '/todos');
+      assert.equal(r.status, 200);
+      worst = Math.max(worst, Date.now() - t0);
+      served++;
+    }
+  })();
+  const t0 = Date.now();
+  try {
+    return await fn();
+  } finally {
+    while (Date.now() - t0 < 500) await new Promise((res) => setTimeout(res, 50));  // a few GETs also for fast ones
+    stop = true;
+    await loop;
+    assert.ok(served > 5, `native GETs kept answering (${served})`);
+    assert.ok(worst < 1000, `no native GET waited on the module host (slowest ${worst} ms)`);
+  }
+}
+
+const hostile = [
+  ['throws in handle', '/thrower', 500, /handle blew up/],
+  ['never calls done', '/silent', 500, /Module timed out/],
+  ['loops forever', '/looper', 500, /Module host restarted/],
+  ['allocates without end', '/hog', 500, /Module host restarted/],
+  ['calls process.exit', '/exiter', 500, /Module host restarted/],
+];
+for (const [what, route, status, message] of hostile) {
+  test(`a module that ${what}: ${status}, native requests unaffected, the host serves again`, async () => {
+    const r = await whileNativeServes(() => api(srv, 'GET', route));
+    assert.equal(r.status, status);
+    assert.match(r.json.message, message);
+    let back;
+    for (let i = 0; i < 50; i++) {
+      back = await api(srv, 'GET', '/hello');
+      if (back.status === 200) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.deepEqual(back.json, { hello: 'world' });
+    await assertAlive(srv);
+  });
+}
+
+test('the host serves many concurrent module requests, each its own answer', async () => {
+  const results = await Promise.all(Array.from({ length: 64 }, (_, i) => api(srv, 'GET', `/ping/n${i}`)));
+  results.forEach((r, i) => {
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json.parts, [`n${i}`]);
+  });
+});

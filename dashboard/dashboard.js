@@ -524,6 +524,14 @@
   function renderEvents(r) {
     var events = EVENTS.slice();
     if (r.type === 'UserCollection') events.push(LOGIN_EVENT);
+    var t = state.types[r.type];
+    if (r.type !== 'Collection' && r.type !== 'UserCollection' && t && Array.isArray(t.events) && t.events.length) {
+      // A module type's own events (dpd-event: get, post, put, delete), as its module declares them.
+      events = t.events.map(function (file) {
+        var base = file.replace(/\.js$/, '');
+        return ['On ' + base.charAt(0).toUpperCase() + base.slice(1), file];
+      });
+    }
     var current = (state.route.event && events.filter(function (e) { return e[1] === state.route.event; })[0]) || events[0];
     var tabs = h('nav', { class: 'tabs small' }, events.map(function (e) {
       return h('a', { href: '#', class: e === current ? 'active' : '', 'data-event': e[1], onclick: function (ev) {
@@ -542,7 +550,7 @@
     var status = h('div', { class: 'status-line idle', 'data-test': 'script-status' }, 'Loading…');
     var host = h('div', { class: 'editor' });
     var saveButton = h('button', { class: 'button', 'data-test': 'save-script' }, 'Save');
-    append(main, tabs, h('p', { class: 'hint', text: hintFor(current[1]) }), host, status,
+    append(main, tabs, h('p', { class: 'hint', text: hintFor(current[1], r.type) }), host, status,
       h('div', { class: 'row end' }, h('span', { class: 'hint', text: 'Ctrl+S saves' }), saveButton));
     var editor = CodeMirror(host, { mode: 'javascript', lineNumbers: true, matchBrackets: true, tabSize: 2,
       indentUnit: 2, value: '' });
@@ -581,7 +589,7 @@
       .then(function () { editor.clearHistory(); host.setAttribute('data-loaded', ''); check(); editor.focus(); });
     window.dashboardEditor = editor;  // for tests and the curious
   }
-  function hintFor(file) {
+  function hintFor(file, type) {
     var hints = {
       'get.js': 'Runs for each document a GET returns. `this` is the document; hide(), cancel() and `me` are there.',
       'validate.js': 'Runs before POST and PUT are written. error(field, message) rejects the write.',
@@ -592,6 +600,10 @@
       'beforerequest.js': 'Runs before every request to this resource. `event` is GET, POST, PUT or DELETE.',
       'login.js': 'Runs when someone logs in. `success` says whether the password was right.',
     };
+    if (type && type !== 'Collection' && type !== 'UserCollection') {
+      return 'Runs when this resource gets a ' + file.replace(/\.js$/, '').toUpperCase() + ' request. What the script sees is ' +
+        'up to its module (dpd-event: query, body, parts, me, setResult, setStatusCode, dpd, emit, cancel).';
+    }
     return hints[file] || '';
   }
 
@@ -633,17 +645,57 @@
     append(main, h('div', { class: 'card' }, h('h3', { text: 'dpd.js' }), h('pre', { class: 'sample', text: sample.join('\n') })));
   }
 
-  // -- Config (types without their own pages)
+  // -- Config (types without their own pages): the type's settings form when its module declares one
+  // (basicDashboard.settings: text, textarea, numeric, checkbox), else config.json as JSON.
   function renderConfig(r) {
     var copy = Object.assign({}, r);
     delete copy.id;
+    var t = state.types[r.type] || {};
+    var settings = t.basicDashboard && Array.isArray(t.basicDashboard.settings) ? t.basicDashboard.settings : null;
+    var put = function (body) {
+      body.$setAll = true;
+      return call('PUT', '/__resources/' + r.id, body).then(function () { toast('Saved'); return load(); }).then(render)
+        .catch(function (err) { toast(errorText(err), true); });
+    };
+    if (settings && settings.length) {
+      var inputs = {};
+      var fields = settings.filter(function (f) { return f && typeof f.name === 'string'; }).map(function (f) {
+        var v = copy[f.name];
+        var input;
+        if (f.type === 'checkbox') {
+          input = h('input', { type: 'checkbox', name: f.name });
+          input.checked = !!v;
+          inputs[f.name] = input;
+          return h('div', { class: 'field' }, h('label', { class: 'check' }, input, f.name),
+            f.description ? h('div', { class: 'hint', text: f.description }) : null);
+        }
+        if (f.type === 'textarea') input = h('textarea', { name: f.name, rows: 5, value: v === undefined ? '' : String(v) });
+        else input = h('input', { type: f.type === 'numeric' ? 'number' : 'text', name: f.name, value: v === undefined ? '' : String(v) });
+        inputs[f.name] = input;
+        return h('div', { class: 'field' }, h('label', { text: f.name }), input,
+          f.description ? h('div', { class: 'hint', text: f.description }) : null);
+      });
+      var saveForm = function () {
+        var body = Object.assign({}, copy);
+        settings.forEach(function (f) {
+          var input = inputs[f.name];
+          if (!input) return;
+          if (f.type === 'checkbox') body[f.name] = input.checked;
+          else if (f.type === 'numeric') { if (input.value === '') delete body[f.name]; else body[f.name] = Number(input.value); }
+          else body[f.name] = input.value;
+        });
+        put(body);
+      };
+      append(main, h('div', { class: 'card' }, h('h3', { text: (t.label || r.type) + ' settings' }),
+        h('div', { class: 'form' }, fields),
+        h('div', { class: 'row end', style: 'margin-top:10px' }, h('button', { class: 'button', onclick: saveForm }, 'Save'))));
+      return;
+    }
     var area = h('textarea', { class: 'json', style: 'width:100%;min-height:320px', value: JSON.stringify(copy, null, 2) });
     var saveConfig = function () {
       var body;
       try { body = JSON.parse(area.value); } catch (e) { toast('Not JSON: ' + e.message, true); return; }
-      body.$setAll = true;
-      call('PUT', '/__resources/' + r.id, body).then(function () { toast('Saved'); return load(); }).then(render)
-        .catch(function (err) { toast(errorText(err), true); });
+      put(body);
     };
     append(main, h('div', { class: 'card' }, h('h3', { text: 'config.json' }), area,
       h('div', { class: 'row end', style: 'margin-top:10px' }, h('button', { class: 'button', onclick: saveConfig }, 'Save'))));

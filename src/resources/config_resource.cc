@@ -115,6 +115,12 @@ Reply ConfigResource::Types() const {
     for (const auto& p : t->traits.dashboard_pages) pages.emplace_back(json::string(p));
     if (pages.empty() && !t->traits.events.empty()) pages = json::array{"Config", "Events"};
     entry["dashboardPages"] = std::move(pages);
+    if (!t->traits.settings_form.is_null()) entry["basicDashboard"] = t->traits.settings_form;
+    if (!t->traits.collection) {  // a module type's own event files (the dashboard's Events tabs)
+      json::array events;
+      for (const auto& e : t->traits.events) events.emplace_back(json::string(e));
+      entry["events"] = std::move(events);
+    }
     out[t->name] = std::move(entry);
   }
   return Reply::Json(std::move(out));

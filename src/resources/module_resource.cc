@@ -162,7 +162,9 @@ Status RegisterModuleTypes(TypeRegistry& registry, const std::shared_ptr<script:
       for (char c : e) file += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       traits.events.push_back(file + ".js");
     }
-    if (!traits.events.empty()) traits.dashboard_pages = {"Events"};
+    traits.dashboard_pages = traits.events.empty() ? std::vector<std::string>{"Config"}
+                                                   : std::vector<std::string>{"Config", "Events"};
+    if (t.basic_dashboard.is_object()) traits.settings_form = t.basic_dashboard;
     std::weak_ptr<script::NodeHost> weak = host;
     Factory make = [weak, type = t.name](const config::ResourceConfig& c,
                                         const Dependencies& deps) -> Result<std::shared_ptr<Resource>> {

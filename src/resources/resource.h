@@ -151,6 +151,7 @@ struct TypeTraits {
   std::string default_path;  // what the dashboard proposes for a new one ("/my-objects")
   std::vector<std::string> dashboard_pages;  // the dashboard's pages for it ("Properties", "Data", "Events", "API")
   std::vector<std::string> events;           // the event script files it runs ("get.js", …)
+  json::value settings_form;  // a module type's `basicDashboard` ({"settings": [{name, type, description}, …]}) or null
 };
 
 class Resource {

@@ -1,8 +1,8 @@
 // The security matrix from outside (issue #19 item 5, RELIABILITY.md "no auth bypass"): every route of a sample app
-// — a collection guarded by owner scripts, the users collection, /__resources, the dashboard, /__metrics, static
-// files, /dpd.js, socket.io and the performance feed — called as a guest, user A, user B, root and a wrong key, in
-// development and in production, and each answer compared with the table below. Any answer that differs fails;
-// MATRIX_PRINT=1 prints what was seen, row by row, for reviewing a deliberate change.
+// — a collection guarded by owner scripts, the users collection, a custom resource type, /__resources, the
+// dashboard, /__metrics, static files, /dpd.js, socket.io and the performance feed — called as a guest, user A,
+// user B, root and a wrong key, in development and in production, and each answer compared with the table below.
+// Any answer that differs fails; MATRIX_PRINT=1 prints what was seen, row by row, for reviewing a deliberate change.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -97,10 +97,49 @@ const ROUTES = [
   { name: 'dot file', req: ['GET', '/../.dpd/keys.json'], dev: [404, 404, 404, 404, 404] },
   { name: 'dpd.js', req: ['GET', '/dpd.js'], dev: [200, 200, 200, 200, 200] },
   { name: 'socket.io handshake', req: ['GET', '/socket.io/?EIO=4&transport=polling'], dev: [200, 200, 200, 200, 200] },
+  // A custom resource type (node_modules/whoami.js, on the module host): it sees exactly the caller's user and root
+  // flag, its ctx.dpd calls carry the caller's session (the owner scripts still decide), and it refuses what it says.
+  { name: 'custom type: who', req: ['GET', '/whoami'], dev: [200, 200, 200, 200, 200],
+    data: (ctx, who, r, env) => {
+      const user = who === 'A' || who === 'B' ? `user${who}` : null;
+      return r.json.user !== user || r.json.isRoot !== ROOTS(env).includes(who) ? r.text : undefined;
+    } },
+  { name: 'custom type: its dpd', req: ['GET', '/whoami/todos'], dev: [200, 200, 200, 200, 200],
+    data: (ctx, who, r) => {
+      const want = who === 'A' ? [ctx.ids[':a']] : who === 'B' ? [ctx.ids[':b']] : [];
+      return JSON.stringify(r.json.map((t) => t.id)) !== JSON.stringify(want) || r.text.includes('secret') ? r.text : undefined;
+    } },
+  { name: 'custom type: write', req: ['POST', '/whoami', { title: 'via module' }], dev: [401, 200, 200, 401, 401],
+    data: async (ctx, who, r) => {
+      if (r.status !== 200) return undefined;
+      const mine = await api(ctx.server, 'GET', `/todos/${r.json.id}`, undefined, as(ctx, who));
+      return mine.status !== 200 || mine.json.owner !== ctx.ids[`:u${who.toLowerCase()}`] ? mine.text : undefined;
+    } },
 ];
+
+// The custom type of the matrix, written into the app copy's node_modules.
+const WHOAMI = `var Resource = require('deployd/lib/resource'), util = require('util');
+function WhoAmI() { Resource.apply(this, arguments); }
+util.inherits(WhoAmI, Resource);
+WhoAmI.prototype.handle = function (ctx, next) {
+  var me = ctx.session && ctx.session.user;
+  if (ctx.method === 'GET' && ctx.url === '/todos') return ctx.dpd.todos.get({}, function (r, e) { ctx.done(e, r); });
+  if (ctx.method === 'GET') return ctx.done(null, { user: me ? me.username : null, isRoot: !!ctx.req.isRoot });
+  if (ctx.method === 'POST') {
+    if (!me) return ctx.done({ statusCode: 401, message: 'log in first' });
+    return ctx.dpd.todos.post({ title: ctx.body.title }, function (r, e) { ctx.done(e, r); });
+  }
+  next();
+};
+module.exports = WhoAmI;
+`;
 
 async function setup(env) {
   const dir = copyFixture('users');
+  fs.mkdirSync(path.join(dir, 'node_modules'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'node_modules', 'whoami.js'), WHOAMI);
+  fs.mkdirSync(path.join(dir, 'resources', 'whoami'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'resources', 'whoami', 'config.json'), JSON.stringify({ type: 'WhoAmI' }));
   fs.mkdirSync(path.join(dir, '.dpd'), { recursive: true });
   fs.writeFileSync(path.join(dir, '.dpd', 'keys.json'), JSON.stringify({ [KEY]: true }));
   const server = await startDpd(dir, ['-e', env]);

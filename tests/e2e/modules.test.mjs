@@ -249,3 +249,25 @@ test('the host serves many concurrent module requests, each its own answer', asy
     assert.deepEqual(r.json.parts, [`n${i}`]);
   });
 });
+
+test('authoring: module types in /__resources/types with their settings form; an event edited live; a new one made', async () => {
+  const root = { 'dpd-ssh-key': 'any' };  // development on loopback: any key is root (spec §9)
+  const types = (await api(srv, 'GET', '/__resources/types', undefined, root)).json;
+  assert.deepEqual(types.EventResource.events, ['get.js', 'post.js', 'put.js', 'delete.js']);
+  assert.deepEqual(types.EventResource.dashboardPages, ['Config', 'Events']);
+  assert.equal(types.EventResource.label, 'Event');
+  assert.ok(types.Email.basicDashboard.settings.some((s) => s.name === 'host' && s.type === 'text'));
+  assert.deepEqual(types.Hello.dashboardPages, ['Config']);
+
+  const w = await api(srv, 'PUT', '/__resources/ping/get.js', { value: 'setResult({edited: true, q: query.q});' }, root);
+  assert.equal(w.status, 200, w.text);
+  const g = await api(srv, 'GET', '/ping?q=1');
+  assert.deepEqual(g.json, { edited: true, q: 1 });
+
+  const c = await api(srv, 'POST', '/__resources/greeting', { type: 'Hello' }, root);
+  assert.equal(c.status, 200, c.text);
+  assert.deepEqual((await api(srv, 'GET', '/greeting')).json, { hello: 'world' });
+  const d = await api(srv, 'DELETE', '/__resources/greeting', undefined, root);
+  assert.equal(d.status, 200, d.text);
+  assert.equal((await api(srv, 'GET', '/greeting')).status, 404);
+});

@@ -442,7 +442,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   im.pipeline = std::make_unique<Pipeline>(std::move(parts));
   im.ReserveRoutes();
   im.source_parts = {im.store.get(),     im.timed, im.sessions.get(), im.hub.get(), [&im] { return im.http.get(); },
-                     im.options.version, im.redis};
+                     im.options.version, im.redis,    im.modules.get()};
   AddSources(im.metrics, im.source_parts);
   return server;
 }

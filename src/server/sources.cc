@@ -114,6 +114,19 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
         GaugeFamily("dpd_script_cache_entries", "Compiled functions held, over every isolate.", d(sc.entries)));
     out.push_back(
         GaugeFamily("dpd_script_isolates", "V8 isolates (one per thread that ran a script).", d(sc.runtimes)));
+    // Resource modules (the Node.js host).
+    if (parts.modules != nullptr) {
+      const script::NodeHost::Figures mf = parts.modules->figures();
+      out.push_back(CounterFamily("dpd_module_requests_total", "Requests handed to the resource-module host.",
+                                  d(mf.requests)));
+      out.push_back(CounterFamily("dpd_module_timeouts_total",
+                                  "Module requests not answered within modules.request_time_ms.", d(mf.timeouts)));
+      out.push_back(CounterFamily("dpd_module_restarts_total",
+                                  "Restarts of the module host (a loop, its heap limit, process.exit).", d(mf.restarts)));
+      out.push_back(GaugeFamily("dpd_module_in_flight", "Module requests waiting for their answer.", d(mf.in_flight)));
+      out.push_back(GaugeFamily("dpd_module_heap_bytes", "Used heap of the module host (after its last collection).",
+                                d(mf.heap_bytes)));
+    }
     // Sessions.
     const session::SessionStore::Figures sf = parts.sessions->figures();
     out.push_back(GaugeFamily("dpd_sessions_cached", "Sessions in the in-memory cache.", d(parts.sessions->cached())));

@@ -8,6 +8,7 @@
 
 #include "json/json.h"
 #include "metrics/metrics.h"
+#include "script/node_host.h"
 #include "store/store.h"
 
 namespace dpd::http {
@@ -36,6 +37,7 @@ struct SourceParts {
   std::function<const http::Server*()> http;  // null until the server listens
   std::string version;                        // dpd_build_info{version}
   const realtime::RedisBus* redis = nullptr;  // the bus of several nodes (null: one node)
+  const script::NodeHost* modules = nullptr;  // the resource-module host (null: the app has no modules)
 };
 void AddSources(metrics::Registry& registry, SourceParts parts);
 

@@ -242,6 +242,16 @@ for (const [what, route, status, message] of hostile) {
   });
 }
 
+test('/__metrics counts the host\'s requests, timeouts and restarts', async () => {
+  const text = await (await fetch(srv.base + '/__metrics')).text();
+  const value = (name) => Number((text.match(new RegExp(`^${name} (\\S+)$`, 'm')) || [])[1]);
+  assert.ok(value('dpd_module_requests_total') > 10, text.slice(0, 200));
+  assert.ok(value('dpd_module_timeouts_total') >= 1);
+  assert.ok(value('dpd_module_restarts_total') >= 3);
+  assert.equal(value('dpd_module_in_flight'), 0);
+  assert.ok(value('dpd_module_heap_bytes') > 0);
+});
+
 test('the host serves many concurrent module requests, each its own answer', async () => {
   const results = await Promise.all(Array.from({ length: 64 }, (_, i) => api(srv, 'GET', `/ping/n${i}`)));
   results.forEach((r, i) => {

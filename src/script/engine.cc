@@ -55,13 +55,16 @@ std::shared_ptr<CacheCounters> RegisterCounters() {
 void InitializeV8() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Node's process-wide part (ICU, OpenSSL, its option parser), without anything that belongs to dpd: no stdio,
-    // signal or resource-limit changes, no NODE_OPTIONS, no command line.
+    // Node's process-wide part (ICU, its option parser), without anything that belongs to dpd: no stdio, signal or
+    // resource-limit changes, no NODE_OPTIONS, no command line — and without Node's OpenSSL set-up, which reads the
+    // OpenSSL configuration and checks the CSPRNG eagerly (~85 ms of every start-up here); OpenSSL 3 initialises
+    // itself on first use, so a resource module's crypto still works (tested).
     namespace pf = node::ProcessFlags;
     const auto flags = static_cast<pf::Flags>(
         pf::kNoInitializeV8 | pf::kNoInitializeNodeV8Platform | pf::kNoStdioInitialization |
         pf::kNoDefaultSignalHandling | pf::kDisableNodeOptionsEnv | pf::kDisableCLIOptions | pf::kNoAdjustResourceLimits |
-        pf::kNoUseLargePages | pf::kNoPrintHelpOrVersionOutput | pf::kNoParseGlobalDebugVariables);
+        pf::kNoUseLargePages | pf::kNoPrintHelpOrVersionOutput | pf::kNoParseGlobalDebugVariables |
+        pf::kNoInitOpenSSL);
     static std::unique_ptr<node::InitializationResult> result = node::InitializeOncePerProcess({"dpd"}, flags);
     for (const auto& e : result->errors()) spdlog::warn("node initialisation: {}", e);
     PlatformHolder() = node::MultiIsolatePlatform::Create(2);

@@ -322,12 +322,15 @@ struct NodeHost::Impl {
     return b;
   }
 
-  static void AfterGc(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* data) {
-    auto* self = static_cast<Impl*>(data);
+  // The host's used heap, and whether it is past its limit. On the host thread.
+  void ReadHeap(v8::Isolate* iso) {
     v8::HeapStatistics heap;
-    isolate->GetHeapStatistics(&heap);
-    self->heap_bytes.store(heap.used_heap_size(), std::memory_order_relaxed);
-    if (heap.used_heap_size() > self->options.limits.heap_bytes) self->over_heap.store(true);
+    iso->GetHeapStatistics(&heap);
+    heap_bytes.store(heap.used_heap_size(), std::memory_order_relaxed);
+    if (heap.used_heap_size() > options.limits.heap_bytes) over_heap.store(true);
+  }
+  static void AfterGc(v8::Isolate* isolate, v8::GCType, v8::GCCallbackFlags, void* data) {
+    static_cast<Impl*>(data)->ReadHeap(isolate);
   }
   static size_t NearHeapLimit(void* data, size_t current, size_t) {
     auto* self = static_cast<Impl*>(data);
@@ -529,7 +532,10 @@ struct NodeHost::Impl {
       }
       if (sent == 0 || seen >= sent) {
         ping_sent.store(now);
-        inbox.push_back([this, now] { ping_seen.store(now); });
+        inbox.push_back([this, now] {
+          ping_seen.store(now);
+          ReadHeap(isolate);  // also between collections: large arrays can grow the heap without triggering one
+        });
         if (async) uv_async_send(async);
       }
     }

@@ -99,6 +99,9 @@ test('a local type answers at its path and under a namespace; /dpd.js offers it'
   const r = await api(srv, 'GET', '/hello');
   assert.equal(r.headers.get('content-type'), 'application/json');
   assert.equal(r.headers.get('cache-control'), 'no-cache, no-store, must-revalidate');
+  const c = (await api(srv, 'GET', '/hello/crypto')).json;  // Node's crypto (OpenSSL) works in module code
+  assert.match(c.random, /^[0-9a-f]{16}$/);
+  assert.equal(c.md5, crypto.createHash('md5').update('dpd').digest('hex'));
   const js = await (await fetch(srv.base + '/dpd.js')).text();
   assert.match(js, /dpd\._resource\("hello", "\/hello"/);
   assert.match(js, /dpd\._resource\("ping", "\/ping"/);  // dpd-event sets clientGeneration

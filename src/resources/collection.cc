@@ -1,6 +1,7 @@
 #include "resources/collection.h"
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include "base/log.h"
@@ -38,6 +39,23 @@ void Hide(json::object& doc, const std::vector<std::string>& hidden) {
   for (const auto& h : hidden) doc.stable_erase(h);
 }
 
+// `f` narrowed to what `rule` also matches.
+void Restrict(query::Filter& f, const query::Filter& rule) {
+  query::Filter both;
+  both.kind = query::Filter::Kind::kAnd;
+  both.children.push_back(std::move(f));
+  both.children.push_back(rule);
+  f = std::move(both);
+}
+
+// Whether a document (fields without id) passes a grant's filter.
+bool Admits(const Grant& g, const json::object& fields, const std::string& id) {
+  if (g.kind != Grant::Kind::kMatching) return g.kind == Grant::Kind::kAll;
+  json::object doc = fields;
+  doc["id"] = id;
+  return query::Matches(g.filter, doc);
+}
+
 // Root requests with $skipEvents (query or body) run no event (spec §6.1); for anyone else it is ignored.
 bool SkipEvents(const Context& ctx) {
   if (!ctx.is_root) return false;
@@ -61,6 +79,14 @@ Collection::Collection(std::string name, std::string type, query::Schema schema,
       store_(store),
       limits_(limits),
       events_(std::move(events)) {}
+
+Result<Grant> Collection::Allowed(RuleOp op, const Context& ctx) const {
+  if (rules_.empty()) return Grant{};
+  const double now_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  return rules_.For(op, ctx, schema_, limits_.query, now_ms);
+}
 
 boost::asio::awaitable<EventOutcome> Collection::Fire(Event event, std::string_view method, json::object* data,
                                                       const json::object* previous, Context& ctx) {
@@ -138,12 +164,19 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
 }
 
 boost::asio::awaitable<Reply> Collection::Get(Context& ctx, const json::value* id) {
+  // Rules first, then the events: a caller the rule refuses runs no script.
+  const bool asks_one = id != nullptr && id->is_string();
+  auto grant = Allowed(asks_one ? RuleOp::kGet : RuleOp::kList, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "GET", nullptr, nullptr, ctx);
   if (before.cancelled()) co_return before.ErrorReply();
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   if (!ctx.internal) q->client_fd = ctx.client_fd;
   const bool by_id = id != nullptr && id->is_string() && q->id.has_value();
+  // The rule is part of the query: the store returns only what the caller may see (by id: 404 otherwise).
+  if (grant->kind == Grant::Kind::kMatching) Restrict(q->filter, grant->filter);
   if (q->fields.empty() && RawReadable()) {
     // The documents go out as the stored JSON text; a Get event runs over all of them in one call into V8.
     StageTimer findjson_time(ctx.trace.get(), &Trace::store);
@@ -251,6 +284,9 @@ store::Patch Collection::MakePatch(const json::object& changes, const std::vecto
 
 boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
+  auto grant = Allowed(RuleOp::kCreate, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
   json::object body = BodyObject(ctx);
   if (std::optional<Reply> stop = co_await PrepareBody(ctx, body, true)) co_return std::move(*stop);
   auto commands = query::ExtractCommands(body);
@@ -275,6 +311,8 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
     doc.stable_erase("id");
     for (const auto& f : p.protected_fields) doc.stable_erase(f);
   }
+  // The new document as it will be stored must be one the caller may create (nobody else can see it yet).
+  if (!Admits(*grant, doc, id)) co_return RuleRefusal(ctx);
   if (std::optional<Reply> big = TooLarge(doc)) co_return std::move(*big);
   store::Document stored_doc{id, doc};
   StageTimer insert_time(ctx.trace.get(), &Trace::store);
@@ -292,6 +330,9 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
 boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value* id) {
   if (!id->is_string() && !ctx.is_root) co_return Reply::Error(400, kMustProvideId);
   if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
+  auto grant = Allowed(RuleOp::kUpdate, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
   json::object body = BodyObject(ctx);
   if (std::optional<Reply> stop = co_await PrepareBody(ctx, body, false)) co_return std::move(*stop);
   auto commands = query::ExtractCommands(body);
@@ -309,6 +350,7 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
   if (!found.ok()) co_return StoreError(found.status());
   if (found->empty()) co_return Reply::Error(400, kNoObject);
   store::Document stored = std::move((*found)[0]);
+  if (!Admits(*grant, stored.fields, stored.id)) co_return RuleRefusal(ctx);
   const json::object stored_fields = stored.fields;
   json::object previous = stored.fields;
   Scrub(previous);
@@ -340,6 +382,8 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     }
     hidden.insert(hidden.end(), out.hidden.begin(), out.hidden.end());
   }
+  // The result must stay within the caller's reach (no moving a document to someone else).
+  if (!Admits(*grant, merged, stored.id)) co_return RuleRefusal(ctx);
   if (std::optional<Reply> big = TooLarge(merged)) co_return std::move(*big);
   // Only what this request changed is written, applied by the store to the document as it is then (spec §5.7;
   // Deployd `$set`s the fields it has): the body's fields, the commands, and what the events changed. Another
@@ -348,9 +392,13 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
       MakePatch(changes, commands, has_update_events ? before_events : merged, merged, protected_fields);
   patch.expected_stamp = stored.stamp;
   patch.whole_json = json::Write(merged);  // the patch on the document as read: written as is if nobody changed it
+  // When someone changed the document since it was read, the store re-applies the patch — and re-checks the rule
+  // on the document as it is then and as it would become, inside the same write.
+  if (grant->kind == Grant::Kind::kMatching) patch.guard = &grant->filter;
   StageTimer update_time(ctx.trace.get(), &Trace::store);
   auto written = co_await store_->Update(name(), stored.id, patch);
   update_time.Stop();
+  if (!written.ok() && written.status().code() == Code::kForbidden) co_return RuleRefusal(ctx);
   if (!written.ok()) co_return StoreError(written.status());
   if (written->has_value()) merged = std::move((*written)->fields);  // else `merged` is what was written
   co_await Written(ctx, stored.id, &stored_fields, &merged);
@@ -365,6 +413,9 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
 
 boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value* id) {
   if (id == nullptr || id->is_null()) co_return Reply::Error(400, kDeleteNeedsId);
+  auto grant = Allowed(RuleOp::kDelete, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
   EventOutcome before = co_await Fire(Event::kBeforeRequest, "DELETE", nullptr, nullptr, ctx);
@@ -385,6 +436,11 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     std::vector<json::object> gone;  // as the AfterCommit event sees them
     std::size_t skipped = 0;
     for (auto& d : *found) {
+      if (!Admits(*grant, d.fields, d.id)) {  // out of the caller's reach: refused alone, skipped in a query
+        if (single) co_return RuleRefusal(ctx);
+        ++skipped;
+        continue;
+      }
       json::object doc;
       if (events_->Has(Event::kDelete) || events_->Has(Event::kAfterCommit)) {
         doc = ToClient(d);
@@ -403,7 +459,13 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
     }
     std::size_t page = found->size();
     StageTimer remove_time(ctx.trace.get(), &Trace::store);
-    auto n = co_await store_->Remove(name(), ids);
+    // Under a rule the store removes only those that still pass it, in the same write.
+    Result<std::int64_t> n = std::int64_t{0};
+    if (grant->kind == Grant::Kind::kMatching) {  // (no co_await inside ?:, see Handle)
+      n = co_await store_->RemoveWhere(name(), ids, grant->filter);
+    } else {
+      n = co_await store_->Remove(name(), ids);
+    }
     remove_time.Stop();
     if (!n.ok()) co_return StoreError(n.status());
     removed += *n;
@@ -417,10 +479,20 @@ boost::asio::awaitable<Reply> Collection::Delete(Context& ctx, const json::value
 }
 
 boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
-  if (!ctx.is_root) co_return Reply::Error(403, "Must be root to count", true);
+  // Without a count rule only root counts, as in Deployd. With one, the count is of what the caller may list.
+  if (rules_.rule(RuleOp::kCount).kind == Rule::Kind::kUnset && !ctx.is_root) {
+    co_return Reply::Error(403, "Must be root to count", true);
+  }
+  auto grant = Allowed(RuleOp::kCount, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  auto listable = Allowed(RuleOp::kList, ctx);
+  if (!listable.ok()) co_return Reply::FromStatus(listable.status());
+  if (grant->kind == Grant::Kind::kNone || listable->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
   ctx.query.stable_erase("id");
   auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
   if (!q.ok()) co_return Reply::FromStatus(q.status());
+  if (grant->kind == Grant::Kind::kMatching) Restrict(q->filter, grant->filter);
+  if (listable->kind == Grant::Kind::kMatching) Restrict(q->filter, listable->filter);
   StageTimer count_time(ctx.trace.get(), &Trace::store);
   auto n = co_await store_->Count(name(), q->filter);
   count_time.Stop();

@@ -14,6 +14,7 @@
 #include "query/schema.h"
 #include "resources/events.h"
 #include "resources/resource.h"
+#include "resources/rules.h"
 #include "store/store.h"
 
 namespace dpd::resources {
@@ -34,6 +35,9 @@ class Collection : public Resource {
   std::vector<std::string> Warm() const override { return events_->Warm(); }
   // The storage spec (indexes from "index"/"unique" properties) to prepare at start-up.
   store::CollectionSpec StorageSpec() const;
+  // The collection's access rules (docs/rules.md); set once, before the collection serves.
+  void set_rules(AccessRules rules) { rules_ = std::move(rules); }
+  const AccessRules& rules() const { return rules_; }
 
  protected:
   // Hooks for UserCollection (spec §7). Defaults: a plain collection.
@@ -70,6 +74,8 @@ class Collection : public Resource {
   boost::asio::awaitable<Reply> Rename(Context& ctx);
   // Runs one event point. Coroutine parameters are kept trivially copyable on purpose: GCC 12 miscompiles
   // by-value class parameters (holding short strings) of coroutines built from braced temporaries.
+  // The grant of `op` for this caller (docs/rules.md).
+  Result<Grant> Allowed(RuleOp op, const Context& ctx) const;
   boost::asio::awaitable<EventOutcome> Fire(Event event, std::string_view method, json::object* data,
                                             const json::object* previous, Context& ctx);
   store::Store* store() const { return store_; }
@@ -80,6 +86,7 @@ class Collection : public Resource {
   store::Store* store_;
   Limits limits_;
   std::shared_ptr<EventRunner> events_;
+  AccessRules rules_;
 };
 
 }  // namespace dpd::resources

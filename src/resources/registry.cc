@@ -21,6 +21,9 @@ Result<std::shared_ptr<Resource>> MakeCollection(const config::ResourceConfig& c
                                                  bool users) {
   auto schema = query::Schema::FromConfig(config.settings);
   if (!schema.ok()) return Status::BadRequest(Where(config) + ": " + schema.status().message());
+  // A collection whose rules do not parse does not serve at all (never more open than its rules say).
+  auto rules = AccessRules::FromConfig(config.settings, *schema, deps.limits.query);
+  if (!rules.ok()) return Status::BadRequest(Where(config) + ": " + rules.status().message());
   auto events = std::make_shared<ScriptEvents>(config.name, config.scripts, deps.limits.script, deps.emitter);
   std::shared_ptr<Collection> collection;
   if (users) {
@@ -30,6 +33,7 @@ Result<std::shared_ptr<Resource>> MakeCollection(const config::ResourceConfig& c
     collection = std::make_shared<Collection>(config.name, config.type, std::move(*schema), deps.store, deps.limits,
                                               std::move(events));
   }
+  collection->set_rules(std::move(*rules));
   if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {
     return Status::BadRequest(Where(config) + ": " + s.message());
   }
@@ -54,6 +58,9 @@ TypeRegistry TypeRegistry::WithBuiltins() {
   Validator schema = [](const config::ResourceConfig& c) -> Status {
     auto s = query::Schema::FromConfig(c.settings);
     if (!s.ok()) return Status::BadRequest(Where(c) + ": " + s.status().message());
+    if (auto rules = AccessRules::FromConfig(c.settings, *s, QueryLimits{}); !rules.ok()) {
+      return Status::BadRequest(Where(c) + ": " + rules.status().message());
+    }
     const json::value* props = c.settings.if_contains("properties");
     if (props == nullptr || !props->is_object()) return Status::Ok();
     static const std::set<std::string, std::less<>> kTypes = {"string", "number", "boolean", "date", "object", "array"};

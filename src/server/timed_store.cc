@@ -58,6 +58,13 @@ boost::asio::awaitable<Result<std::int64_t>> TimedStore::Remove(std::string_view
   co_return co_await inner_->Remove(collection, ids);
 }
 
+boost::asio::awaitable<Result<std::int64_t>> TimedStore::RemoveWhere(std::string_view collection,
+                                                                     const std::vector<std::string>& ids,
+                                                                     const query::Filter& guard) {
+  Timer t{*seconds_[kRemove]};
+  co_return co_await inner_->RemoveWhere(collection, ids, guard);
+}
+
 boost::asio::awaitable<Status> TimedStore::Drop(std::string_view collection) {
   Timer t{*seconds_[kDrop]};
   co_return co_await inner_->Drop(collection);

@@ -49,6 +49,10 @@ struct Patch {
   // `whole_json` — the caller's result of the patch on what it read, as JSON — is written as it is (no re-apply).
   std::uint64_t expected_stamp = 0;
   std::string whole_json;
+  // An access rule (docs/rules.md) the document (with its "id") must match both as the write finds it and as the
+  // patch leaves it, checked inside the write; else the update fails with Code::kForbidden and nothing changes.
+  // Owned by the caller. (The fast path needs no check: the caller checked the document it read.)
+  const query::Filter* guard = nullptr;
 };
 
 // `patch` (set, unset, then commands) applied to `doc` — what every store's Update does to the stored document.
@@ -115,6 +119,10 @@ class Store {
   // Removes the documents with these ids; returns how many existed.
   virtual boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                               const std::vector<std::string>& ids) = 0;
+  // Like Remove, but only those of `ids` that match `guard` (documents with their "id") as the write finds them.
+  virtual boost::asio::awaitable<Result<std::int64_t>> RemoveWhere(std::string_view collection,
+                                                                   const std::vector<std::string>& ids,
+                                                                   const query::Filter& guard) = 0;
   // Removes every document of the collection (used when a resource is deleted).
   virtual boost::asio::awaitable<Status> Drop(std::string_view collection) = 0;
   // Moves every document of `from` to `to` (a resource renamed); nothing to move is success. The caller prepares

@@ -118,6 +118,30 @@ TEST_P(StoreConformanceTest, UpdatesApplyAPatchAtomically) {
   EXPECT_EQ(none.status().code(), Code::kNotFound);
 }
 
+// An access rule's guard (docs/rules.md) is checked inside the write, on the document as the write finds it and
+// as the patch leaves it; a refused write changes nothing.
+TEST_P(StoreConformanceTest, GuardedWritesCheckTheDocumentAsItIsNow) {
+  ASSERT_TRUE(Insert("g1", R"({"title":"a","score":1})").ok());
+  ASSERT_TRUE(Insert("g2", R"({"title":"b","score":1})").ok());
+  const query::Query owned_by_a = Q(R"({"title":"a"})");
+  Patch keep;  // stays within the guard
+  keep.commands.push_back({"score", "$inc", json::value(1)});
+  keep.guard = &owned_by_a.filter;
+  EXPECT_TRUE(Run(store_->Update(collection_, "g1", keep)).ok());
+  Patch move_out;  // would leave it
+  move_out.set["title"] = "b";
+  move_out.guard = &owned_by_a.filter;
+  EXPECT_EQ(Run(store_->Update(collection_, "g1", move_out)).status().code(), Code::kForbidden);
+  EXPECT_EQ(Run(store_->Update(collection_, "g2", keep)).status().code(), Code::kForbidden)
+      << "a document outside the guard as it is now";
+  EXPECT_EQ(Ids(R"({"title":"a","score":2})"), std::vector<std::string>{"g1"});
+  EXPECT_EQ(Ids(R"({"title":"b","score":1})"), std::vector<std::string>{"g2"});
+  auto removed = Run(store_->RemoveWhere(collection_, {"g1", "g2", "nope"}, owned_by_a.filter));
+  ASSERT_TRUE(removed.ok()) << removed.status().message();
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(Ids("{}"), std::vector<std::string>{"g2"});
+}
+
 TEST_P(StoreConformanceTest, RenameMovesEveryDocument) {
   ASSERT_TRUE(Insert("r1", R"({"title":"one"})").ok());
   ASSERT_TRUE(Insert("r2", R"({"title":"two"})").ok());

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "query/matcher.h"
 
 namespace dpd::store::mongo {
 namespace asio = boost::asio;
@@ -227,6 +228,14 @@ void AppendFilter(bson_t* out, const query::Filter& f) {
     bson_append_document_end(out, &ops);
     return;
   }
+  if (f.children.empty() && f.kind == Kind::kOr) {  // matches nothing (MongoDB refuses an empty $or)
+    bson_t none, empty;
+    bson_append_document_begin(out, "_id", -1, &none);
+    bson_append_array_begin(&none, "$in", -1, &empty);
+    bson_append_array_end(&none, &empty);
+    bson_append_document_end(out, &none);
+    return;
+  }
   if (f.children.empty()) return;  // an empty $and matches everything
   const char* name = f.kind == Kind::kOr ? "$or" : f.kind == Kind::kNor ? "$nor" : "$and";
   bson_t list;
@@ -325,6 +334,8 @@ struct MongoStore::Impl {
         asio::use_awaitable);
   }
 
+  Result<std::int64_t> RemoveNow(const std::string& name, const std::vector<std::string>& ids,
+                                 const query::Filter* guard);
   Status ReplaceNow(const std::string& name, const Document& doc) {
     Client c(this);
     mongoc_collection_t* coll = Collection(c, name);
@@ -577,7 +588,14 @@ boost::asio::awaitable<Result<std::optional<Document>>> MongoStore::Update(std::
     if (!found.ok()) return found.status();
     if (found->empty()) return Status::NotFound("no document " + id);
     Document d = std::move((*found)[0]);
+    auto admitted = [&] {
+      json::object with_id = d.fields;
+      with_id["id"] = d.id;
+      return query::Matches(*patch.guard, with_id);
+    };
+    if (patch.guard != nullptr && !admitted()) return Status(Code::kForbidden, "refused by the collection's rule");
     ApplyPatch(patch, d.fields);
+    if (patch.guard != nullptr && !admitted()) return Status(Code::kForbidden, "refused by the collection's rule");
     if (Status st = im->ReplaceNow(name, d); !st.ok()) return st;
     return std::optional<Document>(std::move(d));
   });
@@ -588,33 +606,64 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Remove(std::string_view
   if (ids.empty()) co_return std::int64_t{0};
   Impl* im = impl_.get();
   std::string name(collection);
-  co_return co_await im->OffLoop([im, &name, &ids]() -> Result<std::int64_t> {
-    Impl::Client c(im);
-    mongoc_collection_t* coll = im->Collection(c, name);
-    bson_t selector = BSON_INITIALIZER, ops, list;
-    bson_append_document_begin(&selector, "_id", -1, &ops);
-    bson_append_array_begin(&ops, "$in", -1, &list);
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const std::string idx = std::to_string(i);
-      bson_append_utf8(&list, idx.c_str(), -1, ids[i].c_str(), static_cast<int>(ids[i].size()));
-    }
-    bson_append_array_end(&ops, &list);
-    bson_append_document_end(&selector, &ops);
-    bson_t reply;
-    bson_error_t error;
-    const bool ok = mongoc_collection_delete_many(coll, &selector, nullptr, &reply, &error);
-    Result<std::int64_t> result = std::int64_t{0};
-    if (!ok) {
-      result = im->ErrorStatus(error, name);
-    } else {
-      bson_iter_t it;
-      if (bson_iter_init_find(&it, &reply, "deletedCount")) result = bson_iter_as_int64(&it);
-    }
-    bson_destroy(&reply);
-    bson_destroy(&selector);
-    mongoc_collection_destroy(coll);
-    return result;
-  });
+  co_return co_await im->OffLoop(
+      [im, &name, &ids]() -> Result<std::int64_t> { return im->RemoveNow(name, ids, nullptr); });
+}
+
+boost::asio::awaitable<Result<std::int64_t>> MongoStore::RemoveWhere(std::string_view collection,
+                                                                     const std::vector<std::string>& ids,
+                                                                     const query::Filter& guard) {
+  if (ids.empty()) co_return std::int64_t{0};
+  Impl* im = impl_.get();
+  std::string name(collection);
+  co_return co_await im->OffLoop(
+      [im, &name, &ids, &guard]() -> Result<std::int64_t> { return im->RemoveNow(name, ids, &guard); });
+}
+
+// Deletes `ids` (of them only those matching `guard`, when given: one delete_many, atomic per document on the
+// server).
+Result<std::int64_t> MongoStore::Impl::RemoveNow(const std::string& name, const std::vector<std::string>& ids,
+                                                 const query::Filter* guard) {
+  Client c(this);
+  mongoc_collection_t* coll = Collection(c, name);
+  bson_t selector = BSON_INITIALIZER, ops, list;
+  bson_t* target = &selector;
+  bson_t all, first;
+  if (guard != nullptr) {
+    bson_append_array_begin(&selector, "$and", -1, &all);
+    bson_append_document_begin(&all, "0", -1, &first);
+    target = &first;
+  }
+  bson_append_document_begin(target, "_id", -1, &ops);
+  bson_append_array_begin(&ops, "$in", -1, &list);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string idx = std::to_string(i);
+    bson_append_utf8(&list, idx.c_str(), -1, ids[i].c_str(), static_cast<int>(ids[i].size()));
+  }
+  bson_append_array_end(&ops, &list);
+  bson_append_document_end(target, &ops);
+  if (guard != nullptr) {
+    bson_append_document_end(&all, &first);
+    bson_t second;
+    bson_append_document_begin(&all, "1", -1, &second);
+    AppendFilter(&second, *guard);
+    bson_append_document_end(&all, &second);
+    bson_append_array_end(&selector, &all);
+  }
+  bson_t reply;
+  bson_error_t error;
+  const bool ok = mongoc_collection_delete_many(coll, &selector, nullptr, &reply, &error);
+  Result<std::int64_t> result = std::int64_t{0};
+  if (!ok) {
+    result = ErrorStatus(error, name);
+  } else {
+    bson_iter_t it;
+    if (bson_iter_init_find(&it, &reply, "deletedCount")) result = bson_iter_as_int64(&it);
+  }
+  bson_destroy(&reply);
+  bson_destroy(&selector);
+  mongoc_collection_destroy(coll);
+  return result;
 }
 
 boost::asio::awaitable<Status> MongoStore::Rename(std::string_view from, std::string_view to) {

@@ -45,6 +45,9 @@ class MongoStore : public Store {
                                                                  const Patch& patch) override;
   boost::asio::awaitable<Result<std::int64_t>> Remove(std::string_view collection,
                                                       const std::vector<std::string>& ids) override;
+  boost::asio::awaitable<Result<std::int64_t>> RemoveWhere(std::string_view collection,
+                                                           const std::vector<std::string>& ids,
+                                                           const query::Filter& guard) override;
   boost::asio::awaitable<Status> Drop(std::string_view collection) override;
   boost::asio::awaitable<Status> Rename(std::string_view from, std::string_view to) override;
 

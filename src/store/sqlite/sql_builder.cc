@@ -311,6 +311,15 @@ Result<Sql> BuildCount(std::string_view collection, const query::Filter& filter)
   return sql;
 }
 
+Result<Sql> BuildDelete(std::string_view collection, const query::Filter& filter) {
+  Builder b;
+  std::string where;
+  if (Status s = b.Filter(filter, Base{"doc", ""}, where); !s.ok()) return s;
+  Sql sql = std::move(b.sql);
+  sql.text = "DELETE FROM " + QuoteIdent(collection) + " WHERE " + where;
+  return sql;
+}
+
 std::string IndexName(std::string_view collection, std::string_view path) {
   return std::string(collection) + "__" + std::string(path);
 }

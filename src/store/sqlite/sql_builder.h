@@ -27,6 +27,8 @@ Result<std::string> FieldExpr(std::string_view path);
 
 Result<Sql> BuildFind(std::string_view collection, const query::Query& q, std::size_t default_limit);
 Result<Sql> BuildCount(std::string_view collection, const query::Filter& filter);
+// DELETE of every document matching `filter`.
+Result<Sql> BuildDelete(std::string_view collection, const query::Filter& filter);
 Result<std::string> BuildCreateIndex(std::string_view collection, const IndexSpec& index);
 std::string IndexName(std::string_view collection, std::string_view path);
 

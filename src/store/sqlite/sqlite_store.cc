@@ -20,6 +20,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "query/matcher.h"
 #include "query/regex.h"
 #include "store/sqlite/sql_builder.h"
 
@@ -225,18 +226,26 @@ struct WriteOp {
   std::vector<std::string> ids;
   std::function<void(Status, std::int64_t)> done;
   const Patch* patch = nullptr;  // kPatch; owned by the waiting caller
+  const query::Filter* guard = nullptr;  // kRemove: only documents matching it; owned by the waiting caller
 };
 
 // Document::stamp of a stored text (never 0).
 std::uint64_t Stamp(std::string_view text) { return std::hash<std::string_view>{}(text) | 1; }
 
 // `patch` applied to the fields of stored JSON text.
-json::object PatchedText(std::string_view text, const Patch& patch) {
+// `patch` applied to the fields of stored JSON text; false when its guard refuses the document before or after.
+bool PatchedText(std::string_view text, const std::string& id, const Patch& patch, json::object& doc) {
   boost::system::error_code ec;
   json::value v = boost::json::parse(text, ec);
-  json::object doc = !ec && v.is_object() ? std::move(v.as_object()) : json::object();
+  doc = !ec && v.is_object() ? std::move(v.as_object()) : json::object();
+  auto admitted = [&] {
+    json::object with_id = doc;
+    with_id["id"] = id;
+    return query::Matches(*patch.guard, with_id);
+  };
+  if (patch.guard != nullptr && !admitted()) return false;
   ApplyPatch(patch, doc);
-  return doc;
+  return patch.guard == nullptr || admitted();
 }
 
 }  // namespace
@@ -324,6 +333,22 @@ struct SqliteStore::Impl {
             params.emplace_back(json::string(op.ids[k]));
           }
           sql += ")";
+          if (op.guard != nullptr) {  // the ids, and of them only those the guard admits as they are now
+            query::Filter both;
+            query::Filter ids;
+            ids.kind = query::Filter::Kind::kCondition;
+            ids.condition.path = "id";
+            ids.condition.op = query::Op::kIn;
+            ids.condition.array_aware = false;
+            json::array list;
+            for (std::size_t k = i; k < std::min(op.ids.size(), i + 500); ++k) list.emplace_back(json::string(op.ids[k]));
+            ids.condition.operand = std::move(list);
+            both.children = {std::move(ids), *op.guard};
+            auto built = BuildDelete(op.collection, both);
+            if (!built.ok()) return {built.status(), 0};
+            sql = std::move(built->text);
+            params = std::move(built->params);
+          }
           auto r = step(sql, params);
           if (!r.first.ok()) return r;
           total += r.second;
@@ -367,7 +392,12 @@ struct SqliteStore::Impl {
         if (!op.patch->whole_json.empty() && op.patch->expected_stamp != 0 && Stamp(text) == op.patch->expected_stamp) {
           op.doc.clear();  // as given: the caller has it
         } else {
-          op.doc = json::Write(PatchedText(text, *op.patch));
+          json::object patched;
+          if (!PatchedText(text, op.id, *op.patch, patched)) {
+            sqlite3_reset(*select);
+            return {Status(Code::kForbidden, "refused by the collection's rule"), 0};
+          }
+          op.doc = json::Write(patched);
         }
         sqlite3_reset(*select);
         const std::string& text_out = op.doc.empty() ? op.patch->whole_json : op.doc;
@@ -630,6 +660,17 @@ asio::awaitable<Result<std::int64_t>> SqliteStore::Remove(std::string_view colle
                                                           const std::vector<std::string>& ids) {
   if (ids.empty()) co_return std::int64_t{0};
   auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, ids, {}});
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  if (!status.ok()) co_return status;
+  co_return n;
+}
+
+asio::awaitable<Result<std::int64_t>> SqliteStore::RemoveWhere(std::string_view collection,
+                                                               const std::vector<std::string>& ids,
+                                                               const query::Filter& guard) {
+  if (ids.empty()) co_return std::int64_t{0};
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kRemove, std::string(collection), {}, {}, ids, {}});
+  op->guard = &guard;
   auto [status, n] = co_await impl_->Submit(std::move(op));
   if (!status.ok()) co_return status;
   co_return n;

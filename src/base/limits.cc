@@ -44,6 +44,7 @@ std::vector<Named> Table(Limits& l) {
       {"query.max_regex_repeat", &l.query.max_regex_repeat},
       {"query.time_budget_ms", &l.query.time_budget},
       {"store.document_bytes", &l.store.document_bytes},
+      {"store.bulk_documents", &l.store.bulk_documents},
       {"script.wall_time_ms", &l.script.wall_time},
       {"script.heap_bytes", &l.script.heap_bytes},
       {"script.cache_entries", &l.script.cache_entries},

@@ -63,6 +63,9 @@ struct StoreLimits {
   // A stored document, as JSON, after update commands are applied ($push grows a document past any body limit):
   // 413, nothing written. MongoDB's own bound is 16 MiB of BSON.
   std::size_t document_bytes = 16 * 1024 * 1024;
+  // Documents of one bulk write: a POST of an array (400 beyond, nothing written), and the documents one PUT by
+  // query may update (the rest are left, the count says how many were).
+  std::size_t bulk_documents = 1000;
 };
 
 struct ScriptLimits {

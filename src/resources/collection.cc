@@ -148,6 +148,8 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
     }
     co_return co_await Get(ctx, id);
   }
+  // PUT without an id but with a query: every matching document the caller may update (docs/bulk.md).
+  if (ctx.method == "PUT" && id == nullptr && HasFilter(ctx)) co_return co_await UpdateMany(ctx);
   // (No co_await inside ?: — GCC 12 miscompiles it.)
   if (ctx.method == "PUT" && (id == nullptr || !id->is_string()) && !ctx.is_root) {
     co_return Reply::Error(400, kMustProvideId);
@@ -282,11 +284,8 @@ store::Patch Collection::MakePatch(const json::object& changes, const std::vecto
   return patch;
 }
 
-boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
-  if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
-  auto grant = Allowed(RuleOp::kCreate, ctx);
-  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
-  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
+boost::asio::awaitable<std::optional<Reply>> Collection::PrepareNew(Context& ctx, const Grant& grant,
+                                                                    store::Document& out) {
   json::object body = BodyObject(ctx);
   if (std::optional<Reply> stop = co_await PrepareBody(ctx, body, true)) co_return std::move(*stop);
   auto commands = query::ExtractCommands(body);
@@ -312,17 +311,89 @@ boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
     for (const auto& f : p.protected_fields) doc.stable_erase(f);
   }
   // The new document as it will be stored must be one the caller may create (nobody else can see it yet).
-  if (!Admits(*grant, doc, id)) co_return RuleRefusal(ctx);
+  if (!Admits(grant, doc, id)) co_return RuleRefusal(ctx);
   if (std::optional<Reply> big = TooLarge(doc)) co_return std::move(*big);
-  store::Document stored_doc{id, doc};
+  out.id = std::move(id);
+  out.fields = std::move(doc);
+  co_return std::nullopt;
+}
+
+boost::asio::awaitable<Reply> Collection::Create(Context& ctx) {
+  if (ctx.body && ctx.body->is_array()) co_return co_await CreateMany(ctx);
+  if (!IsObjectBody(ctx)) co_return Reply::Error(400, kMustIncludeObject);
+  auto grant = Allowed(RuleOp::kCreate, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
+  store::Document stored_doc;
+  if (std::optional<Reply> stop = co_await PrepareNew(ctx, *grant, stored_doc)) co_return std::move(*stop);
   StageTimer insert_time(ctx.trace.get(), &Trace::store);
   Status s = co_await store_->Insert(name(), stored_doc);
   insert_time.Stop();
   if (!s.ok()) co_return StoreError(s);
-  json::object out = ToClient(store::Document{std::move(id), std::move(doc)});
+  json::object out = ToClient(std::move(stored_doc));
   Scrub(out);
   if (events_->Has(Event::kAfterCommit)) {
     co_await Fire(Event::kAfterCommit, "POST", &out, nullptr, ctx);
+  }
+  co_return Reply::Json(std::move(out));
+}
+
+// POST of an array (docs/bulk.md): every document through the whole create pipeline (its events see it as their
+// body), then all inserted in one transaction — or none, the errors answered by index.
+boost::asio::awaitable<Reply> Collection::CreateMany(Context& ctx) {
+  if (std::optional<Reply> no = RefuseBulkCreate(ctx)) co_return std::move(*no);
+  const json::value whole = std::move(*ctx.body);
+  const json::array& items = whole.as_array();
+  if (items.size() > limits_.store.bulk_documents) {
+    ctx.body = whole;
+    co_return Reply::Error(400, "A bulk write may hold at most " + std::to_string(limits_.store.bulk_documents) +
+                                    " documents (store.bulk_documents)");
+  }
+  auto grant = Allowed(RuleOp::kCreate, ctx);
+  if (!grant.ok() || grant->kind == Grant::Kind::kNone) {
+    ctx.body = whole;
+    co_return grant.ok() ? RuleRefusal(ctx) : Reply::FromStatus(grant.status());
+  }
+  std::vector<store::Document> docs(items.size());
+  json::object errors;  // index → that document's property errors
+  std::optional<Reply> failure;
+  for (std::size_t i = 0; i < items.size() && !failure; ++i) {
+    const std::string index = std::to_string(i);
+    if (!items[i].is_object()) {
+      errors[index] = json::object{{"message", kMustIncludeObject}};
+      continue;
+    }
+    ctx.body = items[i];
+    std::optional<Reply> stop = co_await PrepareNew(ctx, *grant, docs[i]);
+    if (!stop) continue;
+    json::object* body = stop->json.if_object();
+    if (body != nullptr && stop->status == 400 && body->contains("errors")) {
+      errors[index] = std::move((*body)["errors"]);
+    } else {
+      if (body != nullptr) (*body)["index"] = static_cast<std::int64_t>(i);  // which document was refused
+      failure = std::move(stop);
+    }
+  }
+  ctx.body = whole;
+  if (failure) co_return std::move(*failure);
+  if (!errors.empty()) co_return Reply::Errors(std::move(errors));
+  std::size_t failed = 0;
+  StageTimer insert_time(ctx.trace.get(), &Trace::store);
+  Status s = co_await store_->InsertMany(name(), docs, &failed);
+  insert_time.Stop();
+  if (!s.ok() && !s.fields().empty()) {
+    json::object fields;
+    for (const auto& f : s.fields()) fields[f.field] = f.message;
+    co_return Reply::Errors(json::object{{std::to_string(failed), std::move(fields)}});
+  }
+  if (!s.ok()) co_return StoreError(s);
+  json::array out;
+  out.reserve(docs.size());
+  for (auto& d : docs) {
+    json::object doc = ToClient(std::move(d));
+    Scrub(doc);
+    if (events_->Has(Event::kAfterCommit)) co_await Fire(Event::kAfterCommit, "POST", &doc, nullptr, ctx);
+    out.push_back(std::move(doc));
   }
   co_return Reply::Json(std::move(out));
 }
@@ -408,6 +479,49 @@ boost::asio::awaitable<Reply> Collection::Update(Context& ctx, const json::value
     co_await Fire(Event::kAfterCommit, ctx.method, &out, &previous, ctx);
   }
   Hide(out, hidden);
+  co_return Reply::Json(std::move(out));
+}
+
+bool Collection::HasFilter(const Context& ctx) const {
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
+  return !q.ok() || !q->filter.children.empty() || q->filter.kind != query::Filter::Kind::kAnd;
+}
+
+// PUT /<col>?{query}: each matching document the caller may update, one at a time through Update (its events,
+// its rule checks, atomic per document), at most store.bulk_documents of them. Answers how many were updated and,
+// for each one refused or invalid, its error by id.
+boost::asio::awaitable<Reply> Collection::UpdateMany(Context& ctx) {
+  if (!IsObjectBody(ctx) || (ctx.body && ctx.body->is_array())) co_return Reply::Error(400, kMustIncludeObject);
+  auto grant = Allowed(RuleOp::kUpdate, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
+  auto q = query::ParseQuery(ctx.query, schema_, limits_.query, QueryOptions(ctx));
+  if (!q.ok()) co_return Reply::FromStatus(q.status());
+  if (grant->kind == Grant::Kind::kMatching) Restrict(q->filter, grant->filter);
+  q->fields.clear();
+  q->skip = 0;
+  q->limit = static_cast<std::int64_t>(limits_.store.bulk_documents);
+  StageTimer find_time(ctx.trace.get(), &Trace::store);
+  auto found = co_await store_->Find(name(), *q, limits_.store.bulk_documents);
+  find_time.Stop();
+  if (!found.ok()) co_return StoreError(found.status());
+  const json::object query = std::move(ctx.query);
+  std::int64_t updated = 0;
+  json::object failed;
+  for (const auto& d : *found) {
+    ctx.query = json::object{{"id", d.id}};
+    if (const json::value* skip = query.if_contains("$skipEvents")) ctx.query["$skipEvents"] = *skip;
+    json::value id = json::string(d.id);
+    Reply r = co_await Update(ctx, &id);
+    if (r.kind == Reply::Kind::kError) {
+      failed[d.id] = std::move(r.json);
+    } else {
+      ++updated;
+    }
+  }
+  ctx.query = query;
+  json::object out{{"count", updated}};
+  if (!failed.empty()) out["failed"] = std::move(failed);
   co_return Reply::Json(std::move(out));
 }
 

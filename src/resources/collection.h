@@ -57,9 +57,15 @@ class Collection : public Resource {
     co_return;
   }
   virtual bool HasRename() const { return true; }
+  // A reply when this caller may not create several documents in one POST (a users collection: root only).
+  virtual std::optional<Reply> RefuseBulkCreate(const Context&) const { return std::nullopt; }
 
   boost::asio::awaitable<Reply> Get(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Create(Context& ctx);
+  boost::asio::awaitable<Reply> CreateMany(Context& ctx);
+  // The create pipeline for the body in ctx.body (an object): sanitised, events run, validated, the rule checked.
+  // Fills `out` (a new id and the fields to store); a reply refuses it.
+  boost::asio::awaitable<std::optional<Reply>> PrepareNew(Context& ctx, const Grant& grant, store::Document& out);
   // What an update writes: the fields of `changes` (as the events left them), what the events changed from
   // `before_events` to `after_events`, and the commands on properties nothing else set — protected fields never.
   static store::Patch MakePatch(const json::object& changes, const std::vector<query::UpdateCommand>& commands,
@@ -68,6 +74,9 @@ class Collection : public Resource {
   // 413 when `doc` is over StoreLimits::document_bytes.
   std::optional<Reply> TooLarge(const json::object& doc) const;
   boost::asio::awaitable<Reply> Update(Context& ctx, const json::value* id);
+  boost::asio::awaitable<Reply> UpdateMany(Context& ctx);
+  // Whether the request's query has a condition (a PUT without an id then updates what it matches).
+  bool HasFilter(const Context& ctx) const;
   boost::asio::awaitable<Reply> Delete(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Count(Context& ctx);
   boost::asio::awaitable<Reply> IndexOf(Context& ctx, const std::string& id);

@@ -60,6 +60,11 @@ class UserCollection : public Collection {
   boost::asio::awaitable<void> Written(Context& ctx, const std::string& id, const json::object* previous,
                                        const json::object* current) override;
   bool HasRename() const override { return false; }
+  // Each user costs a password hash and counts against the sign-up limit: several in one POST only for root.
+  std::optional<Reply> RefuseBulkCreate(const Context& ctx) const override {
+    if (ctx.is_root) return std::nullopt;
+    return Reply::Error(400, "Users are created one per request (root may post an array)");
+  }
 
  private:
   boost::asio::awaitable<Reply> Login(Context& ctx);

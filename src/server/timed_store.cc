@@ -58,6 +58,12 @@ boost::asio::awaitable<Result<std::int64_t>> TimedStore::Remove(std::string_view
   co_return co_await inner_->Remove(collection, ids);
 }
 
+boost::asio::awaitable<Status> TimedStore::InsertMany(std::string_view collection,
+                                                      const std::vector<store::Document>& docs, std::size_t* failed) {
+  Timer t{*seconds_[kInsert]};
+  co_return co_await inner_->InsertMany(collection, docs, failed);
+}
+
 boost::asio::awaitable<Result<std::int64_t>> TimedStore::RemoveWhere(std::string_view collection,
                                                                      const std::vector<std::string>& ids,
                                                                      const query::Filter& guard) {

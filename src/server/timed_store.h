@@ -26,6 +26,8 @@ class TimedStore final : public store::Store {
                                                                     std::size_t default_limit) override;
   boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection, const query::Filter& filter) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const store::Document& doc) override;
+  boost::asio::awaitable<Status> InsertMany(std::string_view collection, const std::vector<store::Document>& docs,
+                                            std::size_t* failed) override;
   boost::asio::awaitable<Status> Replace(std::string_view collection, const store::Document& doc) override;
   boost::asio::awaitable<Result<std::optional<store::Document>>> Update(std::string_view collection,
                                                                         const std::string& id,

@@ -109,6 +109,10 @@ class Store {
                                                              const query::Filter& filter) = 0;
   // Inserts a new document; a duplicate unique property fails with DuplicateValue.
   virtual boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) = 0;
+  // Inserts all of `docs` or none: when one fails (a duplicate unique property), nothing is written and the status
+  // is that document's, with `*failed` set to its index.
+  virtual boost::asio::awaitable<Status> InsertMany(std::string_view collection, const std::vector<Document>& docs,
+                                                    std::size_t* failed) = 0;
   // Replaces the fields of document `doc.id`; NotFound when it does not exist.
   virtual boost::asio::awaitable<Status> Replace(std::string_view collection, const Document& doc) = 0;
   // Applies `patch` to document `id` atomically with respect to every other write of it. The document as written,

@@ -142,6 +142,22 @@ TEST_P(StoreConformanceTest, GuardedWritesCheckTheDocumentAsItIsNow) {
   EXPECT_EQ(Ids("{}"), std::vector<std::string>{"g2"});
 }
 
+TEST_P(StoreConformanceTest, InsertManyIsAllOrNothing) {
+  std::vector<Document> docs;
+  for (int i = 0; i < 3; ++i)
+    docs.push_back({"m" + std::to_string(i), json::object{{"title", "t" + std::to_string(i)}, {"score", 7}}});
+  ASSERT_TRUE(Run(store_->InsertMany(collection_, docs, nullptr)).ok());
+  EXPECT_EQ(Ids(R"({"score":7})").size(), 3u);
+  // The second has the id of a stored document (and the title of the first: either refuses it).
+  std::vector<Document> clash{{"n0", json::object{{"title", "u"}, {"score", 8}}},
+                              {"m1", json::object{{"title", "u"}, {"score", 8}}}};
+  std::size_t failed = 99;
+  Status s = Run(store_->InsertMany(collection_, clash, &failed));
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(failed, 1u);
+  EXPECT_TRUE(Ids(R"({"score":8})").empty()) << "the document before the failing one was not kept";
+}
+
 TEST_P(StoreConformanceTest, RenameMovesEveryDocument) {
   ASSERT_TRUE(Insert("r1", R"({"title":"one"})").ok());
   ASSERT_TRUE(Insert("r2", R"({"title":"two"})").ok());

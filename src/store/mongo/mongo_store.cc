@@ -562,6 +562,47 @@ boost::asio::awaitable<Status> MongoStore::Insert(std::string_view collection, c
   });
 }
 
+boost::asio::awaitable<Status> MongoStore::InsertMany(std::string_view collection, const std::vector<Document>& docs,
+                                                      std::size_t* failed) {
+  if (docs.empty()) co_return Status::Ok();
+  Impl* im = impl_.get();
+  std::string name(collection);
+  co_return co_await im->OffLoop([im, &name, &docs, failed]() -> Status {
+    // One ordered insert_many; when a document fails, those before it are removed again. (Without a replica set
+    // MongoDB has no multi-document transaction: a reader may glimpse them for that moment.)
+    Impl::Client c(im);
+    mongoc_collection_t* coll = im->Collection(c, name);
+    // (A raw array: bson_t is over-aligned, which std::vector's template argument would drop.)
+    auto** bsons = static_cast<bson_t**>(bson_malloc(docs.size() * sizeof(bson_t*)));
+    for (std::size_t i = 0; i < docs.size(); ++i) {
+      bsons[i] = bson_new();
+      AppendDocument(bsons[i], docs[i]);
+    }
+    bson_t reply;
+    bson_error_t error;
+    const bool ok = mongoc_collection_insert_many(coll, const_cast<const bson_t**>(bsons), docs.size(), nullptr,
+                                                  &reply, &error);
+    std::size_t inserted = docs.size();
+    if (!ok) {  // ordered: the failed one is the first not inserted
+      bson_iter_t it;
+      inserted = bson_iter_init_find(&it, &reply, "insertedCount") ? static_cast<std::size_t>(bson_iter_as_int64(&it))
+                                                                   : 0;
+    }
+    bson_destroy(&reply);
+    for (std::size_t i = 0; i < docs.size(); ++i) bson_destroy(bsons[i]);
+    bson_free(bsons);
+    mongoc_collection_destroy(coll);
+    if (ok) return Status::Ok();
+    Status status = im->ErrorStatus(error, name);
+    if (failed != nullptr) *failed = std::min(inserted, docs.size() - 1);
+    // Every id of the batch is new (made for it), so removing them all undoes exactly what was written.
+    std::vector<std::string> undo;
+    for (const auto& d : docs) undo.push_back(d.id);
+    (void)im->RemoveNow(name, undo, nullptr);
+    return status;
+  });
+}
+
 boost::asio::awaitable<Status> MongoStore::Replace(std::string_view collection, const Document& doc) {
   Impl* im = impl_.get();
   std::string name(collection);

@@ -219,7 +219,7 @@ bool HasRegex(const query::Filter& f) {
 }
 
 struct WriteOp {
-  enum class Kind { kInsert, kReplace, kRemove, kDrop, kPatch, kMove } kind;
+  enum class Kind { kInsert, kReplace, kRemove, kDrop, kPatch, kMove, kInsertMany } kind;
   std::string collection;
   std::string id;
   std::string doc;  // JSON text (kPatch: the document as written, filled in by the writer)
@@ -227,6 +227,7 @@ struct WriteOp {
   std::function<void(Status, std::int64_t)> done;
   const Patch* patch = nullptr;  // kPatch; owned by the waiting caller
   const query::Filter* guard = nullptr;  // kRemove: only documents matching it; owned by the waiting caller
+  std::vector<std::string> docs;         // kInsertMany: the JSON texts of `ids`, in order
 };
 
 // Document::stamp of a stored text (never 0).
@@ -317,6 +318,13 @@ struct SqliteStore::Impl {
       case WriteOp::Kind::kInsert:
         return step("INSERT INTO " + table + "(id, doc) VALUES(?, ?)",
                     {json::value(json::string(op.id)), json::value(json::string(op.doc))});
+      case WriteOp::Kind::kInsertMany:  // inside a savepoint (WriterLoop): a failure leaves none written
+        for (std::size_t i = 0; i < op.ids.size(); ++i) {
+          auto r = step("INSERT INTO " + table + "(id, doc) VALUES(?, ?)",
+                        {json::value(json::string(op.ids[i])), json::value(json::string(op.docs[i]))});
+          if (!r.first.ok()) return {r.first, static_cast<std::int64_t>(i)};
+        }
+        return {Status::Ok(), static_cast<std::int64_t>(op.ids.size())};
       case WriteOp::Kind::kReplace: {
         auto r = step("UPDATE " + table + " SET doc=? WHERE id=?",
                       {json::value(json::string(op.doc)), json::value(json::string(op.id))});
@@ -426,7 +434,8 @@ struct SqliteStore::Impl {
         for (std::size_t i = 0; i < batch.size(); ++i) {
           // A single statement that fails is undone by SQLite alone (the transaction goes on); only a
           // multi-statement remove needs a savepoint to stay all-or-nothing.
-          const bool multi = batch[i]->kind == WriteOp::Kind::kRemove && batch[i]->ids.size() > 500;
+          const bool multi = (batch[i]->kind == WriteOp::Kind::kRemove && batch[i]->ids.size() > 500) ||
+                             batch[i]->kind == WriteOp::Kind::kInsertMany;
           if (multi) writer->Exec("SAVEPOINT w");
           results[i] = Apply(*batch[i]);
           if (multi) {
@@ -631,6 +640,19 @@ asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, const D
   auto op = std::make_unique<WriteOp>(
       WriteOp{WriteOp::Kind::kInsert, std::string(collection), doc.id, json::Write(doc.fields), {}, {}});
   auto [status, n] = co_await impl_->Submit(std::move(op));
+  co_return status;
+}
+
+asio::awaitable<Status> SqliteStore::InsertMany(std::string_view collection, const std::vector<Document>& docs,
+                                                std::size_t* failed) {
+  if (docs.empty()) co_return Status::Ok();
+  auto op = std::make_unique<WriteOp>(WriteOp{WriteOp::Kind::kInsertMany, std::string(collection), {}, {}, {}, {}});
+  for (const auto& d : docs) {
+    op->ids.push_back(d.id);
+    op->docs.push_back(json::Write(d.fields));
+  }
+  auto [status, n] = co_await impl_->Submit(std::move(op));
+  if (!status.ok() && failed != nullptr) *failed = static_cast<std::size_t>(n);
   co_return status;
 }
 

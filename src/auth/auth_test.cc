@@ -43,6 +43,11 @@ TEST(PasswordTest, DeploydLegacyFormat) {
   EXPECT_FALSE(VerifyPassword("pw", upper));
 }
 
+TEST(PasswordTest, TokenDigestIsHexSha256) {
+  EXPECT_EQ(TokenDigest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_NE(TokenDigest("abd"), TokenDigest("abc"));
+}
+
 TEST(PasswordTest, UserHashIsMd5OfUsernameAndHash) {
   EXPECT_EQ(UserHash("", ""), "d41d8cd98f00b204e9800998ecf8427e");     // md5("")
   EXPECT_EQ(UserHash("a", "bc"), "900150983cd24fb0d6963f7d28e17f72");  // md5("abc")

@@ -84,4 +84,11 @@ std::string UserHash(std::string_view username, std::string_view stored_hash) {
   return Hex(digest, len);
 }
 
+std::string TokenDigest(std::string_view token) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
+  return Hex(digest, len);
+}
+
 }  // namespace dpd::auth

@@ -36,4 +36,7 @@ std::string LegacyHash(std::string_view password, std::string_view salt);
 // Deployd keep working because the formula is the same.
 std::string UserHash(std::string_view username, std::string_view stored_hash);
 
+// Hex SHA-256 of a random token (a password-reset token is stored only as this: a leaked table grants nothing).
+std::string TokenDigest(std::string_view token);
+
 }  // namespace dpd::auth

@@ -105,6 +105,12 @@ struct SessionLimits {
   std::size_t password_bytes = 1024;              // longer passwords: 400 (bounded hashing cost)
   // argon2id cost of new password hashes (OWASP minimum: 19 MiB, 2 passes). Lower only for benchmarks and tests:
   // dpd warns at start-up when it is below the minimum.
+  // Password reset (POST /users/forgot, /users/reset): attempts per address per window for each (429 beyond), how
+  // long a token is valid, and how long /forgot takes at least — known and unknown users alike (no enumeration).
+  std::size_t reset_attempts = 10;
+  std::chrono::milliseconds reset_window{15LL * 60 * 1000};
+  std::chrono::milliseconds reset_token_time{60LL * 60 * 1000};
+  std::chrono::milliseconds reset_answer_time{250};
   std::size_t hash_memory_kib = 19 * 1024;
   std::size_t hash_passes = 2;
 };

@@ -17,7 +17,7 @@
 
 namespace dpd::resources {
 
-enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfterCommit, kLogin };
+enum class Event { kBeforeRequest, kValidate, kPost, kPut, kGet, kDelete, kAfterCommit, kLogin, kForgot };
 
 struct EventCall {
   Event event;
@@ -27,6 +27,7 @@ struct EventCall {
   json::object* query = nullptr;           // the raw query (BeforeRequest/Get may change it)
   Context* ctx = nullptr;
   bool success = false;  // Login: the credentials were right
+  std::string token;     // Forgot: the plain password-reset token (the store keeps only its digest)
 };
 
 struct EventOutcome {

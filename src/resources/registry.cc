@@ -34,6 +34,11 @@ Result<std::shared_ptr<Resource>> MakeCollection(const config::ResourceConfig& c
                                               std::move(events));
   }
   collection->set_rules(std::move(*rules));
+  if (users) {  // where its password-reset tokens go
+    if (Status s = deps.store->Prepare({std::string(kResetTokens), {}}); !s.ok()) {
+      return Status::BadRequest(Where(config) + ": " + s.message());
+    }
+  }
   if (Status s = deps.store->Prepare(collection->StorageSpec()); !s.ok()) {
     return Status::BadRequest(Where(config) + ": " + s.message());
   }
@@ -54,6 +59,7 @@ TypeRegistry TypeRegistry::WithBuiltins() {
   users.label = "Users Collection";
   users.default_path = "/users";
   users.events.push_back("login.js");
+  users.events.push_back("forgot.js");
   // What a written config must be (stricter than what loads: an existing app's odd property types still load).
   Validator schema = [](const config::ResourceConfig& c) -> Status {
     auto s = query::Schema::FromConfig(c.settings);

@@ -27,6 +27,7 @@ const char* FileOf(Event e) {
     case Event::kDelete: return "delete.js";
     case Event::kAfterCommit: return "aftercommit.js";
     case Event::kLogin: return "login.js";
+    case Event::kForgot: return "forgot.js";
   }
   return "";
 }
@@ -38,7 +39,7 @@ const std::vector<std::string>& ParameterNames() {
       "me",       "isMe",         "query",   "ctx",          "session",        "internal", "isRoot",      "cancel",
       "cancelIf", "cancelUnless", "emit",    "dpd",          "console",        "data",     "previous",    "changed",
       "protect",  "unprotect",    "hide",    "unhide",       "error",          "errorIf",  "errorUnless", "hasErrors",
-      "method",   "event",        "success", "$addCallback", "$finishCallback"};
+      "method",   "event",        "success", "token", "$addCallback", "$finishCallback"};
   return names;
 }
 
@@ -88,7 +89,7 @@ ScriptEvents::ScriptEvents(std::string resource, std::map<std::string, std::stri
                            Emitter* emitter)
     : resource_(std::move(resource)), limits_(limits), emitter_(emitter) {
   scripts_ = Build(std::move(scripts));
-  for (int e = 0; e <= static_cast<int>(Event::kLogin); ++e) {
+  for (int e = 0; e <= static_cast<int>(Event::kForgot); ++e) {
     if (scripts_.count(FileOf(static_cast<Event>(e)))) present_ |= 1u << e;
   }
 }
@@ -255,6 +256,11 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
     inv.values.emplace_back("me", user);  // later values win: this replaces the session's `me`
     inv.values.emplace_back("data", user);
     inv.values.emplace_back("success", call.success);
+  }
+  if (call.event == Event::kForgot) {
+    // this and data: the user without password; token: what the app sends the user (e-mail, emit, …).
+    inv.values.emplace_back("data", call.data ? json::value(*call.data) : json::value(nullptr));
+    inv.values.emplace_back("token", json::string(call.token));
   }
 
   script::Outcome out = co_await Execute(*script, inv, call.ctx);

@@ -1,9 +1,15 @@
 #include "resources/user_collection.h"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <chrono>
+
 #include "base/log.h"
+#include "base/random.h"
 #include "query/js.h"
 
 namespace dpd::resources {
@@ -105,6 +111,8 @@ boost::asio::awaitable<Reply> UserCollection::Handle(Context& ctx) {
   if (segment == "login" && ctx.method == "POST") co_return co_await Login(ctx);
   if (segment == "logout") co_return co_await Logout(ctx);
   if (segment == "me" && ctx.method == "GET") co_return co_await Me(ctx);
+  if (segment == "forgot" && ctx.method == "POST") co_return co_await Forgot(ctx);
+  if (segment == "reset" && ctx.method == "POST") co_return co_await Reset(ctx);
   co_return co_await Collection::Handle(ctx);
 }
 
@@ -297,6 +305,124 @@ boost::asio::awaitable<Reply> UserCollection::Me(Context& ctx) {
   Reply r = co_await Get(ctx, &id);
   if (r.kind == Reply::Kind::kError) co_return Reply::Empty(204);
   co_return r;
+}
+
+namespace {
+
+constexpr std::string_view kBadToken = "This reset token is invalid or has expired";
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::optional<Reply> UserCollection::ResetLimited(const Context& ctx, std::string_view what) const {
+  if (ctx.is_root || ctx.internal || options_.reset_limiter == nullptr) return std::nullopt;
+  if (options_.reset_limiter->Allow(std::string(what) + "|" + ctx.remote_ip)) return std::nullopt;
+  Reply r = Reply::Error(429, "Too many password reset requests; try again later");
+  r.headers.emplace_back("Retry-After", std::to_string((options_.reset_window_ms + 999) / 1000));
+  return r;
+}
+
+// POST /<users>/forgot {username}: the same answer, no sooner than reset_answer_time, whether the user exists or
+// not. For a user that exists, and when the collection has forgot.js, a single-use token is stored as its digest
+// with an expiry and handed to forgot.js (`this` the user without password, `token` the plain token), which
+// delivers it (dpd.email.post, emit, …).
+boost::asio::awaitable<Reply> UserCollection::Forgot(Context& ctx) {
+  if (std::optional<Reply> limited = ResetLimited(ctx, "forgot")) co_return std::move(*limited);
+  const auto started = std::chrono::steady_clock::now();
+  const json::object body = ctx.body && ctx.body->is_object() ? ctx.body->as_object() : json::object();
+  const json::value* u = body.if_contains("username");
+  if (u == nullptr || !u->is_string() || u->as_string().empty()) co_return Reply::Error(400, "username not specified");
+  std::optional<store::Document> user = co_await FindBy("username", std::string(u->as_string()));
+  if (user && events().Has(Event::kForgot)) {
+    const std::string token = RandomHex(32);
+    store::Document record;
+    record.id = auth::TokenDigest(token);
+    record.fields["uid"] = user->id;
+    record.fields["users"] = name();
+    record.fields["expires"] = NowMs() + options_.reset_token_time.count();
+    const std::vector<std::string> record_ids(1, record.id);
+    Status stored = co_await store()->Insert(kResetTokens, record);
+    if (!stored.ok()) {
+      spdlog::error("forgot: token not stored user={} error={}", user->id, stored.message());
+    } else {
+      json::object self = Collection::ToClient(std::move(*user));
+      self.stable_erase("password");
+      EventCall call;
+      call.event = Event::kForgot;
+      call.method = "POST";
+      call.data = &self;
+      call.query = &ctx.query;
+      call.ctx = &ctx;
+      call.token = token;
+      EventOutcome out = co_await events().Run(call);
+      if (out.cancelled()) {  // not delivered: the token must not stay usable; the answer stays the same
+        spdlog::warn("forgot.js failed user={} error={}", std::string(record.fields.at("uid").as_string()),
+                     out.status.message());
+        (void)co_await store()->Remove(kResetTokens, record_ids);
+      }
+    }
+  }
+  boost::asio::steady_timer pad(co_await boost::asio::this_coro::executor);
+  pad.expires_at(started + options_.reset_answer_time);
+  boost::system::error_code ec;
+  co_await pad.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  co_return Reply::Empty(204);
+}
+
+// POST /<users>/reset {token, password}: burns the token (one request wins it, however many race), sets the new
+// password and ends every session of the user.
+boost::asio::awaitable<Reply> UserCollection::Reset(Context& ctx) {
+  if (std::optional<Reply> limited = ResetLimited(ctx, "reset")) co_return std::move(*limited);
+  const json::object body = ctx.body && ctx.body->is_object() ? ctx.body->as_object() : json::object();
+  const json::value* t = body.if_contains("token");
+  const json::value* p = body.if_contains("password");
+  if (t == nullptr || p == nullptr || !t->is_string() || !p->is_string() || p->as_string().empty()) {
+    co_return Reply::Error(400, "token and password not specified");
+  }
+  if (p->as_string().size() > options_.max_password_bytes) {
+    co_return Reply::Error(400, "password longer than " + std::to_string(options_.max_password_bytes) + " bytes");
+  }
+  const std::string digest = auth::TokenDigest(t->as_string());
+  query::Query q;
+  q.filter.kind = query::Filter::Kind::kCondition;
+  q.filter.condition.path = "id";
+  q.filter.condition.operand = json::string(digest);
+  q.filter.condition.array_aware = false;
+  q.id = digest;
+  q.limit = 1;
+  auto found = co_await store()->Find(kResetTokens, q, 1);
+  if (!found.ok()) co_return Reply::FromStore(found.status());
+  if (found->empty()) co_return Reply::Error(400, kBadToken);
+  const store::Document record = std::move((*found)[0]);
+  const std::vector<std::string> digests(1, digest);
+  auto removed = co_await store()->Remove(kResetTokens, digests);
+  if (!removed.ok()) co_return Reply::FromStore(removed.status());
+  if (*removed != 1) co_return Reply::Error(400, kBadToken);  // another request used it first
+  const json::value* expires = record.fields.if_contains("expires");
+  const json::value* users = record.fields.if_contains("users");
+  const json::value* uid = record.fields.if_contains("uid");
+  if (expires == nullptr || !expires->is_number() || expires->to_number<double>() < static_cast<double>(NowMs()) ||
+      users == nullptr || !users->is_string() || users->as_string() != name() || uid == nullptr ||
+      !uid->is_string()) {
+    co_return Reply::Error(400, kBadToken);
+  }
+  auto hash = co_await Hash(std::string(p->as_string()));
+  if (!hash.ok()) co_return Reply::FromStatus(hash.status());
+  store::Patch patch;
+  patch.set["password"] = *hash;
+  const std::string user_id(uid->as_string());
+  auto written = co_await store()->Update(name(), user_id, patch);
+  if (!written.ok() && written.status().code() == Code::kNotFound) co_return Reply::Error(400, kBadToken);
+  if (!written.ok()) co_return Reply::FromStore(written.status());
+  if (options_.sessions != nullptr) {
+    auto n = co_await options_.sessions->RemoveUser(user_id);
+    if (n.ok()) spdlog::info("sessions removed user={} count={} reason=password-reset", user_id, *n);
+  }
+  co_return Reply::Empty(204);
 }
 
 }  // namespace dpd::resources

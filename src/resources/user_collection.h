@@ -36,7 +36,14 @@ struct UserOptions {
   std::int64_t login_window_ms = 15000;         // for Retry-After
   std::int64_t signup_window_ms = 5000;
   std::size_t max_password_bytes = 1024;
+  auth::RateLimiter* reset_limiter = nullptr;  // /forgot and /reset, per IP (each its own key)
+  std::int64_t reset_window_ms = 900000;       // for Retry-After
+  std::chrono::milliseconds reset_token_time{3600000};
+  std::chrono::milliseconds reset_answer_time{250};
 };
+
+// Where password-reset tokens are kept (as digests): a name no resource can have.
+inline constexpr std::string_view kResetTokens = "dpd:password-resets";
 
 class UserCollection : public Collection {
  public:
@@ -70,6 +77,10 @@ class UserCollection : public Collection {
   boost::asio::awaitable<Reply> Login(Context& ctx);
   boost::asio::awaitable<Reply> Logout(Context& ctx);
   boost::asio::awaitable<Reply> Me(Context& ctx);
+  boost::asio::awaitable<Reply> Forgot(Context& ctx);
+  boost::asio::awaitable<Reply> Reset(Context& ctx);
+  // A 429 when the reset limiter refuses this address for `what` ("forgot" / "reset").
+  std::optional<Reply> ResetLimited(const Context& ctx, std::string_view what) const;
   boost::asio::awaitable<std::optional<store::Document>> FindBy(const std::string& field, const std::string& value);
   boost::asio::awaitable<Result<std::string>> Hash(const std::string& password);
   boost::asio::awaitable<bool> Verify(const std::string& password, const std::string& stored);

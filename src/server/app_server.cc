@@ -92,6 +92,7 @@ struct AppServer::Impl {
   realtime::RedisBus* redis = nullptr;  // `bus` when several nodes share a Redis (--bus), else null
   std::unique_ptr<auth::RateLimiter> login_limiter;
   std::unique_ptr<auth::RateLimiter> signup_limiter;
+  std::unique_ptr<auth::RateLimiter> reset_limiter;
   std::unique_ptr<boost::asio::thread_pool> hash_pool;  // argon2id, off the event loops
   // Session upkeep (expiry, lastActive) on its own small loop.
   boost::asio::io_context upkeep_io;
@@ -401,6 +402,8 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
                                                          im.options.limits.session.login_window);
   im.signup_limiter =
       std::make_unique<auth::RateLimiter>(im.options.limits.session.signups, im.options.limits.session.signup_window);
+  im.reset_limiter = std::make_unique<auth::RateLimiter>(im.options.limits.session.reset_attempts,
+                                                         im.options.limits.session.reset_window);
   im.hash_pool = std::make_unique<boost::asio::thread_pool>(2);
   resources::Dependencies& deps = im.deps;
   deps.store = im.store.get();
@@ -415,6 +418,10 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   deps.users.login_window_ms = im.options.limits.session.login_window.count();
   deps.users.signup_window_ms = im.options.limits.session.signup_window.count();
   deps.users.max_password_bytes = im.options.limits.session.password_bytes;
+  deps.users.reset_limiter = im.reset_limiter.get();
+  deps.users.reset_window_ms = im.options.limits.session.reset_window.count();
+  deps.users.reset_token_time = im.options.limits.session.reset_token_time;
+  deps.users.reset_answer_time = im.options.limits.session.reset_answer_time;
   const SessionLimits& sl = im.options.limits.session;
   deps.users.hash_cost.memory_bytes = sl.hash_memory_kib * 1024;
   deps.users.hash_cost.ops = sl.hash_passes;

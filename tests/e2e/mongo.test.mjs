@@ -51,6 +51,18 @@ describe('MongoDB store (on the CongoDB test double)', () => {
     assert.match(summary, /# pass 6, # fail 0/);
   });
 
+  test('password reset on MongoDB: tokens as digests, single use, sessions ended (issue #21)', () => {
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const r = spawnSync(process.execPath, ['--test', path.join(repoRoot, 'tests', 'e2e', 'reset.test.mjs')], {
+      encoding: 'utf8', timeout: 300000, cwd: path.join(repoRoot, 'tests'), maxBuffer: 64 * 1024 * 1024,
+      env: { ...env, DPD_TEST_DB: `mongodb://127.0.0.1:${congo.port}/reset${process.pid}`, DPD_TEST_MONGO_DOUBLE: 'congodb' },
+    });
+    const summary = (r.stdout.match(/^# (pass|fail) \d+$/gm) || []).join(', ');
+    assert.equal(r.status, 0, `${summary}\n${r.stdout.split('\n').filter((l) => /not ok|expected|actual|Error/.test(l)).join('\n')}\n--- the nested run's last output ---\n${r.stdout.slice(-8000)}${r.stderr.slice(-2000)}`);
+    assert.match(summary, /# pass 5, # fail 0/);
+  });
+
   test('access rules on MongoDB: the rule merged into its queries and guarding its writes (issue #21)', () => {
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;

@@ -344,6 +344,10 @@ boost::asio::awaitable<Reply> Collection::CreateMany(Context& ctx) {
   if (std::optional<Reply> no = RefuseBulkCreate(ctx)) co_return std::move(*no);
   const json::value whole = std::move(*ctx.body);
   const json::array& items = whole.as_array();
+  if (items.empty()) {  // (as MongoDB's insertMany: a batch of nothing is a mistake, not a no-op)
+    ctx.body = whole;
+    co_return Reply::Error(400, "A bulk write needs at least one document");
+  }
   if (items.size() > limits_.store.bulk_documents) {
     ctx.body = whole;
     co_return Reply::Error(400, "A bulk write may hold at most " + std::to_string(limits_.store.bulk_documents) +

@@ -57,6 +57,10 @@ struct QueryLimits {
   // Each read (find / count) gets this long in the store (SQLite progress handler, MongoDB maxTimeMS): 503 beyond,
   // the work abandoned. Bounds how long one request can hold a worker, whatever the query.
   std::chrono::milliseconds time_budget{2000};
+  // Aggregations (docs/aggregate.md) run within time_budget too. Beyond these: 400.
+  std::size_t aggregate_stages = 8;      // stages of one pipeline
+  std::size_t aggregate_outputs = 16;    // outputs of its $group, and fields of an object _id
+  std::size_t aggregate_groups = 10000;  // groups it may make (a $limit does not lift it)
 };
 
 struct StoreLimits {

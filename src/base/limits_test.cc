@@ -45,7 +45,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 70u);
+  EXPECT_EQ(all.size(), 73u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

@@ -35,6 +35,12 @@ boost::asio::awaitable<Result<std::int64_t>> TimedStore::Count(std::string_view 
   co_return co_await inner_->Count(collection, filter);
 }
 
+boost::asio::awaitable<Result<json::array>> TimedStore::Aggregate(std::string_view collection,
+                                                                  const query::Pipeline& pipeline) {
+  Timer t{*seconds_[kAggregate]};
+  co_return co_await inner_->Aggregate(collection, pipeline);
+}
+
 boost::asio::awaitable<Status> TimedStore::Insert(std::string_view collection, const store::Document& doc) {
   Timer t{*seconds_[kInsert]};
   co_return co_await inner_->Insert(collection, doc);
@@ -83,7 +89,7 @@ boost::asio::awaitable<Status> TimedStore::Rename(std::string_view from, std::st
 
 void TimedStore::Collect(std::vector<metrics::Family>& out) const {
   static const char* kNames[kOps] = {"find",   "find_json", "count", "insert", "replace",
-                                     "update", "remove",    "drop",  "rename"};
+                                     "update", "remove",    "drop",  "rename", "aggregate"};
   metrics::Family f{"dpd_store_operation_duration_seconds",
                     "Store operations from call to answer (SQLite writes: queue and group commit included), by "
                     "store and operation.",

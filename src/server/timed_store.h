@@ -25,6 +25,8 @@ class TimedStore final : public store::Store {
   boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection, const query::Query& q,
                                                                     std::size_t default_limit) override;
   boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection, const query::Filter& filter) override;
+  boost::asio::awaitable<Result<json::array>> Aggregate(std::string_view collection,
+                                                        const query::Pipeline& pipeline) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const store::Document& doc) override;
   boost::asio::awaitable<Status> InsertMany(std::string_view collection, const std::vector<store::Document>& docs,
                                             std::size_t* failed) override;
@@ -46,7 +48,7 @@ class TimedStore final : public store::Store {
   void Collect(std::vector<metrics::Family>& out) const;
 
  private:
-  enum Op { kFind, kFindJson, kCount, kInsert, kReplace, kUpdate, kRemove, kDrop, kRename, kOps };
+  enum Op { kFind, kFindJson, kCount, kInsert, kReplace, kUpdate, kRemove, kDrop, kRename, kAggregate, kOps };
   struct Timer;
   std::unique_ptr<store::Store> inner_;
   std::string label_;

@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "json/json.h"
+#include "query/aggregate.h"
 #include "query/ast.h"
 #include "query/update.h"
 
@@ -107,6 +108,11 @@ class Store {
                                                                             std::size_t default_limit) = 0;
   virtual boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection,
                                                              const query::Filter& filter) = 0;
+  // The groups `pipeline` makes of the collection's documents, shaped as MongoDB answers them: objects with "_id"
+  // first, then the outputs in the pipeline's order; sorted, skipped and limited as it says. More than
+  // `pipeline.max_groups` groups: query::TooManyGroups. Within the read time budget (Code::kOverBudget beyond).
+  virtual boost::asio::awaitable<Result<json::array>> Aggregate(std::string_view collection,
+                                                                const query::Pipeline& pipeline) = 0;
   // Inserts a new document; a duplicate unique property fails with DuplicateValue.
   virtual boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) = 0;
   // Inserts all of `docs` or none: when one fails (a duplicate unique property), nothing is written and the status

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "base/log.h"
@@ -543,6 +544,178 @@ boost::asio::awaitable<Result<std::int64_t>> MongoStore::Count(std::string_view 
     mongoc_collection_destroy(coll);
     if (n < 0) return im->ErrorStatus(error, name);
     return n;
+  });
+}
+
+namespace {
+
+// The pipeline MongoDB runs for `p` (query/aggregate.h): $match, $group, then the sort (with `_id` last, so ties
+// come out as on SQLite), $skip and $limit (at most max_groups + 1, to tell when there are too many).
+void AppendPipeline(bson_t* out, const query::Pipeline& p) {
+  int stage = 0;
+  auto begin = [&](bson_t* doc) { bson_append_document_begin(out, std::to_string(stage++).c_str(), -1, doc); };
+  bson_t doc, body;
+  begin(&doc);
+  bson_append_document_begin(&doc, "$match", -1, &body);
+  AppendFilter(&body, p.match);
+  bson_append_document_end(&doc, &body);
+  bson_append_document_end(out, &doc);
+
+  begin(&doc);
+  bson_append_document_begin(&doc, "$group", -1, &body);
+  auto ref = [](const std::string& path) { return "$" + FieldPath(path); };
+  if (p.keys.empty()) {
+    bson_append_null(&body, "_id", -1);
+  } else if (!p.object_key) {
+    bson_append_utf8(&body, "_id", -1, ref(p.keys[0].path).c_str(), -1);
+  } else {
+    bson_t id;
+    bson_append_document_begin(&body, "_id", -1, &id);
+    for (const auto& k : p.keys) bson_append_utf8(&id, k.name.c_str(), -1, ref(k.path).c_str(), -1);
+    bson_append_document_end(&body, &id);
+  }
+  using Kind = query::Accumulator::Kind;
+  for (const auto& acc : p.outputs) {
+    bson_t op;
+    bson_append_document_begin(&body, acc.name.c_str(), -1, &op);
+    switch (acc.kind) {
+      case Kind::kCount: bson_append_int32(&op, "$sum", -1, 1); break;  // {$count: {}} needs MongoDB 5
+      case Kind::kSum:
+        if (acc.path.empty()) {
+          AppendValue(&op, "$sum", json::value(acc.constant));
+        } else {
+          bson_append_utf8(&op, "$sum", -1, ref(acc.path).c_str(), -1);
+        }
+        break;
+      case Kind::kAvg: bson_append_utf8(&op, "$avg", -1, ref(acc.path).c_str(), -1); break;
+      case Kind::kMin:
+      case Kind::kMax: {
+        // Numbers and strings only, as on SQLite: anything else counts as missing.
+        bson_t cond, args, in, type, kinds;
+        bson_append_document_begin(&op, acc.kind == Kind::kMin ? "$min" : "$max", -1, &cond);
+        bson_append_array_begin(&cond, "$cond", -1, &args);
+        bson_append_document_begin(&args, "0", -1, &in);
+        bson_t in_args;
+        bson_append_array_begin(&in, "$in", -1, &in_args);
+        bson_append_document_begin(&in_args, "0", -1, &type);
+        bson_append_utf8(&type, "$type", -1, ref(acc.path).c_str(), -1);
+        bson_append_document_end(&in_args, &type);
+        bson_append_array_begin(&in_args, "1", -1, &kinds);
+        const char* names[] = {"int", "long", "double", "decimal", "string"};
+        for (int i = 0; i < 5; ++i) bson_append_utf8(&kinds, std::to_string(i).c_str(), -1, names[i], -1);
+        bson_append_array_end(&in_args, &kinds);
+        bson_append_array_end(&in, &in_args);
+        bson_append_document_end(&args, &in);
+        bson_append_utf8(&args, "1", -1, ref(acc.path).c_str(), -1);
+        bson_append_null(&args, "2", -1);
+        bson_append_array_end(&cond, &args);
+        bson_append_document_end(&op, &cond);
+        break;
+      }
+    }
+    bson_append_document_end(&body, &op);
+  }
+  bson_append_document_end(&doc, &body);
+  bson_append_document_end(out, &doc);
+
+  begin(&doc);
+  bson_append_document_begin(&doc, "$sort", -1, &body);
+  // An object _id is sorted field by field in the pipeline's order, as SQLite does (and as MongoDB compares it),
+  // whatever order the server keeps its fields in. Each path once.
+  std::set<std::string> sorted;
+  auto add = [&](const std::string& path, bool descending) {
+    if (sorted.insert(path).second) bson_append_int32(&body, path.c_str(), -1, descending ? -1 : 1);
+  };
+  auto add_id = [&](bool descending) {
+    if (!p.object_key) return add("_id", descending);
+    for (const auto& k : p.keys) add("_id." + k.name, descending);
+  };
+  for (const auto& s : p.sort) {
+    if (s.path == "_id") {
+      add_id(s.descending);
+    } else {
+      add(s.path, s.descending);
+    }
+  }
+  add_id(false);
+  bson_append_document_end(&doc, &body);
+  bson_append_document_end(out, &doc);
+
+  if (p.skip > 0) {
+    begin(&doc);
+    bson_append_int64(&doc, "$skip", -1, p.skip);
+    bson_append_document_end(out, &doc);
+  }
+  const std::int64_t cap = static_cast<std::int64_t>(p.max_groups) + 1;
+  begin(&doc);
+  bson_append_int64(&doc, "$limit", -1, p.limit >= 0 ? std::min(p.limit, cap) : cap);
+  bson_append_document_end(out, &doc);
+}
+
+// Numbers as SQLite answers them: an integral double (a $sum, a $min of doubles) as an integer.
+void Normalize(json::value& v) {
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) v = static_cast<std::int64_t>(d);
+  } else if (v.is_object()) {
+    for (auto& kv : v.get_object()) Normalize(kv.value());
+  } else if (v.is_array()) {
+    for (auto& e : v.get_array()) Normalize(e);
+  }
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<json::array>> MongoStore::Aggregate(std::string_view collection,
+                                                                  const query::Pipeline& pipeline) {
+  if (pipeline.limit == 0) co_return json::array();
+  Impl* im = impl_.get();
+  std::string name(collection);
+  co_return co_await im->OffLoop([im, &name, &pipeline]() -> Result<json::array> {
+    Impl::Client c(im);
+    mongoc_collection_t* coll = im->Collection(c, name);
+    bson_t stages = BSON_INITIALIZER;
+    AppendPipeline(&stages, pipeline);
+    bson_t opts = BSON_INITIALIZER;
+    if (im->read_budget_ms > 0) bson_append_int64(&opts, "maxTimeMS", -1, im->read_budget_ms);
+    mongoc_cursor_t* cursor = mongoc_collection_aggregate(coll, MONGOC_QUERY_NONE, &stages, &opts, nullptr);
+    json::array out;
+    Status st = Status::Ok();
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      if (out.size() >= pipeline.max_groups) {
+        st = query::TooManyGroups(pipeline.max_groups);
+        break;
+      }
+      json::object raw = FromDocument(doc);
+      json::object group;
+      json::value* id = raw.if_contains("_id");
+      if (pipeline.object_key && id != nullptr && id->is_object()) {
+        // The key's fields in the pipeline's order (not every server keeps it), missing ones left out.
+        json::object ordered;
+        for (const auto& k : pipeline.keys) {
+          if (json::value* part = id->as_object().if_contains(k.name)) ordered[k.name] = *part;
+        }
+        group["_id"] = std::move(ordered);
+      } else {
+        group["_id"] = id ? *id : json::value(nullptr);
+      }
+      for (const auto& acc : pipeline.outputs) {
+        json::value* v = raw.if_contains(acc.name);
+        group[acc.name] = v ? *v : json::value(nullptr);
+      }
+      json::value g(std::move(group));
+      Normalize(g);
+      out.push_back(std::move(g));
+    }
+    bson_error_t error;
+    if (st.ok() && mongoc_cursor_error(cursor, &error)) st = im->ErrorStatus(error, name);
+    mongoc_cursor_destroy(cursor);
+    bson_destroy(&opts);
+    bson_destroy(&stages);
+    mongoc_collection_destroy(coll);
+    if (!st.ok()) return st;
+    return out;
   });
 }
 

@@ -320,6 +320,113 @@ Result<Sql> BuildDelete(std::string_view collection, const query::Filter& filter
   return sql;
 }
 
+Result<Sql> BuildAggregate(std::string_view collection, const query::Pipeline& p) {
+  Builder b;
+  std::string where;
+  if (Status s = b.Filter(p.match, Base{"doc", ""}, where); !s.ok()) return s;
+  std::vector<std::string> ranks, values;
+  for (const auto& key : p.keys) {
+    if (key.path == "id") {
+      ranks.push_back(std::to_string(kString));
+      values.push_back("id");
+      continue;
+    }
+    auto jp = Builder::JsonPath(key.path);
+    if (!jp.ok()) return jp.status();
+    const std::string type = "json_type(doc,'" + *jp + "')";
+    ranks.push_back("(CASE " + type + " WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 WHEN 'object' " +
+                    "THEN 3 WHEN 'array' THEN 4 WHEN 'true' THEN 5 WHEN 'false' THEN 5 WHEN 'null' THEN 0 ELSE " +
+                    (p.object_key ? "-1" : "0") + " END)");
+    values.push_back("json_extract(doc,'" + *jp + "')");
+  }
+  std::string select;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    select += (i ? ", " : "") + ranks[i] + " AS k" + std::to_string(i) + "r, " + values[i] + " AS k" +
+              std::to_string(i) + "v";
+  }
+  Sql sql;
+  std::vector<json::value> select_params;  // the outputs' parameters come before the filter's in the text
+  for (std::size_t i = 0; i < p.outputs.size(); ++i) {
+    const auto& acc = p.outputs[i];
+    std::string expr;
+    using Kind = query::Accumulator::Kind;
+    if (acc.kind == Kind::kCount || (acc.kind == Kind::kSum && acc.path.empty())) {
+      expr = acc.kind == Kind::kCount ? "count(*)" : "(count(*) * ?)";
+      if (acc.kind == Kind::kSum) select_params.emplace_back(acc.constant);
+    } else {
+      std::string value, type;
+      if (acc.path == "id") {
+        value = "id";
+        type = "'text'";
+      } else {
+        auto jp = Builder::JsonPath(acc.path);
+        if (!jp.ok()) return jp.status();
+        value = "json_extract(doc,'" + *jp + "')";
+        type = "json_type(doc,'" + *jp + "')";
+      }
+      const std::string numeric = "CASE WHEN " + type + " IN ('integer','real') THEN " + value + " END";
+      switch (acc.kind) {
+        case Kind::kSum: expr = "total(" + numeric + ")"; break;
+        case Kind::kAvg: expr = "avg(" + numeric + ")"; break;
+        // Numbers and strings, in MongoDB's order (numbers first); other values are passed over.
+        case Kind::kMin:
+        case Kind::kMax:
+          expr = std::string(acc.kind == Kind::kMin ? "min" : "max") + "(CASE WHEN " + type +
+                 " IN ('integer','real','text') THEN " + value + " END)";
+          break;
+        default: break;
+      }
+    }
+    select += std::string(select.empty() ? "" : ", ") + expr + " AS o" + std::to_string(i);
+  }
+  if (select.empty()) select = "count(*)";
+  std::string text = "SELECT " + select + " FROM " + QuoteIdent(collection) + " WHERE " + where;
+  if (!p.keys.empty()) {
+    text += " GROUP BY ";
+    for (std::size_t i = 0; i < p.keys.size(); ++i) {
+      text += (i ? ", k" : "k") + std::to_string(i) + "r, k" + std::to_string(i) + "v";
+    }
+  } else {
+    text += " HAVING count(*) > 0";  // no documents make no group, as in MongoDB
+  }
+  // ORDER BY the $sort keys, then the whole key ascending (so ties and a pipeline without $sort come out alike).
+  std::string order;
+  auto key_order = [&](std::size_t i, bool descending) {
+    const char* dir = descending ? " DESC" : " ASC";
+    order += std::string(order.empty() ? "" : ", ") + "k" + std::to_string(i) + "r" + dir + ", k" +
+             std::to_string(i) + "v" + dir;
+  };
+  for (const auto& s : p.sort) {
+    if (s.path == "_id") {
+      for (std::size_t i = 0; i < p.keys.size(); ++i) key_order(i, s.descending);
+      continue;
+    }
+    bool done = false;
+    for (std::size_t i = 0; i < p.keys.size() && !done; ++i) {
+      if (p.object_key && s.path == "_id." + p.keys[i].name) {
+        key_order(i, s.descending);
+        done = true;
+      }
+    }
+    for (std::size_t i = 0; i < p.outputs.size() && !done; ++i) {
+      if (s.path == p.outputs[i].name) {
+        order += std::string(order.empty() ? "" : ", ") + "o" + std::to_string(i) + (s.descending ? " DESC" : " ASC");
+        done = true;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < p.keys.size(); ++i) key_order(i, false);
+  if (!order.empty()) text += " ORDER BY " + order;
+  const std::int64_t cap = static_cast<std::int64_t>(p.max_groups) + 1;
+  text += " LIMIT ? OFFSET ?";
+  sql.params = std::move(select_params);
+  for (auto& v : b.sql.params) sql.params.push_back(std::move(v));
+  sql.params.emplace_back(p.limit >= 0 ? std::min(p.limit, cap) : cap);
+  sql.params.emplace_back(p.skip);
+  sql.text = std::move(text);
+  return sql;
+}
+
 std::string IndexName(std::string_view collection, std::string_view path) {
   return std::string(collection) + "__" + std::string(path);
 }

@@ -11,6 +11,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <cmath>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -270,6 +272,15 @@ struct SqliteStore::Impl {
   auto Read(const query::Filter& filter, F f) -> asio::awaitable<decltype(f())> {
     using R = decltype(f());
     if (!slow_reads || !HasRegex(filter)) co_return f();
+    co_return co_await asio::co_spawn(
+        slow_reads->get_executor(), [&f]() -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+  }
+
+  // Runs `f` on the slow-read pool whatever it reads (an aggregation visits every matching document).
+  template <typename F>
+  auto ReadAlone(F f) -> asio::awaitable<decltype(f())> {
+    using R = decltype(f());
+    if (!slow_reads) co_return f();
     co_return co_await asio::co_spawn(
         slow_reads->get_executor(), [&f]() -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
   }
@@ -634,6 +645,94 @@ Result<std::int64_t> SqliteStore::CountNow(std::string_view collection, const qu
   sqlite3_reset(*stmt);
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return conn->ReadError(rc, impl_->options.read_budget);
   return n;
+}
+
+namespace {
+
+// A column of an aggregation row as JSON: integers as integers, integral reals too (a $sum of integers is one).
+json::value ColumnValue(sqlite3_stmt* stmt, int col) {
+  switch (sqlite3_column_type(stmt, col)) {
+    case SQLITE_INTEGER: return sqlite3_column_int64(stmt, col);
+    case SQLITE_FLOAT: {
+      const double d = sqlite3_column_double(stmt, col);
+      if (std::floor(d) == d && std::fabs(d) < 9007199254740992.0) return static_cast<std::int64_t>(d);
+      return d;
+    }
+    case SQLITE_TEXT:
+      return json::string(std::string_view(reinterpret_cast<const char*>(sqlite3_column_text(stmt, col)),
+                                           static_cast<std::size_t>(sqlite3_column_bytes(stmt, col))));
+    default: return nullptr;
+  }
+}
+
+// A group key's value from its (rank, value) columns; nullopt when it is missing (left out of an object _id).
+std::optional<json::value> KeyValue(sqlite3_stmt* stmt, int col) {
+  const int rank = sqlite3_column_int(stmt, col);
+  switch (rank) {
+    case kMissing: return std::nullopt;
+    case kNumber:
+    case kString: return ColumnValue(stmt, col + 1);
+    case kObject:
+    case kArray: {
+      boost::system::error_code ec;
+      std::string_view text(reinterpret_cast<const char*>(sqlite3_column_text(stmt, col + 1)),
+                            static_cast<std::size_t>(sqlite3_column_bytes(stmt, col + 1)));
+      json::value v = boost::json::parse(text, ec);
+      return ec ? json::value(nullptr) : v;
+    }
+    case kBoolean: return json::value(sqlite3_column_int(stmt, col + 1) != 0);
+    default: return json::value(nullptr);
+  }
+}
+
+}  // namespace
+
+asio::awaitable<Result<json::array>> SqliteStore::Aggregate(std::string_view collection,
+                                                            const query::Pipeline& pipeline) {
+  co_return co_await impl_->ReadAlone([&] { return AggregateNow(collection, pipeline); });
+}
+
+Result<json::array> SqliteStore::AggregateNow(std::string_view collection, const query::Pipeline& p) {
+  auto sql = BuildAggregate(collection, p);
+  if (!sql.ok()) return sql.status();
+  Connection* conn = impl_->Reader();
+  if (conn == nullptr) return Status::Unavailable("store: cannot open a read connection");
+  json::array out;
+  auto stmt = conn->Prepare(sql->text);
+  if (!stmt.ok()) return stmt.status().code() == Code::kNotFound ? Result<json::array>(out) : stmt.status();
+  if (Status s = Connection::Bind(*stmt, sql->params); !s.ok()) return s;
+  conn->Arm(impl_->options.read_budget);
+  struct Disarm {
+    Connection* c;
+    ~Disarm() { c->Disarm(); }
+  } disarm{conn};
+  int rc;
+  while ((rc = sqlite3_step(*stmt)) == SQLITE_ROW) {
+    if (out.size() >= p.max_groups) {
+      sqlite3_reset(*stmt);
+      return query::TooManyGroups(p.max_groups);
+    }
+    json::object group;
+    int col = 0;
+    if (p.keys.empty()) {
+      group["_id"] = nullptr;
+    } else if (!p.object_key) {
+      group["_id"] = KeyValue(*stmt, 0).value_or(nullptr);
+      col = 2;
+    } else {
+      json::object id;
+      for (const auto& key : p.keys) {
+        if (auto v = KeyValue(*stmt, col)) id[key.name] = std::move(*v);
+        col += 2;
+      }
+      group["_id"] = std::move(id);
+    }
+    for (const auto& acc : p.outputs) group[acc.name] = ColumnValue(*stmt, col++);
+    out.push_back(std::move(group));
+  }
+  sqlite3_reset(*stmt);
+  if (rc != SQLITE_DONE) return conn->ReadError(rc, impl_->options.read_budget);
+  return out;
 }
 
 asio::awaitable<Status> SqliteStore::Insert(std::string_view collection, const Document& doc) {

@@ -37,6 +37,8 @@ class SqliteStore : public Store {
   boost::asio::awaitable<Result<std::vector<std::string>>> FindJson(std::string_view collection, const query::Query& q,
                                                                     std::size_t default_limit) override;
   boost::asio::awaitable<Result<std::int64_t>> Count(std::string_view collection, const query::Filter& filter) override;
+  boost::asio::awaitable<Result<json::array>> Aggregate(std::string_view collection,
+                                                        const query::Pipeline& pipeline) override;
   boost::asio::awaitable<Status> Insert(std::string_view collection, const Document& doc) override;
   boost::asio::awaitable<Status> InsertMany(std::string_view collection, const std::vector<Document>& docs,
                                             std::size_t* failed) override;
@@ -62,6 +64,7 @@ class SqliteStore : public Store {
  private:
   SqliteStore();
   Result<std::int64_t> CountNow(std::string_view collection, const query::Filter& filter);
+  Result<json::array> AggregateNow(std::string_view collection, const query::Pipeline& pipeline);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -201,7 +201,7 @@
   Object.defineProperty(dpd, 'socket', { get: function () { return ensureSocket(); } });
 
   // dpd.<name> for each resource (the server appends a call to this for every collection).
-  dpd._resource = function (jsName, path, isUsers) {
+  dpd._resource = function (jsName, path, isUsers, isCollection) {
     var r = dpd(path);
     var prefix = path.replace(/^\//, '') + ':';
     r.on = function (ev, fn) { dpd.on(prefix + ev, fn); };
@@ -214,6 +214,8 @@
     } else {
       r.rename = function () { return r.exec.apply(r, ['rename'].concat(Array.prototype.slice.call(arguments))); };
     }
+    // aggregate(pipeline, fn): GET /<col>/aggregate?[pipeline] (dpd's addition, docs/aggregate.md)
+    if (isCollection) r.aggregate = function (pipeline, fn) { return r.get('aggregate', pipeline, fn); };
     dpd[jsName] = r;
   };
 

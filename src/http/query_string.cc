@@ -137,6 +137,12 @@ Result<json::object> ParseQueryString(std::string_view raw, const JsonLimits& li
     return std::move(v->as_object());
   };
   if (decoded->size() >= 2 && decoded->front() == '{' && decoded->back() == '}') return parse_json(*decoded);
+  // "?[...]": an aggregation pipeline (docs/aggregate.md), handed on as {"pipeline": [...]}.
+  if (decoded->size() >= 2 && decoded->front() == '[' && decoded->back() == ']') {
+    auto v = json::Parse(*decoded, limits);
+    if (!v.ok()) return Status::BadRequest(kPrefix + "SyntaxError: " + v.status().message());
+    return json::object{{"pipeline", std::move(*v)}};
+  }
   auto form = ParseForm(raw, true);
   if (!form) return Status::BadRequest(kPrefix + "URIError: URI malformed");
   if (auto* jq = form->if_contains("_jsonquery")) {

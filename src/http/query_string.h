@@ -12,7 +12,8 @@
 namespace dpd::http {
 
 // Parses the raw text after '?' (spec §3.2): the JSON form ("?{...}" once percent-decoded), otherwise the form
-// syntax with nested brackets (a[b]=1) and Deployd's numeric coercion, then `_jsonquery`. Arrays become objects
+// syntax with nested brackets (a[b]=1) and Deployd's numeric coercion, then `_jsonquery`. "?[...]" (a JSON array) is
+// an aggregation pipeline: {"pipeline": [...]}. Arrays become objects
 // with index keys, as in Deployd. Errors: BadRequest whose message is the whole text Deployd sends
 // ("Failed to parse querystring: ..."), to be answered as text/plain.
 Result<json::object> ParseQueryString(std::string_view raw, const JsonLimits& limits = {});

@@ -28,6 +28,12 @@ TEST(QueryStringTest, FormWithBracketsAndCoercion) {
   EXPECT_EQ(Q("__proto__[x]=1&ok=1"), R"({"ok":1})");
 }
 
+TEST(QueryStringTest, JsonArrayIsAPipeline) {
+  EXPECT_EQ(Q("%5B%7B%22%24group%22%3A%7B%22_id%22%3Anull%7D%7D%5D"), R"({"pipeline":[{"$group":{"_id":null}}]})");
+  EXPECT_EQ(Q("[]"), R"({"pipeline":[]})");
+  EXPECT_EQ(Q("%5Bbad%5D").rfind("ERR Failed to parse querystring: SyntaxError", 0), 0u);
+}
+
 TEST(QueryStringTest, JsonQueryParameter) { EXPECT_EQ(Q("_jsonquery=%7B%22a%22%3A%5B1%2C2%5D%7D"), R"({"a":[1,2]})"); }
 
 TEST(QueryStringTest, MalformedEscapes) {

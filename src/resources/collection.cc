@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/random.h"
+#include "query/aggregate.h"
 #include "query/matcher.h"
 #include "query/parse.h"
 #include "query/js.h"
@@ -141,6 +142,7 @@ boost::asio::awaitable<Reply> Collection::Handle(Context& ctx) {
   }
   if (ctx.method == "GET") {
     if (segment == "count") co_return co_await Count(ctx);
+    if (segment == "aggregate") co_return co_await Aggregate(ctx);
     if (segment == "index-of") {
       std::string_view after = rest.substr(std::min(rest.size(), segment.size() + 1));
       ctx.query.stable_erase("id");
@@ -616,6 +618,48 @@ boost::asio::awaitable<Reply> Collection::Count(Context& ctx) {
   count_time.Stop();
   if (!n.ok()) co_return StoreError(n.status());
   co_return Reply::Json(json::object{{"count", *n}});
+}
+
+boost::asio::awaitable<Reply> Collection::Aggregate(Context& ctx) {
+  // An aggregation reads past every Get event script (a script that hides a field or a document per caller cannot
+  // run over a sum), so without a `list` rule only root aggregates, as only root counts; with one, the groups are
+  // made of exactly what the rule lets the caller list.
+  if (rules_.rule(RuleOp::kList).kind == Rule::Kind::kUnset && !ctx.is_root) {
+    co_return Reply::Error(403, "Must be root to aggregate a collection without a list rule", true);
+  }
+  auto grant = Allowed(RuleOp::kList, ctx);
+  if (!grant.ok()) co_return Reply::FromStatus(grant.status());
+  if (grant->kind == Grant::Kind::kNone) co_return RuleRefusal(ctx);
+  const json::value* given = ctx.query.if_contains("pipeline");
+  json::value parsed;
+  if (given != nullptr && given->is_string()) {
+    // ?pipeline=<JSON text> (the form syntax)
+    auto v = json::Parse(given->as_string(), limits_.json);
+    if (!v.ok()) co_return Reply::Error(400, "pipeline is not valid JSON: " + v.status().message());
+    parsed = std::move(*v);
+    given = &parsed;
+  }
+  if (given == nullptr || !given->is_array()) {
+    co_return Reply::Error(400, "An aggregation takes its pipeline as a JSON array: /aggregate?[{\"$group\": ...}]");
+  }
+  query::ParseOptions options = QueryOptions(ctx);
+  // A $max of the password hashes would hand them out: no caller, root included, aggregates them.
+  if (traits().users && std::find(options.forbidden_fields.begin(), options.forbidden_fields.end(), "password") ==
+                            options.forbidden_fields.end()) {
+    options.forbidden_fields.push_back("password");
+  }
+  auto p = query::ParsePipeline(given->as_array(), schema_, limits_.query, options);
+  if (!p.ok()) co_return Reply::FromStatus(p.status());
+  if (grant->kind == Grant::Kind::kMatching) Restrict(p->match, grant->filter);
+  StageTimer aggregate_time(ctx.trace.get(), &Trace::store);
+  auto groups = co_await store_->Aggregate(name(), *p);
+  aggregate_time.Stop();
+  if (!groups.ok()) {
+    // Too many groups is the caller's to narrow (400); anything else is the store's.
+    if (groups.status().code() == Code::kBadRequest) co_return Reply::FromStatus(groups.status());
+    co_return StoreError(groups.status());
+  }
+  co_return Reply::Json(json::value(std::move(*groups)));
 }
 
 boost::asio::awaitable<Reply> Collection::IndexOf(Context& ctx, const std::string& id) {

@@ -79,6 +79,8 @@ class Collection : public Resource {
   bool HasFilter(const Context& ctx) const;
   boost::asio::awaitable<Reply> Delete(Context& ctx, const json::value* id);
   boost::asio::awaitable<Reply> Count(Context& ctx);
+  // GET /<col>/aggregate (docs/aggregate.md): the pipeline in the query (`?[...]` or {"pipeline": [...]}).
+  boost::asio::awaitable<Reply> Aggregate(Context& ctx);
   boost::asio::awaitable<Reply> IndexOf(Context& ctx, const std::string& id);
   boost::asio::awaitable<Reply> Rename(Context& ctx);
   // Runs one event point. Coroutine parameters are kept trivially copyable on purpose: GCC 12 miscompiles

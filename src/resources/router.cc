@@ -28,7 +28,8 @@ Router::Router(std::vector<std::shared_ptr<Resource>> resources, std::shared_ptr
   json::array clients;
   for (const auto& r : resources_) {
     if (!r->traits().client) continue;
-    clients.push_back(json::object{{"key", JsName(r->name())}, {"path", r->path()}, {"users", r->traits().users}});
+    clients.push_back(json::object{{"key", JsName(r->name())}, {"path", r->path()}, {"users", r->traits().users},
+                                   {"collection", r->traits().collection}});
   }
   clients_json_ = std::make_shared<const std::string>(json::Write(clients));
 }

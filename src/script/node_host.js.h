@@ -472,6 +472,11 @@ inline constexpr const char* kNodeHostJs = R"JS(
         const a = writeArgs(Array.prototype.slice.call(arguments, 1));
         return call('POST', entry.path, join(func, a.rest), a.query, a.body, true, a.fn);
       };
+      if (entry.collection) {
+        c.aggregate = function (pipeline, f) {
+          return call('GET', entry.path, 'aggregate', { pipeline: pipeline }, undefined, false, f);
+        };
+      }
       if (entry.users) {
         c.me = function (f) { return call('GET', entry.path, 'me', undefined, undefined, false, f); };
         c.login = function (credentials, f) { return call('POST', entry.path, 'login', undefined, credentials, true, f); };

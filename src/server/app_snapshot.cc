@@ -36,7 +36,7 @@ std::shared_ptr<const AppSnapshot> BuildSnapshot(config::App app, const resource
     if (!r->traits().client) continue;
     snap->dpd_js += "dpd._resource(" + json::Write(json::value(json::string(resources::JsName(r->name())))) + ", " +
                     json::Write(json::value(json::string(r->path()))) + ", " + (r->traits().users ? "true" : "false") +
-                    ");\n";
+                    (r->traits().collection ? ", true" : "") + ");\n";
   }
   snap->app = std::move(app);
   return snap;

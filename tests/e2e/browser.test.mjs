@@ -34,8 +34,8 @@ describe('dpd.js in Chromium', () => {
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('content-type'), 'text/javascript');
     const text = await r.text();
-    assert.match(text, /dpd\._resource\("messages", "\/messages", false\);/);
-    assert.match(text, /dpd\._resource\("users", "\/users", true\);/);
+    assert.match(text, /dpd\._resource\("messages", "\/messages", false, true\);/);
+    assert.match(text, /dpd\._resource\("users", "\/users", true, true\);/);
     // The official socket.io client comes first: Deployd pages use its global `io` (io.connect) directly.
     assert.deepEqual(await page.evaluate(() => [typeof io, typeof io.connect, typeof io.Manager]), ['function', 'function', 'function']);
     assert.doesNotMatch(text, /sourceMappingURL/);
@@ -66,6 +66,32 @@ describe('dpd.js in Chromium', () => {
     assert.deepEqual(out.missingCb, [null, { message: 'not found', statusCode: 404, status: 404 }]);
     assert.deepEqual(out.deleted, { count: 1 });
     assert.deepEqual(out.afterDelete, []);
+  });
+
+  test('dpd.<col>.aggregate: a pipeline from the page (issue #21), root-only without a list rule', async () => {
+    const out = await page.evaluate(async () => {
+      const r = {};
+      await dpd.messages.post({ text: 'a', room: 'x' });
+      await dpd.messages.post({ text: 'b', room: 'x' });
+      await dpd.messages.post({ text: 'c', room: 'y' });
+      const pipeline = [{ $match: { text: { $in: ['a', 'b', 'c'] } } }, { $group: { _id: '$room', n: { $count: {} } } },
+        { $sort: { n: -1 } }];
+      r.guest = await new Promise((resolve) => dpd.messages.aggregate(pipeline, (res, err) => resolve([res, err])));
+      window._dpd.ajax.headers = { 'dpd-ssh-key': 'dev' };  // development: any key is root
+      try {
+        r.root = await dpd.messages.aggregate(pipeline);
+        r.bad = await new Promise((resolve) => dpd.messages.aggregate([{ $out: 'x' }]).fail((e) => resolve(e)));
+        for (const m of await dpd.messages.get({ text: { $in: ['a', 'b', 'c'] } })) await dpd.messages.del(m.id);
+      } finally {
+        window._dpd.ajax.headers = {};
+      }
+      return r;
+    });
+    assert.equal(out.guest[0], null);
+    assert.equal(out.guest[1].status, 403);
+    assert.deepEqual(out.root, [{ _id: 'x', n: 2 }, { _id: 'y', n: 1 }]);
+    assert.equal(out.bad.status, 400);
+    assert.match(out.bad.message, /Unsupported aggregation stage/);
   });
 
   test('realtime: events emitted by another client reach the page; login binds the socket', async () => {

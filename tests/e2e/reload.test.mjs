@@ -36,7 +36,7 @@ test('resources added, changed and removed on disk are served without a restart'
       JSON.stringify({ type: 'Collection', properties: { text: { type: 'string' } } }));
     await until('GET /notes answers', async () => (await api(server, 'GET', '/notes')).status === 200);
     const js = await (await get(server, '/dpd.js')).text();
-    assert.match(js, /dpd\._resource\("notes", "\/notes", false\)/, '/dpd.js offers the new collection');
+    assert.match(js, /dpd\._resource\("notes", "\/notes", false, true\)/, '/dpd.js offers the new collection');
     assert.equal((await api(server, 'POST', '/notes', { text: 'a', extra: 1 })).json.extra, undefined,
       'the new schema sanitises');
 

@@ -1,7 +1,7 @@
 /*
  * The dpd dashboard (spec §13): a single page that authors a Deployd app through /__resources and the resources'
  * own HTTP API, as root. Pages: /dashboard/ (overview), /dashboard/<resource>/<page>/ with the pages the type
- * declares (Properties, Data, Events, API for collections; Config and Events for other types).
+ * declares (Properties, Data, Events, Rules, API for collections; Config and Events for other types).
  * Root: free in development (any key on a loopback listener); otherwise the key entered in the form, kept in the
  * DpdSshKey cookie and sent as the dpd-ssh-key header.
  */
@@ -14,6 +14,7 @@
     ['On Delete', 'delete.js'], ['On AfterCommit', 'aftercommit.js'], ['On BeforeRequest', 'beforerequest.js'],
   ];
   var LOGIN_EVENT = ['On Login', 'login.js'];
+  var FORGOT_EVENT = ['On Forgot', 'forgot.js'];
   var PAGE_SIZE = 30;
   var PERF_ROUTE = '__performance';
 
@@ -129,7 +130,7 @@
     if (rest === PERF_ROUTE) return { page: 'performance' };  // "__" cannot start a resource name
     var parts = rest.split('/');
     var last = parts[parts.length - 1].toLowerCase();
-    var pages = ['properties', 'data', 'events', 'api', 'config'];
+    var pages = ['properties', 'data', 'events', 'rules', 'api', 'config'];
     if (parts.length > 1 && pages.indexOf(last) >= 0) return { id: parts.slice(0, -1).join('/'), page: last };
     return { id: rest, page: null };
   }
@@ -523,7 +524,7 @@
   // -- Events
   function renderEvents(r) {
     var events = EVENTS.slice();
-    if (r.type === 'UserCollection') events.push(LOGIN_EVENT);
+    if (r.type === 'UserCollection') events.push(LOGIN_EVENT, FORGOT_EVENT);
     var t = state.types[r.type];
     if (r.type !== 'Collection' && r.type !== 'UserCollection' && t && Array.isArray(t.events) && t.events.length) {
       // A module type's own events (dpd-event: get, post, put, delete), as its module declares them.
@@ -614,7 +615,8 @@
     var routes = [
       ['GET', p, 'Every document (with a query: those that match)'],
       ['GET', p + '/<id>', 'One document'],
-      ['GET', p + '/count', 'How many documents (root)'],
+      ['GET', p + '/count', 'How many documents (root, or whoever the count rule admits)'],
+      ['GET', p + '/aggregate?[…]', 'Groups with $sum, $avg, $min, $max, $count (root, or within the list rule)'],
       ['POST', p, 'Create a document'],
       ['PUT', p + '/<id>', 'Update fields of a document ($inc, $push, … allowed)'],
       ['DELETE', p + '/<id>', 'Delete a document'],
@@ -635,6 +637,7 @@
       js + '.post({…}).then(function (created) { … }, function (err) { … });',
       js + '.put("<id>", {…});',
       js + '.del("<id>");',
+      js + '.aggregate([{$group: {_id: "$<field>", n: {$count: {}}}}], function (groups, err) { … });',
       js + '.on("changed", function (data) { … });   // the app\'s emit("' + r.id + ':changed", …)',
     ];
     if (r.type === 'UserCollection') {
@@ -643,6 +646,140 @@
       sample.push(js + '.logout();');
     }
     append(main, h('div', { class: 'card' }, h('h3', { text: 'dpd.js' }), h('pre', { class: 'sample', text: sample.join('\n') })));
+  }
+
+  // -- Rules (docs/rules.md): who may list, read, create, update, delete and count, with what each kind of caller
+  // gets, worked out from the rule as written.
+  var RULE_OPS = [
+    ['list', 'List', 'GET /{path}, /{path}/aggregate'], ['get', 'Read one', 'GET /{path}/<id>'], ['create', 'Create', 'POST /{path}'],
+    ['update', 'Update', 'PUT /{path}/<id>'], ['delete', 'Delete', 'DELETE /{path}/<id>'], ['count', 'Count', 'GET /{path}/count'],
+  ];
+  var RULE_KINDS = [['', 'As Deployd (scripts decide)'], ['public', 'Everyone'], ['users', 'Logged-in users'],
+    ['root', 'Root only (dashboard key)'], ['query', 'Matching documents…']];
+  var VERB = { list: 'see', get: 'read', create: 'create', update: 'update', delete: 'delete', count: 'count' };
+
+  // A rule query in words, for a caller who is a user (me = true) or a guest (me = false: $me matches nothing).
+  // Returns null when, for that caller, it can match nothing.
+  function describeQuery(q, me) {
+    var parts = [];
+    for (var k in q) {
+      if (!Object.prototype.hasOwnProperty.call(q, k)) continue;
+      var v = q[k];
+      if (k === '$or' || k === '$and' || k === '$nor') {
+        var branches = (Array.isArray(v) ? v : []).map(function (b) { return describeQuery(b, me); });
+        if (k === '$or') {
+          var live = branches.filter(function (b) { return b !== null; });
+          if (!live.length) return null;
+          parts.push(live.length > 1 ? '(' + live.join(' or ') + ')' : live[0]);
+        } else if (k === '$and') {
+          if (branches.indexOf(null) >= 0) return null;
+          parts.push(branches.join(' and '));
+        } else {
+          parts.push('not (' + branches.map(function (b) { return b === null ? 'nothing' : b; }).join(' or ') + ')');
+        }
+        continue;
+      }
+      var d = describeCondition(k, v, me);
+      if (d === null) return null;
+      parts.push(d);
+    }
+    return parts.length ? parts.join(' and ') : 'any document';
+  }
+  function describeValue(v, me) {
+    if (typeof v === 'string' && v.indexOf('$me.') === 0) return me ? 'their own ' + v.slice(4) : null;
+    if (v === '$now') return 'now';
+    return JSON.stringify(v);
+  }
+  var OP_WORDS = { $eq: 'is', $ne: 'is not', $gt: '>', $gte: '≥', $lt: '<', $lte: '≤', $in: 'is one of', $nin: 'is none of' };
+  function describeCondition(field, v, me) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      var out = [];
+      for (var op in v) {
+        if (op === '$exists') { out.push(field + (v[op] ? ' is set' : ' is not set')); continue; }
+        var val = describeValue(v[op], me);
+        if (val === null) return null;
+        out.push(field + ' ' + (OP_WORDS[op] || op) + ' ' + val);
+      }
+      return out.join(' and ');
+    }
+    var value = describeValue(v, me);
+    return value === null ? null : field + ' is ' + value;
+  }
+  function ruleEffect(op, kind, query) {
+    var v = VERB[op];
+    if (kind === '') {
+      return op === 'count' ? { guest: 'No (403)', user: 'No (403)', root: 'Yes' }
+        : { guest: 'Yes, unless a script cancels', user: 'Yes, unless a script cancels', root: 'Yes' };
+    }
+    if (kind === 'public') return { guest: 'Yes', user: 'Yes', root: 'Yes' };
+    if (kind === 'users') return { guest: 'No (401)', user: 'Yes', root: 'Yes' };
+    if (kind === 'root') return { guest: 'No (401)', user: 'No (403)', root: 'Yes' };
+    var forGuest = describeQuery(query || {}, false);
+    var forUser = describeQuery(query || {}, true);
+    var says = function (d) {
+      if (d === null) return op === 'list' || op === 'count' ? 'Nothing' : 'No';
+      return 'Where ' + d;
+    };
+    return { guest: says(forGuest), user: says(forUser), root: 'Yes, all (' + v + ' everything)' };
+  }
+
+  function renderRules(r) {
+    var rules = Object.assign({}, r.rules || {});
+    var rows = [];
+    var controls = {};
+    RULE_OPS.forEach(function (o) {
+      var op = o[0];
+      var current = rules[op];
+      var kind = current === undefined ? '' : typeof current === 'string' ? current : 'query';
+      var select = h('select', { name: 'rule-' + op, 'aria-label': o[1] + ' rule' },
+        RULE_KINDS.map(function (k) { return h('option', { value: k[0], selected: k[0] === kind }, k[1]); }));
+      var area = h('textarea', { class: 'json rule-query', name: 'query-' + op, rows: 2, spellcheck: 'false',
+        placeholder: '{"owner": "$me.id"}', value: kind === 'query' ? JSON.stringify(current) : '' });
+      var effect = h('div', { class: 'rule-effect', 'data-effect': op });
+      var update = function () {
+        area.style.display = select.value === 'query' ? '' : 'none';
+        var q = null;
+        if (select.value === 'query') {
+          try { q = JSON.parse(area.value || '{}'); area.classList.remove('invalid'); } catch (e) { area.classList.add('invalid'); }
+        }
+        var e = ruleEffect(op, select.value, q);
+        clear(effect);
+        [['Guest', e.guest], ['User', e.user], ['Root', e.root]].forEach(function (w) {
+          append(effect, h('div', { class: 'who' }, h('span', { class: 'who-name', text: w[0] }),
+            h('span', { class: /^(No|Nothing)/.test(w[1]) ? 'who-no' : 'who-yes', text: w[1] })));
+        });
+      };
+      select.addEventListener('change', update);
+      area.addEventListener('input', update);
+      controls[op] = { select: select, area: area };
+      rows.push(h('tr', { 'data-rule': op },
+        h('td', null, h('div', { class: 'rule-op', text: o[1] }), h('div', { class: 'hint mono', text: o[2].replace(/\{path\}/g, r.id) })),
+        h('td', null, select, area),
+        h('td', null, effect)));
+      update();
+    });
+    var save = function () {
+      var out = {};
+      for (var op in controls) {
+        var c = controls[op];
+        if (c.select.value === '') continue;
+        if (c.select.value !== 'query') { out[op] = c.select.value; continue; }
+        try { out[op] = JSON.parse(c.area.value || '{}'); } catch (e) { toast('The ' + op + ' rule is not JSON: ' + e.message, true); return; }
+      }
+      call('PUT', '/__resources/' + r.id, { rules: out }).then(function () { return load(); })
+        .then(function () { toast('Rules saved'); render(); })
+        .catch(function (err) { toast(errorText(err), true); });
+    };
+    append(main, h('p', { class: 'subtitle' },
+      'Who may do what, enforced by the server before any event script runs. A query rule is merged into every ',
+      'read, so a list returns only what the caller may see, and checked inside every write. Use "$me.id" (or ',
+      '"$me.<field>") for the calling user and "$now" for the time. The list rule also opens /aggregate (without ',
+      'one, only root aggregates).'));
+    append(main, h('table', { class: 'grid rules', 'data-test': 'rules' },
+      h('thead', null, h('tr', null, h('th', { text: 'Operation' }), h('th', { text: 'Allowed for' }), h('th', { text: 'What each caller gets' }))),
+      h('tbody', null, rows)));
+    append(main, h('div', { class: 'row end', style: 'margin-top:12px' },
+      h('button', { class: 'button', 'data-test': 'save-rules', onclick: save }, 'Save rules')));
   }
 
   // -- Config (types without their own pages): the type's settings form when its module declares one
@@ -897,7 +1034,7 @@
     var pages = pagesOf(r).map(function (p) { return p.toLowerCase(); });
     if (!state.route.page || pages.indexOf(state.route.page) < 0) { navigate(pageUrl(r.id, pages[0])); return; }
     append(main, header(r, state.route.page));
-    ({ properties: renderProperties, data: renderData, events: renderEvents, api: renderApi, config: renderConfig })[state.route.page](r);
+    ({ properties: renderProperties, data: renderData, events: renderEvents, rules: renderRules, api: renderApi, config: renderConfig })[state.route.page](r);
   }
 
   function askForKey(message) {

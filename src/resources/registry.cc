@@ -52,7 +52,7 @@ TypeRegistry TypeRegistry::WithBuiltins() {
   TypeTraits collection;
   collection.collection = collection.client = true;
   collection.default_path = "/my-objects";
-  collection.dashboard_pages = {"Properties", "Data", "Events", "API"};
+  collection.dashboard_pages = {"Properties", "Data", "Events", "Rules", "API"};
   collection.events.assign(std::begin(kCollectionEvents), std::end(kCollectionEvents));
   TypeTraits users = collection;
   users.users = true;

@@ -67,8 +67,8 @@ describe('/__resources', () => {
     assert.deepEqual(list.json.find((r) => r.id === 'todos'),
       { type: 'Collection', properties: { title: { type: 'string', id: 'title', name: 'title', order: 0 } }, id: 'todos' });
     assert.equal((await api(server, 'GET', '/__resources/types', undefined, ROOT)).text,
-      '{"Collection":{"type":"Collection","defaultPath":"/my-objects","dashboardPages":["Properties","Data","Events","API"]},' +
-      '"UserCollection":{"type":"UserCollection","defaultPath":"/users","label":"Users Collection","dashboardPages":["Properties","Data","Events","API"]}}');
+      '{"Collection":{"type":"Collection","defaultPath":"/my-objects","dashboardPages":["Properties","Data","Events","Rules","API"]},' +
+      '"UserCollection":{"type":"UserCollection","defaultPath":"/users","label":"Users Collection","dashboardPages":["Properties","Data","Events","Rules","API"]}}');
     assert.equal((await api(server, 'GET', '/__resources/users', undefined, ROOT)).text, '{"type":"UserCollection","id":"users"}');
     assert.equal((await api(server, 'GET', '/__resources/todos/get.js', undefined, ROOT)).text, '{"value":"this.x = 1;\\n"}');
     const cfg = await api(server, 'GET', '/__resources/todos/config.json', undefined, ROOT);
@@ -85,7 +85,7 @@ describe('/__resources', () => {
     assert.equal(r.text, '{"type":"Collection","id":"notes"}');
     assert.equal(fs.readFileSync(path.join(dir, 'resources', 'notes', 'config.json'), 'utf8'), '{\n\t"type": "Collection"\n}');
     assert.equal((await api(server, 'GET', '/notes')).text, '[]', 'served at once');
-    assert.match(await (await get(server, '/dpd.js')).text(), /dpd\._resource\("notes", "\/notes", false\)/);
+    assert.match(await (await get(server, '/dpd.js')).text(), /dpd\._resource\("notes", "\/notes", false, true\)/);
 
     r = await api(server, 'PUT', '/__resources/notes', { properties: { text: { type: 'string' } } }, ROOT);
     assert.equal(r.text, '{"properties":{"text":{"type":"string"}},"id":"notes"}');

@@ -230,6 +230,32 @@ describe('the dashboard in Chromium', () => {
     assert.equal(bad.json.message, 'Wrong password');
   });
 
+  test('the Rules page: each caller\'s access worked out from the rule, saved into config.json and enforced', async () => {
+    const root = { 'dpd-ssh-key': 'true' };
+    await api(server, 'POST', '/__resources/memos', { type: 'Collection',
+      properties: { text: { type: 'string' }, owner: { type: 'string' } } }, root);
+    await page.goto(`${server.base}/dashboard/memos/rules/`);
+    await page.waitForSelector('[data-test=rules]');
+    assert.match(await page.textContent('[data-effect=count]'), /GuestNo \(403\)/, 'without a rule: Deployd\'s root-only count');
+    await page.selectOption('select[name=rule-create]', 'users');
+    await page.selectOption('select[name=rule-update]', 'query');
+    await page.fill('textarea[name=query-update]', '{"owner": "$me.id"}');
+    assert.equal(await page.textContent('[data-effect=update]'),
+      'GuestNoUserWhere owner is their own idRootYes, all (update everything)');
+    assert.match(await page.textContent('[data-effect=create]'), /GuestNo \(401\)UserYes/);
+    await shot('11-rules.png');
+    await page.click('[data-test=save-rules]');
+    await page.waitForFunction(() => /Rules saved/.test(document.getElementById('toast').textContent));
+    const config = JSON.parse(fs.readFileSync(path.join(appDir, 'resources', 'memos', 'config.json'), 'utf8'));
+    assert.deepEqual(config.rules, { create: 'users', update: { owner: '$me.id' } });
+    assert.equal((await api(server, 'POST', '/memos', { text: 'x' })).status, 401, 'the saved rule is live');
+    // A rule naming no property is refused by the server, and the page says why.
+    await page.fill('textarea[name=query-update]', '{"ownr": "$me.id"}');
+    await page.click('[data-test=save-rules]');
+    await page.waitForFunction(() => /"ownr" is not a property/.test(document.getElementById('toast').textContent));
+    await api(server, 'DELETE', '/__resources/memos', undefined, root);
+  });
+
   test('outside development the dashboard asks for a key', async () => {
     const dir = path.join(tempDir(), 'prod-app');
     assert.equal(runDpd(['create', dir]).code, 0);

@@ -44,6 +44,12 @@ const ROUTES = [
       return (r.status === 404) !== (who === 'B') ? `B's todo answers ${r.status}` : undefined;
     } },
   { name: 'count todos', req: ['GET', '/todos/count'], dev: [403, 403, 403, 200, 200], prod: [403, 403, 403, 200, 403] },
+  // Aggregation reads past todos/get.js, so without a list rule only root aggregates (issue #21, docs/aggregate.md).
+  { name: 'aggregate todos', req: ['GET', `/todos/aggregate?${encodeURIComponent('[{"$group":{"_id":"$owner","n":{"$count":{}}}}]')}`],
+    dev: [403, 403, 403, 200, 200], prod: [403, 403, 403, 200, 403] },
+  { name: 'aggregate password hashes', req: ['GET', `/users/aggregate?${encodeURIComponent('[{"$group":{"_id":null,"m":{"$max":"$password"}}}]')}`],
+    dev: [403, 403, 403, 400, 400], prod: [403, 403, 403, 400, 403],
+    data: (ctx, who, r) => (/argon|\$2|"m"/.test(r.text) ? 'a hash left the server' : undefined) },
   { name: 'rename a field', req: ['POST', '/todos/rename', { properties: { title: 'name' } }],
     dev: [403, 403, 403, 200, 200], prod: [403, 403, 403, 200, 403],
     data: async (ctx, who, r, env) => (('title' in (await readA(ctx))) === ROOTS(env).includes(who) ? 'rename' : undefined) },

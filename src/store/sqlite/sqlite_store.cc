@@ -11,13 +11,14 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <cmath>
-
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -108,6 +109,15 @@ class Connection {
     return Status::Ok();
   }
 
+  // Drops every cached statement (their plans were made with statistics that have since changed).
+  void ClearCache() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    cache_.clear();
+  }
+  // The store's analyses() when this connection was opened: a read-only connection cannot reload the statistics
+  // itself ("ANALYZE sqlite_schema" counts as a write), so it is replaced once they changed.
+  std::uint64_t statistics_seen = 0;
+
   // A prepared statement, reset and with bindings cleared, owned by the cache.
   Result<sqlite3_stmt*> Prepare(const std::string& sql) {
     auto it = cache_.find(sql);
@@ -116,10 +126,7 @@ class Connection {
       sqlite3_clear_bindings(it->second);
       return it->second;
     }
-    if (cache_.size() >= cache_size_) {
-      for (auto& [s, stmt] : cache_) sqlite3_finalize(stmt);
-      cache_.clear();
-    }
+    if (cache_.size() >= cache_size_) ClearCache();
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
         SQLITE_OK) {
@@ -258,6 +265,7 @@ struct SqliteStore::Impl {
   std::uint64_t instance = 0;  // distinguishes stores in the per-thread reader cache
   std::unique_ptr<Connection> writer;
   std::thread writer_thread;
+  std::atomic<std::uint64_t> analyses{0};  // ANALYZE runs (planner statistics refreshed)
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
@@ -289,10 +297,15 @@ struct SqliteStore::Impl {
 
   Connection* Reader() {
     thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> readers;
+    const std::uint64_t generation = analyses.load(std::memory_order_acquire);
     auto it = readers.find(instance);
-    if (it != readers.end()) return it->second.get();
+    if (it != readers.end()) {
+      if (it->second->statistics_seen == generation) return it->second.get();
+      readers.erase(it);  // the writer analysed a collection since: a new connection plans with the new figures
+    }
     auto conn = OpenConnection(options.file, false, options);
     if (!conn.ok()) return nullptr;
+    (*conn)->statistics_seen = generation;
     return readers.emplace(instance, std::move(*conn)).first->second.get();
   }
 
@@ -470,9 +483,67 @@ struct SqliteStore::Impl {
       } else {
         for (auto& r : results) r = {begin, 0};
       }
+      for (const auto& op : batch) CountForStatistics(*op);
       // Answer only now: every write of the batch is durable (or failed).
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->done(results[i].first, results[i].second);
       batch.clear();
+      RefreshStatistics();
+    }
+  }
+
+  // The query planner's statistics (sqlite_stat1), per collection. Without them SQLite guesses that an equality on
+  // an indexed field matches ~10 rows, and so answers {"owner": X, $sort: {score: -1}, $limit: 20} by fetching every
+  // document of X and sorting them, even when X owns half the collection and walking the score index would stop
+  // after 40 rows (an owner rule made the W2 query 10× slower than without it). A collection is analysed again once
+  // it has had kAnalyzeMinWrites writes and a quarter of its size since the last time: amortised, a few index reads
+  // per write; on the writer thread between batches, so it never races a write.
+  static constexpr std::int64_t kAnalyzeMinWrites = 1000;
+  struct TableStatistics {
+    std::int64_t rows = -1;  // at the last ANALYZE (-1: not looked up yet)
+    std::int64_t writes = 0;  // since then
+  };
+  std::map<std::string, TableStatistics, std::less<>> statistics;  // writer thread only
+
+  void CountForStatistics(const WriteOp& op) {
+    switch (op.kind) {
+      case WriteOp::Kind::kDrop: statistics.erase(op.collection); return;
+      case WriteOp::Kind::kMove:
+        statistics.erase(op.collection);
+        statistics.erase(op.id);
+        return;
+      case WriteOp::Kind::kInsertMany:
+      case WriteOp::Kind::kRemove:
+        statistics[op.collection].writes += static_cast<std::int64_t>(std::max<std::size_t>(op.ids.size(), 1));
+        return;
+      default: statistics[op.collection].writes += 1;
+    }
+  }
+
+  // The row count sqlite_stat1 holds for `table` (its first figure), or 0.
+  std::int64_t AnalysedRows(const std::string& table) {
+    auto stmt = writer->Prepare("SELECT stat FROM sqlite_stat1 WHERE tbl=? LIMIT 1");
+    if (!stmt.ok()) return 0;
+    sqlite3_bind_text(*stmt, 1, table.data(), static_cast<int>(table.size()), SQLITE_TRANSIENT);
+    std::int64_t rows = 0;
+    if (sqlite3_step(*stmt) == SQLITE_ROW) {
+      const char* text = reinterpret_cast<const char*>(sqlite3_column_text(*stmt, 0));
+      if (text != nullptr) rows = std::strtoll(text, nullptr, 10);
+    }
+    sqlite3_reset(*stmt);
+    return rows;
+  }
+
+  void RefreshStatistics() {
+    for (auto& [table, st] : statistics) {
+      if (st.writes < kAnalyzeMinWrites) continue;
+      if (st.rows < 0) st.rows = AnalysedRows(table);
+      if (st.writes < st.rows / 4) continue;
+      if (writer->Exec("ANALYZE " + QuoteIdent(table)).ok()) {
+        writer->ClearCache();
+        analyses.fetch_add(1, std::memory_order_release);  // readers reload the statistics at their next read
+      }
+      st.rows = AnalysedRows(table);
+      st.writes = 0;
     }
   }
 
@@ -827,6 +898,7 @@ Result<std::string> SqliteStore::ExplainFind(std::string_view collection, const 
 }
 
 std::uint64_t SqliteStore::writes_committed() const { return impl_->writes.load(); }
+std::uint64_t SqliteStore::analyses() const { return impl_->analyses.load(); }
 std::uint64_t SqliteStore::batches_committed() const { return impl_->batches.load(); }
 
 StoreStats SqliteStore::Stats() const {

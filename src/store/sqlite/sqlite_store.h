@@ -58,6 +58,8 @@ class SqliteStore : public Store {
 
   // Writes committed and transactions (batches) used so far.
   std::uint64_t writes_committed() const;
+  // How often the writer refreshed the planner's statistics (ANALYZE of a collection that changed enough).
+  std::uint64_t analyses() const;
   std::uint64_t batches_committed() const;
   StoreStats Stats() const override;
 

@@ -72,6 +72,39 @@ TEST_F(SqliteStoreTest, IndexesAreUsed) {
   EXPECT_NE(by_id->find("USING INDEX sqlite_autoindex_todos_1"), std::string::npos) << *by_id;
 }
 
+// An owner rule's equality on a field few values share, sorted by another indexed field: without statistics SQLite
+// fetches every match of the equality and sorts them; once the writer has analysed the collection, it walks the sort
+// index and stops at the limit.
+TEST_F(SqliteStoreTest, PlannerStatisticsFollowTheData) {
+  auto schema = query::Schema::FromConfig(json::Parse(R"({"properties":{
+      "owner":{"type":"string","index":true},"score":{"type":"number","index":true}}})")->as_object());
+  ASSERT_TRUE(store_->Prepare({"owned", {{"owner", false}, {"score", false}}}).ok());
+  auto q = query::ParseQuery(json::Parse(R"({"owner":"a","$sort":{"score":-1},"$limit":20})")->as_object(), *schema,
+                             QueryLimits{});
+  ASSERT_TRUE(q.ok());
+  auto insert = [&](int from, int to) {
+    std::vector<Document> docs;
+    for (int i = from; i < to; ++i) {
+      docs.push_back(Document{"o" + std::to_string(i), json::object{{"owner", i % 2 ? "a" : "b"}, {"score", i}}});
+    }
+    std::size_t failed = 0;
+    ASSERT_TRUE(Run(store_->InsertMany("owned", docs, &failed)).ok());
+  };
+  insert(0, 500);
+  EXPECT_EQ(store_->analyses(), 0u);
+  EXPECT_NE(store_->ExplainFind("owned", *q)->find("USE TEMP B-TREE"), std::string::npos) << "no statistics yet";
+  insert(500, 2000);
+  ASSERT_TRUE(Insert("after", R"({"title":"after"})").ok());  // its batch comes after the analysis
+  EXPECT_EQ(store_->analyses(), 1u);
+  auto plan = store_->ExplainFind("owned", *q);
+  EXPECT_NE(plan->find("USING INDEX owned__score"), std::string::npos) << *plan;
+  EXPECT_EQ(plan->find("USE TEMP B-TREE"), std::string::npos) << *plan;
+  // 499 more writes are not a quarter of 2000: no second analysis yet.
+  insert(2000, 2499);
+  ASSERT_TRUE(Insert("after2", R"({"title":"after2"})").ok());
+  EXPECT_EQ(store_->analyses(), 1u);
+}
+
 TEST_F(SqliteStoreTest, ConcurrentWritesAreGroupCommitted) {
   asio::io_context ioc;
   int ok = 0;

@@ -44,7 +44,7 @@ test-asan:
 # libFuzzer targets (fuzz/, docs/fuzzing.md), built with clang + ASan + UBSan. test-fuzz replays every corpus file
 # once (each crash ever found is one); `make fuzz FUZZ_SECONDS=300` fuzzes each target, new inputs going to
 # build/fuzz/corpus/<target>, crashes to build/fuzz/artifacts/ (add them to fuzz/corpus/<target>/ once fixed).
-FUZZ_TARGETS := fuzz_json fuzz_query_string fuzz_query fuzz_sql fuzz_update fuzz_engineio fuzz_static fuzz_cookie fuzz_http fuzz_router
+FUZZ_TARGETS := fuzz_json fuzz_query_string fuzz_query fuzz_sql fuzz_update fuzz_engineio fuzz_static fuzz_cookie fuzz_http fuzz_router fuzz_aggregate
 FUZZ_SECONDS ?= 60
 fuzz-build: setup
 	@cmake --preset fuzz >/dev/null
@@ -61,7 +61,7 @@ fuzz: fuzz-build
 	@mkdir -p build/fuzz/artifacts
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t; \
-	  dict=fuzz/$$(echo $$t | sed 's/^fuzz_//; s/query_string/query/; s/sql/query/').dict; \
+	  dict=fuzz/$$(echo $$t | sed 's/^fuzz_//; s/query_string/query/; s/sql/query/; s/aggregate/query/').dict; \
 	  build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -dict=$$dict -artifact_prefix=build/fuzz/artifacts/$$t- \
 	    build/fuzz/corpus/$$t fuzz/corpus/$$t 2>&1 | grep -E '^(#[0-9]+ *DONE|Done|==[0-9]+== ERROR|SUMMARY)' ; \
 	done

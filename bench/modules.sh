@@ -21,6 +21,11 @@ cp -r tests/fixtures/apps/modules "$work/app"
 cp -r tests/fixtures/modules-npm/node_modules "$work/app/node_modules"
 cp -r "$work/app/local_modules/." "$work/app/node_modules/"
 rm -rf "$work/app/local_modules"
+# The fixture's module that throws at load stays out: Deployd exits on it (dpd reports it and serves the rest).
+rm -rf "$work/app/node_modules/bad-load"
+node -e 'const f = process.argv[1], p = JSON.parse(require("fs").readFileSync(f));
+  p.dpdInclude = p.dpdInclude.filter((m) => m !== "bad-load"); require("fs").writeFileSync(f, JSON.stringify(p));' \
+  "$work/app/package.json"
 cp -r "$PEER_SRC/." "$work/peer"
 (cd "$work/peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 

@@ -3,60 +3,23 @@
 // group has `_id` first and then each output in the pipeline's order; no more groups than the limit; and without
 // $skip / $limit, the groups' {"$count": {}} outputs add up to the number of documents the in-memory matcher finds
 // for the pipeline's $match (differential: each matching document lands in exactly one group).
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/fuzz_util.h"
+#include "common/sqlite_fixture.h"
 #include "query/aggregate.h"
 #include "query/matcher.h"
-#include "store/sqlite/sqlite_store.h"
-#include "store/store_testing.h"
 
 namespace st = dpd::store;
-
-namespace {
-
-constexpr std::string_view kCollection = "things";
-
-struct Fixture {
-  std::unique_ptr<st::sqlite::SqliteStore> store;
-  std::vector<dpd::json::object> docs = st::testing::DifferentialDocs();
-  dpd::query::Schema schema = st::testing::TestSchema();
-};
-
-Fixture& Get() {
-  static Fixture* f = [] {
-    auto* fx = new Fixture;
-    char tmpl[] = "/tmp/dpd-fuzz-aggregate-XXXXXX";
-    const std::filesystem::path dir = ::mkdtemp(tmpl);
-    st::sqlite::SqliteOptions options;
-    options.file = dir / "fuzz.sqlite";
-    options.synchronous_full = false;
-    auto opened = st::sqlite::SqliteStore::Open(options);
-    if (!opened.ok()) dpd::fuzz::Fail();
-    fx->store = std::move(*opened);
-    if (!fx->store->Prepare(st::testing::TestSpec(std::string(kCollection))).ok()) dpd::fuzz::Fail();
-    for (const auto& d : fx->docs) {
-      dpd::json::object fields = d;
-      fields.erase("id");
-      st::Document doc{std::string(d.at("id").as_string()), fields};
-      if (!st::RunSync(fx->store->Insert(kCollection, doc)).ok()) dpd::fuzz::Fail();
-    }
-    return fx;
-  }();
-  return *f;
-}
-
-}  // namespace
+using dpd::fuzz::SqliteFixture;
+constexpr std::string_view kCollection = SqliteFixture::kCollection;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Fixture& fx = Get();
+  SqliteFixture& fx = dpd::fuzz::GetSqliteFixture();
   const dpd::JsonLimits limits = dpd::fuzz::SmallJsonLimits(24);
   auto raw = dpd::json::Parse(std::string_view(reinterpret_cast<const char*>(data), size), limits);
   if (!raw.ok() || !raw->is_array()) return 0;

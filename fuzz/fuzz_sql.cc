@@ -1,60 +1,23 @@
 // Differential: every Deployd query that parses gets the same documents, in the same order, from the SQLite store
 // (the AST → SQL builder, real SQLite, dpd's regexp function) as from the in-memory matcher. The documents are the
 // store conformance suite's 120 (mixed types, missing fields).
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/fuzz_util.h"
+#include "common/sqlite_fixture.h"
 #include "query/matcher.h"
 #include "query/parse.h"
-#include "store/sqlite/sqlite_store.h"
-#include "store/store_testing.h"
 
 namespace st = dpd::store;
-
-namespace {
-
-constexpr std::string_view kCollection = "things";
-
-struct Fixture {
-  std::unique_ptr<st::sqlite::SqliteStore> store;
-  std::vector<dpd::json::object> docs = st::testing::DifferentialDocs();
-  dpd::query::Schema schema = st::testing::TestSchema();
-};
-
-Fixture& Get() {
-  static Fixture* f = [] {
-    auto* fx = new Fixture;
-    char tmpl[] = "/tmp/dpd-fuzz-sql-XXXXXX";
-    const std::filesystem::path dir = ::mkdtemp(tmpl);
-    st::sqlite::SqliteOptions options;
-    options.file = dir / "fuzz.sqlite";
-    options.synchronous_full = false;
-    auto opened = st::sqlite::SqliteStore::Open(options);
-    if (!opened.ok()) dpd::fuzz::Fail();
-    fx->store = std::move(*opened);
-    if (!fx->store->Prepare(st::testing::TestSpec(std::string(kCollection))).ok()) dpd::fuzz::Fail();
-    for (const auto& d : fx->docs) {
-      dpd::json::object fields = d;
-      fields.erase("id");
-      st::Document doc{std::string(d.at("id").as_string()), fields};
-      if (!st::RunSync(fx->store->Insert(kCollection, doc)).ok()) dpd::fuzz::Fail();
-    }
-    return fx;
-  }();
-  return *f;
-}
-
-}  // namespace
+using dpd::fuzz::SqliteFixture;
+constexpr std::string_view kCollection = SqliteFixture::kCollection;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  Fixture& fx = Get();
+  SqliteFixture& fx = dpd::fuzz::GetSqliteFixture();
   const dpd::JsonLimits limits = dpd::fuzz::SmallJsonLimits(24);
   auto raw = dpd::json::Parse(std::string_view(reinterpret_cast<const char*>(data), size), limits);
   if (!raw.ok() || !raw->is_object()) return 0;

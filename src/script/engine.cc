@@ -281,11 +281,7 @@ struct Runtime::Impl {
     const std::size_t used = heap.used_heap_size();
     if (heap_floor == 0 || used < heap_floor) heap_floor = used;
     if (used >= heap_floor + std::max(heap_floor / 4, kHeapNudgeBytes)) {
-      // On the isolate's own thread the notification starts the collection at once; the level is then cleared
-      // again, or V8 would go on optimising for memory for good (smaller heap growth, collections at every step —
-      // an allocating script then reaches its time limit before its heap limit).
       isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kModerate);
-      isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kNone);
       heap_floor = used;  // the checks after the collection find the new floor
     }
   }

@@ -116,7 +116,8 @@ soak: setup
 	@$(MAKE) --no-print-directory build PRESET=release
 	cd tests && SOAK_SECONDS=$${SOAK_SECONDS:-600} DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test soak/
 
-# Two minutes of the soak (make test): every count must return to its baseline; the RSS trend is printed only.
+# Two minutes of the soak (make test): every count must return to its baseline; the RSS trend is printed only (too
+# short a run to judge it; make soak judges it over 10 minutes).
 soak-smoke:
 	cd tests && SOAK_SECONDS=120 SOAK_RSS=report DPD_BIN=$(CURDIR)/build/release/src/cli/dpd node --test soak/
 

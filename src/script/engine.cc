@@ -261,6 +261,34 @@ struct Runtime::Impl {
   Watchdog::Slot watchdog;
   bool out_of_memory = false;
   bool in_v8 = false;  // inside an entry into V8: settlements are deferred, completions collected
+  // V8 defers its full collection while the old generation has room under heap_bytes, so the strings JSON.parse
+  // internalises for each document (and the pages holding them) pile up: RSS climbs for minutes, bounded but not
+  // flat (the soak, docs/reliability-tests.md). Every kHeapCheckCalls calls the used heap is compared with the lowest
+  // seen since the last nudge; once it has grown by a quarter of that (at least kHeapNudgeBytes), V8 is told of
+  // moderate memory pressure, which starts an incremental, memory-reducing mark-compact — marked in small steps and
+  // on V8's background threads, not one long pause on a request.
+  static constexpr std::uint64_t kHeapCheckCalls = 512;
+  static constexpr std::size_t kHeapNudgeBytes = 1024 * 1024;
+  std::uint64_t calls_since_heap_check = 0;
+  std::size_t heap_floor = 0;  // the lowest used heap seen since the last nudge (0: none yet)
+
+  void MaybeNudgeGc() {
+    if (++calls_since_heap_check < kHeapCheckCalls || in_v8) return;
+    calls_since_heap_check = 0;
+    v8::Isolate::Scope scope(isolate);
+    v8::HeapStatistics heap;
+    isolate->GetHeapStatistics(&heap);
+    const std::size_t used = heap.used_heap_size();
+    if (heap_floor == 0 || used < heap_floor) heap_floor = used;
+    if (used >= heap_floor + std::max(heap_floor / 4, kHeapNudgeBytes)) {
+      // On the isolate's own thread the notification starts the collection at once; the level is then cleared
+      // again, or V8 would go on optimising for memory for good (smaller heap growth, collections at every step —
+      // an allocating script then reaches its time limit before its heap limit).
+      isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kModerate);
+      isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kNone);
+      heap_floor = used;  // the checks after the collection find the new floor
+    }
+  }
   std::shared_ptr<CacheCounters> counters = RegisterCounters();  // read by CompileCacheFigures from any thread
   std::uint64_t next_call = 1, next_request = 1;
   std::unordered_map<std::uint64_t, std::unique_ptr<PendingCall>> calls;
@@ -885,6 +913,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
   }
   im.Deliver(finished);
   im.RunTasks();
+  im.MaybeNudgeGc();
   return out;
 }
 

@@ -61,6 +61,8 @@ std::vector<Named> Table(Limits& l) {
       {"modules.busy_time_ms", &l.modules.busy_time},
       {"modules.heap_bytes", &l.modules.heap_bytes},
       {"modules.body_bytes", &l.modules.body_bytes},
+      {"modules.upload_bytes", &l.modules.upload_bytes},
+      {"modules.uploads_total_bytes", &l.modules.uploads_total_bytes},
       {"modules.response_bytes", &l.modules.response_bytes},
       {"modules.in_flight", &l.modules.in_flight},
       {"realtime.max_payload", &l.realtime.max_payload},

@@ -95,6 +95,11 @@ struct ModuleLimits {
   std::chrono::milliseconds busy_time{2000};
   std::size_t heap_bytes = 512 * 1024 * 1024;  // the host's JS heap after a collection: beyond, the host is restarted
   std::size_t body_bytes = 1024 * 1024;        // a request body handed to a module: 413 beyond
+  // An upload to a module (a body that is neither JSON nor a urlencoded form, chunked or over 64 KiB) is written to
+  // an unnamed temporary file as it arrives and read by the module from there: 413 beyond this many bytes
+  std::size_t upload_bytes = 256 * 1024 * 1024;
+  // uploads being received or held by modules at once, together: 503 beyond (bounds the temporary disk space)
+  std::size_t uploads_total_bytes = 1024ull * 1024 * 1024;
   std::size_t response_bytes = 64 * 1024 * 1024;  // what one module response may write: 500 beyond
   std::size_t in_flight = 1000;                // requests a module host holds at once: 503 beyond
 };

@@ -15,11 +15,17 @@ namespace dpd::http {
 // Header names are stored lower-case.
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+class FileHandle;
+
 struct Request {
   std::string method;  // upper-case token as sent ("GET")
   std::string target;  // origin-form target: path plus optional "?query" (absolute-form is reduced to this)
   HeaderList headers;
   std::string body;
+  // A body written to disk as it arrived (ServerOptions::spool_limit): an unnamed file of body_file_bytes, read
+  // with pread from offset 0; `body` is then empty. The file goes away when the last owner lets go.
+  std::shared_ptr<const FileHandle> body_file;
+  std::uint64_t body_file_bytes = 0;
   std::string remote_ip;
   int client_fd = -1;    // the connection's socket, only to notice (MSG_PEEK) that the client has gone
   std::uint64_t id = 0;  // request id, unique per process, also in the logs

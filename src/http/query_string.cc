@@ -152,10 +152,21 @@ Result<json::object> ParseQueryString(std::string_view raw, const JsonLimits& li
   return std::move(*form);
 }
 
+namespace {
+std::string_view MediaType(const std::string* content_type) {
+  std::string_view media = content_type ? std::string_view(*content_type) : "application/json";
+  return media.substr(0, media.find(';'));
+}
+}  // namespace
+
+bool ParsesBody(const std::string* content_type) {
+  const std::string_view media = MediaType(content_type);
+  return media == "application/json" || media == "application/x-www-form-urlencoded";
+}
+
 Result<std::optional<json::value>> ParseBody(const std::string* content_type, std::string_view body,
                                              const JsonLimits& limits) {
-  std::string_view media = content_type ? std::string_view(*content_type) : "application/json";
-  media = media.substr(0, media.find(';'));
+  const std::string_view media = MediaType(content_type);
   if (media == "application/json") {
     if (body.empty()) return std::optional<json::value>(json::object());
     if (body[0] != '{' && body[0] != '[') return Status::BadRequest("Could not parse invalid JSON");

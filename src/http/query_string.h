@@ -29,5 +29,7 @@ std::optional<json::object> ParseForm(std::string_view raw, bool coerce_numbers)
 // `content_type` is the raw header (nullptr when absent ⇒ JSON).
 Result<std::optional<json::value>> ParseBody(const std::string* content_type, std::string_view body,
                                              const JsonLimits& limits = {});
+// True when ParseBody parses bodies of this content type (JSON, the default, and urlencoded forms).
+bool ParsesBody(const std::string* content_type);
 
 }  // namespace dpd::http

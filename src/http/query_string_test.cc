@@ -51,6 +51,17 @@ TEST(QueryStringTest, DeepBracketsStayBounded) {
   EXPECT_LT(std::count(text.begin(), text.end(), '{'), 10);
 }
 
+// ParsesBody names exactly the media types ParseBody parses: the others (uploads) may go to disk unread.
+TEST(BodyTest, ParsesBodyAgreesWithParseBody) {
+  EXPECT_TRUE(ParsesBody(nullptr));
+  for (std::string ct : {"application/json", "application/json; charset=utf-8", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x", "application/octet-stream", "text/plain", "APPLICATION/JSON"}) {
+    auto parsed = ParseBody(&ct, "a=1");
+    const bool parses = !parsed.ok() || parsed->has_value();
+    EXPECT_EQ(ParsesBody(&ct), parses) << ct;
+  }
+}
+
 TEST(BodyTest, DeploydRules) {
   std::string json_ct = "application/json; charset=utf-8";
   auto empty = ParseBody(&json_ct, "");

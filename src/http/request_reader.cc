@@ -57,6 +57,12 @@ int CheckHead(const ParsedRequest& msg, const HttpLimits& limits, std::string& t
 }
 
 Request TakeRequest(ParsedRequest& msg, std::string target) {
+  Request req = TakeHead(msg, std::move(target));
+  req.body = std::move(msg.body());
+  return req;
+}
+
+Request TakeHead(const ParsedRequest& msg, std::string target) {
   Request req;
   req.method = std::string(msg.method_string());
   req.target = std::move(target);
@@ -67,7 +73,6 @@ Request TakeRequest(ParsedRequest& msg, std::string target) {
     req.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   req.keep_alive = msg.keep_alive();
-  req.body = std::move(msg.body());
   return req;
 }
 

@@ -41,5 +41,7 @@ int CheckHead(const ParsedRequest& msg, const HttpLimits& limits, std::string& t
 // Moves a complete parsed message into a Request: method, target (from CheckHead), headers with lower-case names in
 // arrival order, keep-alive, body. remote_ip, client_fd and id are the caller's.
 Request TakeRequest(ParsedRequest& msg, std::string target);
+// The same without the body (for a body that is still to be read, or goes elsewhere).
+Request TakeHead(const ParsedRequest& msg, std::string target);
 
 }  // namespace dpd::http

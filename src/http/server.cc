@@ -14,8 +14,13 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <list>
 #include <mutex>
@@ -41,6 +46,11 @@ struct ConnState {
   beast::tcp_stream* stream = nullptr;
   bool busy = false;
 };
+
+// A spooled body that cannot be stored (disk full, no temporary file, the bound on bodies on disk): 503.
+boost::system::error_code NoSpace() {
+  return boost::system::errc::make_error_code(boost::system::errc::no_space_on_device);
+}
 
 std::string ErrorJson(int status, std::string_view message) {
   std::string body = "{\"message\":\"";
@@ -111,6 +121,8 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> active{0};
   std::atomic<std::size_t> large_bytes{0};  // bodies >= large_response_bytes being written
+  // request bodies on disk (SpoolBody) until their requests let go of them; shared: a request may outlive us
+  std::shared_ptr<std::atomic<std::uint64_t>> spooled_bytes = std::make_shared<std::atomic<std::uint64_t>>(0);
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<unsigned> next_worker{0};
   std::shared_ptr<Admission> admission = std::make_shared<Admission>();
@@ -261,6 +273,90 @@ struct Server::Impl {
     return TransportError(status, ReasonPhrase(status));
   }
 
+  // Reads the rest of a body into `parser`. It must arrive within body_deadline and, after body_rate_grace, at
+  // body_min_rate on average. The deadline is a separate timer that cancels the read (the stream's own expiry
+  // would close the socket, and the client is owed a 408): beast::error::timeout.
+  template <class Parser>
+  asio::awaitable<boost::system::error_code> ReadBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                     Parser& parser, const std::function<bool(std::size_t)>& on_bytes = {}) {
+    const auto& limits = options.limits;
+    const auto start = Clock::now();
+    std::uint64_t got = 0;
+    asio::steady_timer body_timer(stream.get_executor());
+    bool timed_out = false;
+    stream.expires_never();
+    while (!parser.is_done()) {
+      auto rate_deadline =
+          start + std::max<Clock::duration>(
+                      limits.body_rate_grace,
+                      std::chrono::milliseconds(1000 * got / std::max<std::size_t>(1, limits.body_min_rate)));
+      body_timer.expires_at(std::min(start + limits.body_deadline, rate_deadline));
+      body_timer.async_wait([&timed_out, &stream](boost::system::error_code tec) {
+        if (tec) return;  // cancelled: the read finished first (captures are only touched on expiry)
+        timed_out = true;
+        boost::system::error_code ignored;
+        stream.socket().cancel(ignored);
+      });
+      auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kTuple);
+      body_timer.cancel();
+      if (timed_out) ec = beast::error::timeout;
+      if (ec) co_return ec;
+      got += n;
+      if (on_bytes && !on_bytes(n)) co_return NoSpace();
+    }
+    co_return boost::system::error_code{};
+  }
+
+  // Reads the rest of a body into an unnamed temporary file (ServerOptions::spool_limit). The bytes count against
+  // spool_total_bytes until the last owner of `file` lets go. Errors: those of ReadBody; no_space when the disk is
+  // full, the file cannot be made or the total would pass its bound.
+  asio::awaitable<boost::system::error_code> SpoolBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                      RequestParser&& head, std::shared_ptr<const FileHandle>& file,
+                                                      std::uint64_t& bytes) {
+    const std::string dir = !options.spool_dir.empty()        ? options.spool_dir
+                            : std::getenv("TMPDIR") != nullptr ? std::string(std::getenv("TMPDIR"))
+                                                               : std::string("/tmp");
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {  // a file system without O_TMPFILE: a named file, unlinked at once
+      std::string path = dir + "/dpd-upload-XXXXXX";
+      fd = ::mkostemp(path.data(), O_CLOEXEC);
+      if (fd >= 0) ::unlink(path.c_str());
+    }
+    if (fd < 0) {
+      spdlog::error("cannot make a temporary file for an upload in {} error=\"{}\"", dir, std::strerror(errno));
+      co_return NoSpace();
+    }
+    // The bytes on disk are counted from the first one written until the file is closed.
+    struct Counted {
+      std::shared_ptr<std::atomic<std::uint64_t>> total;
+      std::uint64_t n = 0;
+    };
+    auto counted = std::make_shared<Counted>(Counted{spooled_bytes, 0});
+    std::shared_ptr<const FileHandle> owner(new FileHandle(fd), [counted](const FileHandle* f) {
+      counted->total->fetch_sub(counted->n);
+      delete f;
+    });
+    const int writer_fd = ::dup(fd);
+    bhttp::request_parser<bhttp::file_body> parser(std::move(head));
+    boost::system::error_code ec;
+    beast::file out;
+    out.native_handle(writer_fd);
+    parser.get().body().reset(std::move(out), ec);
+    if (ec) co_return NoSpace();
+    const std::uint64_t bound = options.spool_total_bytes;
+    ec = co_await ReadBody(stream, buffer, parser, [&](std::size_t n) {
+      counted->n += n;
+      const std::uint64_t now = counted->total->fetch_add(n) + n;
+      return bound == 0 || now <= bound;
+    });
+    if (ec) co_return ec;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) co_return NoSpace();
+    bytes = static_cast<std::uint64_t>(st.st_size);
+    file = std::move(owner);
+    co_return boost::system::error_code{};
+  }
+
   asio::awaitable<void> Connection(tcp::socket socket, std::string ip, unsigned w, ConnectionLease lease) {
     const auto& limits = options.limits;
     beast::tcp_stream stream(std::move(socket));
@@ -290,6 +386,8 @@ struct Server::Impl {
       state.busy = true;
       RequestParser parser;
       ApplyLimits(parser, limits);
+      // A head announcing an upload larger than body_bytes is judged once its target is known (spool_limit).
+      if (options.spool_limit) parser.body_limit(std::max<std::uint64_t>(limits.body_bytes, options.spool_max));
       stream.expires_after(limits.header_deadline);
       auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       if (hec) {
@@ -312,6 +410,25 @@ struct Server::Impl {
         linger = ok;
         break;
       }
+      const bool http10 = msg.version() == 10;
+      Request req = TakeHead(msg, std::move(target));
+      req.remote_ip = ClientIp(ip, req);
+      // Where the body goes: memory (within body_bytes) or, for an upload the handler takes from disk, a file.
+      std::uint64_t spool = 0;
+      if (!parser.is_done()) {
+        const auto length = parser.content_length();
+        if (options.spool_limit && !(length && *length <= std::min<std::uint64_t>(kSpoolAboveBytes, limits.body_bytes)))
+          spool = options.spool_limit(req);
+        const std::uint64_t cap = spool != 0 ? spool : limits.body_bytes;
+        if (length && *length > cap) {  // admitted while reading the head under the wider spool_max only
+          Refused(413);
+          bool ok = true;
+          co_await WriteResponse(stream, TransportError(413, ReasonPhrase(413)), false, ok);
+          linger = ok;
+          break;
+        }
+        parser.body_limit(cap);
+      }
       if (!parser.is_done()) {
         if (auto expect = msg.find(bhttp::field::expect);
             expect != msg.end() && beast::iequals(expect->value(), "100-continue")) {
@@ -320,49 +437,27 @@ struct Server::Impl {
           auto [cec, cn] = co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
           if (cec) break;
         }
-        // The body must arrive within body_deadline and, after body_rate_grace, at body_min_rate on average.
-        // The deadline is a separate timer that cancels the read (the stream's own expiry would close the socket,
-        // and the client is owed a 408).
-        const auto start = Clock::now();
         boost::system::error_code bec;
-        asio::steady_timer body_timer(stream.get_executor());
-        bool timed_out = false;
-        stream.expires_never();
-        while (!parser.is_done()) {
-          const std::size_t got = parser.get().body().size();
-          auto rate_deadline =
-              start + std::max<Clock::duration>(
-                          limits.body_rate_grace,
-                          std::chrono::milliseconds(1000 * got / std::max<std::size_t>(1, limits.body_min_rate)));
-          body_timer.expires_at(std::min(start + limits.body_deadline, rate_deadline));
-          body_timer.async_wait([&timed_out, &stream](boost::system::error_code tec) {
-            if (tec) return;  // cancelled: the read finished first (captures are only touched on expiry)
-            timed_out = true;
-            boost::system::error_code ignored;
-            stream.socket().cancel(ignored);
-          });
-          auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kTuple);
-          body_timer.cancel();
-          if (timed_out) ec = beast::error::timeout;
-          if (ec) {
-            bec = ec;
-            break;
-          }
+        if (spool != 0) {
+          std::shared_ptr<const FileHandle> file;
+          bec = co_await SpoolBody(stream, buffer, std::move(parser), file, req.body_file_bytes);
+          req.body_file = std::move(file);
+        } else {
+          bec = co_await ReadBody(stream, buffer, parser);
         }
         if (bec) {
-          if (auto r = ParseErrorResponse(bec, true, true)) {
-            Refused(r->status);
+          // A full disk or the bound on spooled bytes: 503, the client may try again.
+          const int status = bec == boost::system::errc::no_space_on_device ? 503 : ParseErrorStatus(bec, true, true);
+          if (status != 0) {
+            Refused(status);
             bool ok = true;
-            co_await WriteResponse(stream, *r, false, ok);
+            co_await WriteResponse(stream, TransportError(status, ReasonPhrase(status)), false, ok);
             linger = ok;
           }
           break;
         }
       }
-
-      const bool http10 = msg.version() == 10;
-      Request req = TakeRequest(msg, std::move(target));
-      req.remote_ip = ClientIp(ip, req);
+      if (spool == 0) req.body = std::move(parser.get().body());
       req.client_fd = stream.socket().native_handle();
       req.id = next_id++;
 

@@ -44,7 +44,19 @@ struct ServerOptions {
   // Told the status of every request the server refuses itself, before any handler (400, 408, 413, 414, 431, the
   // 503 of the large-response budget): the metrics count them among the errors. Called on a worker thread.
   std::function<void(int status)> on_refused;
+  // Bodies that go to disk instead of memory (uploads to resource modules). For a request whose body did not come
+  // with its head, `spool_limit` returns the most bytes that body may have, or 0 to read it into memory within
+  // limits.body_bytes. A spooled body is written as it arrives to an unnamed temporary file in `spool_dir` (O_TMPFILE:
+  // nothing to clean up after a crash) with only the read buffer in memory, and arrives as Request::body_file.
+  // Small bodies (a Content-Length within kSpoolAboveBytes and limits.body_bytes) stay in memory anyway. Bodies on
+  // disk together stay within spool_total_bytes (503 beyond). Called on a worker thread; must not block.
+  std::function<std::uint64_t(const Request& head)> spool_limit;
+  std::uint64_t spool_max = 0;          // the largest value spool_limit returns (admitted while reading the head)
+  std::uint64_t spool_total_bytes = 0;  // 0: no bound
+  std::string spool_dir;                // empty: $TMPDIR or /tmp
 };
+
+inline constexpr std::uint64_t kSpoolAboveBytes = 64 * 1024;
 
 class Server {
  public:

@@ -92,6 +92,11 @@ boost::asio::awaitable<Reply> ModuleResource::Handle(Context& ctx) {
     req.has_body = true;
   }
   if (ctx.raw_body) req.raw_body = *ctx.raw_body;
+  if (ctx.body_file) {
+    req.body_fd = ctx.body_fd;
+    req.body_file = ctx.body_file;
+    req.body_file_bytes = ctx.body_file_bytes;
+  }
   if (ctx.headers) req.headers = *ctx.headers;
   if (ctx.me) req.me = *ctx.me;
   if (ctx.session) req.session_id = ctx.session->id;

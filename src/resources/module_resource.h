@@ -23,6 +23,7 @@ class ModuleResource : public Resource {
   ~ModuleResource() override;
 
   boost::asio::awaitable<Reply> Handle(Context& ctx) override;
+  bool TakesUploads() const override { return true; }
 
  private:
   std::shared_ptr<script::NodeHost> host_;

@@ -83,6 +83,11 @@ struct Context {
   const HeaderList* headers = nullptr;  // lower-case names
   const std::string* target = nullptr;    // the request's whole target, path and query ("/hello/x?a=1")
   const std::string* raw_body = nullptr;  // the body's bytes as received (resource modules parse their own)
+  // An upload on disk instead (http::ServerOptions::spool_limit): its unnamed file's descriptor, kept open by
+  // `body_file`, and its size; raw_body is then empty.
+  int body_fd = -1;
+  std::shared_ptr<const void> body_file;
+  std::uint64_t body_file_bytes = 0;
   bool is_root = false;
   std::uint64_t request_id = 0;
   std::string remote_ip;                      // the client's address (rate limits)
@@ -173,6 +178,9 @@ class Resource {
   // Prepares the calling worker thread to serve this resource (compiles its event scripts into the thread's
   // isolate); one line per problem found. Called on every worker before the resource serves there.
   virtual std::vector<std::string> Warm() const { return {}; }
+  // True when it reads request bodies itself, so a large one may come on disk (Context::body_file) instead of in
+  // memory: resource modules' uploads.
+  virtual bool TakesUploads() const { return false; }
 
  private:
   std::string name_, type_, path_;

@@ -319,6 +319,9 @@ struct NodeHost::Impl {
     b->Set(ctx, Str(isolate, "responseBytes"),
            v8::Number::New(isolate, static_cast<double>(options.limits.response_bytes)))
         .Check();
+    b->Set(ctx, Str(isolate, "requestTimeMs"),
+           v8::Number::New(isolate, static_cast<double>(options.limits.request_time.count())))
+        .Check();
     return b;
   }
 
@@ -640,9 +643,16 @@ std::uint64_t NodeHost::Handle(ModuleRequest request, std::function<void(ModuleA
   if (request.clients_json) {
     if (auto c = json::Parse(*request.clients_json); c.ok()) o["clients"] = std::move(*c);
   }
+  if (request.body_file) {
+    o["bodyFd"] = request.body_fd;
+    o["bodySize"] = request.body_file_bytes;
+  }
   auto payload = std::make_shared<std::string>(json::Write(o));
   auto bytes = std::make_shared<std::string>(std::move(request.raw_body));
-  (void)im->Post([im, payload, bytes] { (void)im->Call("handle", *payload, bytes.get()); });
+  // The upload's file stays open until the module has opened its own descriptor to it (during "handle").
+  (void)im->Post([im, payload, bytes, file = std::move(request.body_file)] {
+    (void)im->Call("handle", *payload, bytes.get());
+  });
   return token;
 }
 

@@ -52,6 +52,11 @@ struct ModuleRequest {
   json::value body;        // parsed body (null when none was parsed)
   bool has_body = false;
   std::string raw_body;    // the bytes as received (a multipart upload, …)
+  // Or an upload on disk: the descriptor of its unnamed file (kept open by `body_file` until the host has taken the
+  // request; the module reads it through a descriptor of its own) and its size.
+  int body_fd = -1;
+  std::shared_ptr<const void> body_file;
+  std::uint64_t body_file_bytes = 0;
   std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   json::value me;          // the session's user (null: none)
   std::string session_id;  // empty: anonymous

@@ -571,18 +571,35 @@ inline constexpr const char* kNodeHostJs = R"JS(
   function handle(msg, bytes) {
     const entry = instances.get(msg.instance);
     let answered = false;
+    const answerHooks = [];
     const answer = function (a, body) {
       if (answered) return;
       answered = true;
       binding.respond(msg.token, JSON.stringify(a), body);
+      for (const hook of answerHooks) hook();
     };
     if (!entry) return answer({ kind: 'failed', status: 500, message: 'resource not available' });
     if (!entry.ready) { entry.waiting.push(() => handle(msg, bytes)); return; }
     const headers = {};
     for (const [n, v] of msg.headers) headers[n] = headers[n] === undefined ? v : headers[n] + ', ' + v;
-    const req = new Readable({ read() {} });
-    if (bytes && bytes.byteLength) req.push(Buffer.from(bytes));
-    req.push(null);
+    let req;
+    if (msg.bodyFd !== undefined) {
+      // An upload on disk (docs/modules.md): read from a descriptor of our own, opened now while the server still
+      // holds its own, and closed when the stream ends, the request is answered or its time is up.
+      let fd = -1;
+      try { fd = fs.openSync('/proc/self/fd/' + msg.bodyFd, 'r'); } catch (e) {
+        return answer({ kind: 'failed', status: 500, message: 'Upload not readable: ' + e.message });
+      }
+      req = fs.createReadStream(null, { fd: fd, autoClose: true, highWaterMark: 64 * 1024 });
+      const timer = setTimeout(() => req.destroy(), binding.requestTimeMs + 1000);
+      timer.unref();
+      req.once('close', () => clearTimeout(timer));
+      answerHooks.push(() => { if (!req.destroyed) req.destroy(); });
+    } else {
+      req = new Readable({ read() {} });
+      if (bytes && bytes.byteLength) req.push(Buffer.from(bytes));
+      req.push(null);
+    }
     const session = { id: msg.sid || undefined, user: msg.me || undefined, isRoot: msg.isRoot, data: { id: msg.sid || undefined } };
     Object.assign(req, {
       method: msg.method, url: msg.target, originalUrl: msg.target, headers: headers, httpVersion: '1.1',

@@ -467,6 +467,19 @@ Status AppServer::Start() {
     im.metrics.CountResponse(status);
     im.errors.Count(metrics::ErrorTable::KindOfStatus(status));
   };
+  if (im.modules) {
+    // Uploads to resource modules go to disk as they arrive (docs/modules.md): any body the pipeline does not parse
+    // itself (JSON and urlencoded forms stay in memory within http.body_bytes) whose most specific route is a module.
+    ho.spool_max = im.options.limits.modules.upload_bytes;
+    ho.spool_total_bytes = im.options.limits.modules.uploads_total_bytes;
+    ho.spool_limit = [&im](const http::Request& head) -> std::uint64_t {
+      if (http::ParsesBody(head.header("content-type"))) return 0;
+      auto snap = im.app.Load();
+      const auto matches = snap->router->Resolve(head.path());
+      if (matches.empty() || !matches.front().resource->TakesUploads()) return 0;
+      return im.options.limits.modules.upload_bytes;
+    };
+  }
   im.hub->Start();
   if (im.redis) im.redis->Start();
   im.http = std::make_unique<http::Server>(

@@ -260,6 +260,11 @@ boost::asio::awaitable<std::optional<http::Response>> Pipeline::Prepare(http::Re
   ctx.headers = &req.headers;
   ctx.target = &req.target;
   ctx.raw_body = &req.body;
+  if (req.body_file) {
+    ctx.body_fd = req.body_file->fd();
+    ctx.body_file = req.body_file;
+    ctx.body_file_bytes = req.body_file_bytes;
+  }
   ctx.request_id = req.id;
   ctx.is_root = IsRoot(req);
   ctx.router = app.router;

@@ -5,10 +5,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { io } from 'socket.io-client';
-import { api, assertAlive, copyFixture, repoRoot, startDpd } from './harness.mjs';
+import { api, assertAlive, copyFixture, fdCount, repoRoot, rssBytes, startDpd } from './harness.mjs';
 
 const npmModules = path.join(repoRoot, 'tests', 'fixtures', 'modules-npm', 'node_modules');
 
@@ -74,7 +75,6 @@ before(async () => {
   srv = await startDpd(appDir, [
     '--limit', 'modules.request_time_ms=3000', '--limit', 'modules.busy_time_ms=1500',
     '--limit', 'modules.heap_bytes=268435456',
-    '--limit', 'http.body_bytes=8388608', '--limit', 'modules.body_bytes=8388608',
   ]);
 });
 
@@ -180,6 +180,96 @@ test('dpd-fileupload: a 5 MB multipart upload lands on disk and in the store; li
   assert.equal(fs.existsSync(path.join(appDir, 'public', 'upload', 'big.bin')), false);
   const after = await api(srv, 'GET', '/files');
   assert.ok(!after.json.some((f) => f.id === saved[0].id));
+});
+
+// Streams a multipart upload of `mib` MiB of random-looking bytes (never held whole by the test either) with
+// node:http: a Content-Length, or chunked when `chunked`. Resolves to {status, text, sha256 of the file's bytes}.
+function streamUpload(server, urlPath, name, mib, { chunked = false } = {}) {
+  const boundary = '----dpd' + crypto.randomBytes(8).toString('hex');
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
+                           'Content-Type: application/octet-stream\r\n\r\n');
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const block = crypto.randomBytes(1024 * 1024);
+  const hash = crypto.createHash('sha256');
+  const headers = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  if (!chunked) headers['content-length'] = String(head.length + mib * block.length + tail.length);
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${server.base}${urlPath}`, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text, sha256: hash.digest('hex') }));
+    });
+    req.on('error', reject);
+    let i = 0;
+    const pump = () => {
+      while (i < mib) {
+        block.writeUInt32LE(i, 0);  // no two MiB alike
+        hash.update(block);
+        const more = req.write(Buffer.from(block));
+        i++;
+        if (!more) return req.once('drain', pump);
+      }
+      req.end(tail);
+    };
+    req.write(head);
+    pump();
+  });
+}
+const sha256Of = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+test('uploads go to disk as they arrive: 200 MiB through dpd-fileupload with the default limits, memory flat, no fd left', async () => {
+  const pid = srv.proc.pid;
+  await streamUpload(srv, '/files', 'warm.bin', 1);  // the host's first upload loads formidable
+  const fds = fdCount(pid);
+  const rss0 = rssBytes(pid);
+  const big = await streamUpload(srv, '/files?kind=big', 'huge.bin', 200);
+  const rss1 = rssBytes(pid);
+  assert.equal(big.status, 200, big.text);
+  assert.equal(JSON.parse(big.text)[0].filename, 'huge.bin');
+  assert.equal(sha256Of(path.join(appDir, 'public', 'upload', 'huge.bin')), big.sha256, 'the stored file has the bytes');
+  // A body held in memory would add 200 MiB (twice: dpd and the module host); streamed, a few buffers.
+  const grew = `RSS grew by ${((rss1 - rss0) / 1048576).toFixed(1)} MiB`;
+  console.log(`200 MiB upload: ${grew}`);
+  assert.ok(rss1 - rss0 < 64 * 1024 * 1024, grew);
+
+  const chunked = await streamUpload(srv, '/files', 'chunked.bin', 6, { chunked: true });
+  assert.equal(chunked.status, 200, chunked.text);
+  assert.equal(sha256Of(path.join(appDir, 'public', 'upload', 'chunked.bin')), chunked.sha256);
+
+  // JSON bodies are still parsed by dpd, so still bounded by http.body_bytes.
+  const json = await fetch(srv.base + '/ping', { method: 'POST', headers: { 'content-type': 'application/json' },
+                                                 body: JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }) });
+  assert.equal(json.status, 413);
+  for (const f of ['huge.bin', 'chunked.bin', 'warm.bin']) fs.rmSync(path.join(appDir, 'public', 'upload', f));
+  for (let i = 0; i < 50 && fdCount(pid) > fds; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(fdCount(pid) <= fds, `every upload file was closed (${fdCount(pid)} fds, ${fds} before)`);
+  await assertAlive(srv);
+});
+
+test('upload limits: past modules.upload_bytes 413; past modules.uploads_total_bytes 503; the server goes on', async () => {
+  const dir = modulesApp();
+  const small = await startDpd(dir, ['--limit', 'modules.upload_bytes=3145728',
+                                     '--limit', 'modules.uploads_total_bytes=4194304',
+                                     '--limit', 'modules.request_time_ms=3000']);
+  try {
+    const over = await streamUpload(small, '/files', 'over.bin', 4);
+    assert.equal(over.status, 413);
+    const overChunked = await streamUpload(small, '/files', 'over.bin', 4, { chunked: true });
+    assert.equal(overChunked.status, 413);
+    // /silent never answers: its 2 MiB stay on disk (and counted) until its time limit, so another 2 MiB is too much.
+    const held = streamUpload(small, '/silent', 'held.bin', 2);
+    await new Promise((res) => setTimeout(res, 700));
+    const refused = await streamUpload(small, '/files', 'second.bin', 2);
+    assert.equal(refused.status, 503);
+    assert.equal((await held).status, 500);
+    const ok = await streamUpload(small, '/files', 'third.bin', 2);
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(sha256Of(path.join(dir, 'public', 'upload', 'third.bin')), ok.sha256);
+    await assertAlive(small);
+  } finally {
+    await small.stop();
+  }
 });
 
 test('dpd-email: configured from config.json, a POST sends through SMTP; its own validation errors come back', async () => {

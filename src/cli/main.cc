@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -393,6 +394,10 @@ int main(int argc, char** argv) {
   // Blocks above 256 KiB (large documents, realtime broadcasts) come from mmap and go back to the OS when freed;
   // glibc's default raises this threshold after every such free, so a burst would stay in the heap for good.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // libmongoc's load-time initialisation made /dev/shm/mongoc-<pid> for its performance counters (already mapped).
+  // Its name goes now: a dpd killed with -9 would leave it behind, and a later process with the same pid then finds
+  // it taken and prints a warning that is not in dpd's log format.
+  shm_unlink(("/mongoc-" + std::to_string(static_cast<unsigned>(getpid()))).c_str());
   CLI::App app{"dpd — Deployd-compatible realtime API server", "dpd"};
   app.set_version_flag("-V,--version", std::string("dpd ") + kVersion);
   app.require_subcommand(0, 1);

@@ -2,6 +2,8 @@
 // Plain HTTP request/response structs handed between the transport (http/server) and the rest of dpd.
 // They carry no Beast types, so modules above http/ compile without Beast. Values; not shared between threads.
 
+#include <boost/asio/awaitable.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,11 +63,22 @@ struct FileBody {
   std::uint64_t length = 0;
 };
 
+// A body produced while it is sent (Response::source): written with chunked transfer coding (HTTP/1.1) or until
+// the connection closes (HTTP/1.0).
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // The next piece; "" at the normal end; nullopt when the producer failed: the connection is closed without the
+  // last chunk. Called on the connection's worker, one call at a time.
+  virtual boost::asio::awaitable<std::optional<std::string>> Next() = 0;
+};
+
 struct Response {
   int status = 200;
   HeaderList headers;  // names in the case they should be sent
   std::string body;
   std::optional<FileBody> file;  // when set, it is the body (and `body` is ignored)
+  std::shared_ptr<BodySource> source;  // when set, it is the body (and `body` and `file` are ignored)
   bool close = false;            // close the connection after this response
   bool head = false;             // response to HEAD: headers (with the real Content-Length), no body
   std::string log_fields;        // " key=value…" the handler adds to the request's access-log line

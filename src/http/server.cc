@@ -211,7 +211,9 @@ struct Server::Impl {
       }
       out += "\r\n";
     }
-    if (!no_body) {
+    if (res.source && !no_body) {
+      if (!http10) out += "Transfer-Encoding: chunked\r\n";  // HTTP/1.0: the body ends where the connection does
+    } else if (!no_body) {
       out += "Content-Length: ";
       out += std::to_string(content_length);
       out += "\r\n";
@@ -225,8 +227,49 @@ struct Server::Impl {
     return out;
   }
 
+  // A body from a BodySource: each piece as a chunk (HTTP/1.1) or as it is (HTTP/1.0, the connection then closes).
+  // A producer that fails leaves the body unterminated and `ok` false: the connection is closed.
+  asio::awaitable<void> WriteStream(beast::tcp_stream& stream, BodySource& source, bool http10, bool& ok,
+                                    std::uint64_t& written) {
+    const auto& limits = options.limits;
+    for (;;) {
+      std::optional<std::string> piece = co_await source.Next();
+      if (!piece) {
+        ok = false;
+        co_return;
+      }
+      std::string frame;
+      if (!http10) {
+        char size[20];
+        const int n = std::snprintf(size, sizeof size, "%zx\r\n", piece->size());
+        frame.reserve(static_cast<std::size_t>(n) + piece->size() + 7);
+        frame.append(size, static_cast<std::size_t>(n));
+        frame += *piece;
+        frame += "\r\n";  // after the last, empty chunk: the end of the (empty) trailer section
+      } else {
+        frame = *piece;
+      }
+      written += piece->size();
+      stream.expires_after(limits.write_deadline);
+      if (!frame.empty()) {
+        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(frame), kTuple);
+        if (ec) {
+          ok = false;
+          co_return;
+        }
+      }
+      if (piece->empty()) co_return;  // "0\r\n\r\n" (or nothing for HTTP/1.0) ended the body
+    }
+  }
+
   asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive, bool& ok,
                                       bool http10 = false) {
+    std::uint64_t ignored = 0;
+    co_await WriteResponse(stream, res, keep_alive, ok, http10, ignored);
+  }
+
+  asio::awaitable<void> WriteResponse(beast::tcp_stream& stream, const Response& res, bool keep_alive, bool& ok,
+                                      bool http10, std::uint64_t& streamed) {
     const auto& limits = options.limits;
     stream.expires_after(limits.write_deadline);
     const bool no_body = res.status == 204 || res.status == 304 || (res.status >= 100 && res.status < 200);
@@ -240,6 +283,11 @@ struct Server::Impl {
     auto [ec, n] = co_await asio::async_write(stream, buffers, kTuple);
     if (ec) {
       ok = false;
+      co_return;
+    }
+    if (res.source) {
+      if (res.head || no_body) co_return;
+      co_await WriteStream(stream, *res.source, http10, ok, streamed);
       co_return;
     }
     if (res.file && !res.head && !no_body) {
@@ -508,10 +556,13 @@ struct Server::Impl {
         std::size_t n;
         ~Unhold() { bytes.fetch_sub(n); }
       } unhold{large_bytes, held};
-      const bool keep_alive = req.keep_alive && !res.close && !stopping;
+      // A streamed body ends an HTTP/1.0 response by closing the connection.
+      const bool keep_alive = req.keep_alive && !res.close && !stopping && !(res.source && http10);
       bool ok = true;
-      const std::size_t bytes = res.head ? 0 : res.file ? res.file->length : res.body.size();
-      co_await WriteResponse(stream, res, keep_alive, ok, http10);
+      std::uint64_t streamed = 0;
+      co_await WriteResponse(stream, res, keep_alive, ok, http10, streamed);
+      const std::uint64_t bytes = res.head ? 0 : res.source ? streamed : res.file ? res.file->length : res.body.size();
+      res.source.reset();
       res.body = std::string();  // not held while the connection waits for its next request
       // The access log: never the query (its values can be credentials), a body or a header.
       const spdlog::level::level_enum level = res.status >= 500    ? spdlog::level::warn

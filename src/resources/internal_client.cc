@@ -55,6 +55,10 @@ script::HostResponse ToHostResponse(Reply& reply) {
       out.body_json = json::Parse(reply.text).ok() ? std::move(reply.text)
                                                    : json::Write(json::value(json::string(reply.text)));
       break;
+    case Reply::Kind::kStream:  // modules do not stream to in-process callers (node_host.js.h): never here
+      out.ok = false;
+      out.body_json = R"({"message":"Internal error","status":500})";
+      return out;
     default: break;
   }
   out.ok = reply.status < 400;

@@ -6,6 +6,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <deque>
 #include <optional>
 
 #include "base/log.h"
@@ -15,10 +16,65 @@
 namespace dpd::resources {
 namespace {
 
+// A module's streamed response (res.write past 64 KiB): the host's parts, posted to the request's executor, wait
+// here until the transport takes them; each piece taken is reported back (NodeHost::Drained) so the module may
+// write more. Dropped before its end (the client left): the module's request is abandoned.
+class ModuleStream final : public ReplyStream {
+ public:
+  ModuleStream(const boost::asio::any_io_executor& executor, std::shared_ptr<script::NodeHost> host,
+               std::uint64_t token, std::chrono::milliseconds quiet)
+      : timer_(executor), host_(std::move(host)), token_(token), quiet_(quiet) {}
+  ~ModuleStream() override {
+    if (!ended_ && !failed_) host_->Abandon(token_);
+  }
+  void Push(std::string bytes, bool end) {
+    if (!bytes.empty()) pieces_.push_back(std::move(bytes));
+    if (end) ended_ = true;
+    timer_.cancel();
+  }
+  void Fail() {
+    failed_ = true;
+    timer_.cancel();
+  }
+  boost::asio::awaitable<std::optional<std::string>> Next() override {
+    for (;;) {
+      if (!pieces_.empty()) {
+        std::string piece = std::move(pieces_.front());
+        pieces_.pop_front();
+        host_->Drained(token_, piece.size());
+        co_return piece;
+      }
+      if (failed_) co_return std::nullopt;
+      if (ended_) co_return std::string();
+      timer_.expires_after(quiet_);
+      boost::system::error_code ec;
+      co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+      if (!ec && pieces_.empty() && !ended_ && !failed_) {  // nothing for modules.request_time_ms: cut it short
+        spdlog::warn("a module's streamed response wrote nothing for {} ms: closed", quiet_.count());
+        failed_ = true;
+        host_->Abandon(token_);
+        co_return std::nullopt;
+      }
+    }
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  std::shared_ptr<script::NodeHost> host_;
+  std::uint64_t token_;
+  std::chrono::milliseconds quiet_;
+  std::deque<std::string> pieces_;
+  bool ended_ = false, failed_ = false;
+};
+
 struct Waiter {
   explicit Waiter(const boost::asio::any_io_executor& executor) : timer(executor) {}
   boost::asio::steady_timer timer;
   std::optional<script::ModuleAnswer> answer;
+  std::shared_ptr<ModuleStream> stream;  // the first part came: Handle hands it to the transport
+  std::weak_ptr<ModuleStream> parts;     // where later parts go while someone holds it
+  int status = 200;
+  HeaderList headers;
 };
 
 Reply ToReply(script::ModuleAnswer a) {
@@ -30,6 +86,7 @@ Reply ToReply(script::ModuleAnswer a) {
   Reply r;
   switch (a.kind) {
     case Kind::kNext: return Reply::Next();
+    case Kind::kPart: break;  // parts make a stream in Handle, never a reply of their own
     case Kind::kFailed: {
       Reply e = Reply::Error(a.status >= 400 ? a.status : 500, a.message);
       e.error_kind = "module";
@@ -132,17 +189,49 @@ boost::asio::awaitable<Reply> ModuleResource::Handle(Context& ctx) {
     });
   };
   auto waiter = std::make_shared<Waiter>(executor);
-  const std::uint64_t token = host_->Handle(std::move(req), [waiter, executor](script::ModuleAnswer a) {
-    boost::asio::post(executor, [waiter, a = std::move(a)]() mutable {
-      waiter->answer = std::move(a);
-      waiter->timer.cancel();
-    });
-  });
+  auto token_box = std::make_shared<std::uint64_t>(0);
+  std::shared_ptr<script::NodeHost> host = host_;
+  const std::chrono::milliseconds quiet = limits_.modules.request_time;
+  const std::uint64_t token =
+      host_->Handle(std::move(req), [waiter, executor, host, token_box, quiet](script::ModuleAnswer a) {
+        boost::asio::post(executor, [waiter, executor, host, token_box, quiet, a = std::move(a)]() mutable {
+          using Kind = script::ModuleAnswer::Kind;
+          std::shared_ptr<ModuleStream> stream = waiter->parts.lock();
+          if (a.kind == Kind::kPart) {
+            if (!stream) {
+              if (!waiter->parts.expired() || waiter->answer) return;  // cannot happen: parts come first, in order
+              stream = std::make_shared<ModuleStream>(executor, host, *token_box, quiet);
+              waiter->stream = stream;
+              waiter->parts = stream;
+              waiter->status = a.status;
+              waiter->headers = std::move(a.headers);
+            }
+            stream->Push(std::move(a.body), a.end);
+            waiter->timer.cancel();
+            return;
+          }
+          if (stream) {  // the host failed while the module streamed: the response is cut short
+            stream->Fail();
+            return;
+          }
+          waiter->answer = std::move(a);
+          waiter->timer.cancel();
+        });
+      });
+  *token_box = token;
   waiter->timer.expires_after(limits_.modules.request_time);
   boost::system::error_code ec;
-  while (!waiter->answer) {
+  while (!waiter->answer && !waiter->stream) {
     co_await waiter->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-    if (waiter->answer || ec != boost::asio::error::operation_aborted) break;
+    if (waiter->answer || waiter->stream || ec != boost::asio::error::operation_aborted) break;
+  }
+  if (waiter->stream) {
+    Reply r;
+    r.kind = Reply::Kind::kStream;
+    r.status = waiter->status >= 100 && waiter->status <= 599 ? waiter->status : 500;
+    r.headers = std::move(waiter->headers);
+    r.stream = std::move(waiter->stream);
+    co_return r;
   }
   if (!waiter->answer) {
     host_->Abandon(token);

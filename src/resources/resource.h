@@ -110,6 +110,16 @@ struct Context {
 // not a number (a string is read as JavaScript's parseFloat would). Negative and NaN values are returned as given.
 std::optional<double> RequestedRecursion(const Context& ctx);
 
+// A reply body still being produced (a resource module writing its response piece by piece): the pieces in order.
+class ReplyStream {
+ public:
+  virtual ~ReplyStream() = default;
+  // The next piece; "" at the normal end; nullopt when the producer failed or went quiet for too long (the HTTP
+  // connection is then closed without the last chunk, so the client sees a truncated body, not a complete one).
+  // Called on the reply's executor, one call at a time.
+  virtual boost::asio::awaitable<std::optional<std::string>> Next() = 0;
+};
+
 struct Reply {
   enum class Kind {
     kNext,     // not handled here: try the next matching resource (spec §4.1)
@@ -120,6 +130,7 @@ struct Reply {
     kStatic,   // a file from `static_root`, path `static_path` (served by the transport)
     kError,    // error body `json` (an object) with "status" appended (spec §3.9)
     kBody,     // `text` as the body with exactly `headers` (a resource module wrote its own response)
+    kStream,   // as kBody, the body coming from `stream` as it is written (sent chunked)
   };
   Kind kind = Kind::kNext;
   int status = 200;
@@ -129,6 +140,7 @@ struct Reply {
   const char* error_kind = nullptr;  // for the metrics, when the status alone does not tell: "validation", …
   std::filesystem::path static_root;
   std::string static_path;
+  std::shared_ptr<ReplyStream> stream;  // kStream
 
   static Reply Next() { return {}; }
   static Reply Json(json::value v, int status = 200);

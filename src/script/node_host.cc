@@ -173,16 +173,22 @@ struct NodeHost::Impl {
     Impl* self = Self(info);
     v8::Isolate* isolate = info.GetIsolate();
     const auto token = static_cast<std::uint64_t>(info[0]->NumberValue(isolate->GetCurrentContext()).FromMaybe(0));
+    ModuleAnswer answer = ReadAnswer(StdStr(isolate, info[1]));
+    const bool more = answer.kind == ModuleAnswer::Kind::kPart && !answer.end;  // the token stays for the next part
     Pending p;
     {
       std::lock_guard lock(self->mu);
       auto it = self->pending.find(token);
       if (it == self->pending.end()) return;  // abandoned (timed out) or answered already
-      p = std::move(it->second);
-      self->pending.erase(it);
+      if (more) {
+        p.done = it->second.done;
+      } else {
+        p = std::move(it->second);
+        self->pending.erase(it);
+      }
     }
-    ModuleAnswer answer = ReadAnswer(StdStr(isolate, info[1]));
-    if (answer.kind == ModuleAnswer::Kind::kWritten && info.Length() > 2) answer.body = Bytes(isolate, info[2]);
+    if ((answer.kind == ModuleAnswer::Kind::kWritten || answer.kind == ModuleAnswer::Kind::kPart) && info.Length() > 2)
+      answer.body = Bytes(isolate, info[2]);
     p.done(std::move(answer));
   }
 
@@ -209,6 +215,9 @@ struct NodeHost::Impl {
       a.result_is_text = o["text"].is_bool() && o["text"].as_bool();
     } else if (kind == "written") {
       a.kind = ModuleAnswer::Kind::kWritten;
+    } else if (kind == "part") {
+      a.kind = ModuleAnswer::Kind::kPart;
+      a.end = o["end"].is_bool() && o["end"].as_bool();
     } else {
       a.kind = ModuleAnswer::Kind::kFailed;
       if (a.status < 400) a.status = 500;
@@ -657,8 +666,19 @@ std::uint64_t NodeHost::Handle(ModuleRequest request, std::function<void(ModuleA
 }
 
 void NodeHost::Abandon(std::uint64_t token) {
-  std::lock_guard lock(impl_->mu);
-  impl_->pending.erase(token);
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->pending.erase(token) == 0) return;
+  }
+  Impl* im = impl_.get();
+  std::string payload = json::Write(json::object{{"token", token}});
+  (void)im->Post([im, payload] { im->Call("abandon", payload); });
+}
+
+void NodeHost::Drained(std::uint64_t token, std::size_t bytes) {
+  Impl* im = impl_.get();
+  std::string payload = json::Write(json::object{{"token", token}, {"bytes", bytes}});
+  (void)im->Post([im, payload] { im->Call("drained", payload); });
 }
 
 void NodeHost::CountTimeout() { impl_->timeouts.fetch_add(1, std::memory_order_relaxed); }

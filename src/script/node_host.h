@@ -78,7 +78,10 @@ struct ModuleAnswer {
     kDone,     // ctx.done(err, result)
     kWritten,  // res.end(…) written directly: `status`, `headers`, `body` as given
     kFailed,   // the module threw, the host restarted, or an answer was unreadable: 500 `message`
+    kPart,     // a piece of a response the module streams (res.write past 64 KiB before res.end): `body`; the
+               // first piece carries `status` and `headers`, the last has `end` (more answers follow until then)
   } kind = Kind::kFailed;
+  bool end = false;  // kPart: the response is complete
   int status = 200;                                         // res.statusCode when it answered
   std::vector<std::pair<std::string, std::string>> headers;  // what the module set (res.setHeader)
   bool is_error = false;                                    // kDone with an error
@@ -120,11 +123,16 @@ class NodeHost {
                                const std::filesystem::path& config_dir);
   void Destroy(std::uint64_t instance);
 
-  // Hands a request over; `done` is called once, on the host thread (or at once when the host is full or stopped),
-  // unless Abandon took the token first. Returns the token.
+  // Hands a request over; `done` is called once with the answer, on the host thread (or at once when the host is
+  // full or stopped), unless Abandon took the token first. A streamed response comes as kPart answers until one
+  // with `end` (or a kFailed answer when the host fails meanwhile). Returns the token.
   std::uint64_t Handle(ModuleRequest request, std::function<void(ModuleAnswer)> done);
-  // The caller gave up (time limit): `done` is never called and a late answer is dropped.
+  // The caller gave up (time limit, or the client of a streamed response went away): `done` is not called again,
+  // a late answer is dropped, and the module's request stream and response are closed.
   void Abandon(std::uint64_t token);
+  // The caller has taken `bytes` of a streamed response's parts: the module may write that much more (its
+  // res.write returns false and waits for 'drain' while 1 MiB is untaken).
+  void Drained(std::uint64_t token, std::size_t bytes);
 
   struct Figures {
     std::uint64_t requests = 0, restarts = 0, timeouts = 0;

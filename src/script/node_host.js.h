@@ -503,10 +503,22 @@ inline constexpr const char* kNodeHostJs = R"JS(
     return { status: status, body: body };
   }
 
-  // The response a module writes itself (res.setHeader / writeHead / write / end), sent when it ends.
+  // The response a module writes itself (res.setHeader / writeHead / write / end). Up to STREAM_AFTER bytes it is
+  // held and sent whole when it ends; past that it is sent as it is written (the server writes it chunked), and
+  // write() returns false — 'drain' follows — while WINDOW bytes are not yet taken by the server.
+  const STREAM_AFTER = 64 * 1024;
+  const WINDOW = 1024 * 1024;
+  const live = new Map();  // token → { abort(), drained(bytes) } of the requests not yet answered
   class Response extends EventEmitter {
-    constructor(answer) {
+    constructor(answer, part, mayStream) {
       super();
+      this._part = part;
+      this._mayStream = mayStream;  // not for dpd calls from scripts: their caller wants the whole answer
+      this._streaming = false;
+      this._unacked = 0;
+      this._needDrain = false;
+      this._aborted = false;
+      this._queue = [];
       this.statusCode = 200;
       this.headersSent = false;
       this.finished = false;
@@ -540,19 +552,62 @@ inline constexpr const char* kNodeHostJs = R"JS(
     write(chunk, encoding, cb) {
       if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
       if (this.finished) return false;
-      if (chunk !== undefined && chunk !== null) {
+      if (chunk !== undefined && chunk !== null && !this._aborted) {
         const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk instanceof Uint8Array ? chunk : String(chunk), encoding);
-        this._size += b.length;
-        if (this._size > binding.responseBytes) {
-          this.finished = this.writableEnded = true;
-          this._answer({ kind: 'failed', status: 500, message: 'Module response larger than modules.response_bytes' });
-          return false;
+        if (this._streaming) {
+          this._send(b, false);
+        } else {
+          this._size += b.length;
+          if (this._size > binding.responseBytes) {
+            this.finished = this.writableEnded = true;
+            this._answer({ kind: 'failed', status: 500, message: 'Module response larger than modules.response_bytes' });
+            return false;
+          }
+          this._chunks.push(b);
+          if (this._size >= STREAM_AFTER && this._mayStream) {
+            this._streaming = true;
+            const held = Buffer.concat(this._chunks);
+            this._chunks = [];
+            this._send(held, false);
+          }
         }
-        this._chunks.push(b);
       }
       this.headersSent = true;
       if (typeof cb === 'function') process.nextTick(cb);
+      if (this._streaming && !this._aborted && (this._unacked >= WINDOW || this._queue.length > 0)) {
+        this._needDrain = true;
+        return false;
+      }
       return true;
+    }
+    get writableNeedDrain() { return this._needDrain; }
+    // Parts go to the server while less than WINDOW is untaken; a module that writes on regardless has the rest
+    // held here, in its own heap (within modules.heap_bytes), never in the server.
+    _send(bytes, end) {
+      this._queue.push([bytes, end]);
+      this._flush();
+    }
+    _flush() {
+      while (this._queue.length > 0 && !this._aborted && this._unacked < WINDOW) {
+        const [bytes, end] = this._queue.shift();
+        this._unacked += bytes.length;
+        this._part({ kind: 'part', end: end, status: this.statusCode, headers: this.headerList() }, bytes);
+      }
+    }
+    _drained(bytes) {
+      this._unacked -= bytes;
+      this._flush();
+      if (this._needDrain && this._unacked < WINDOW && this._queue.length === 0) {
+        this._needDrain = false;
+        this.emit('drain');
+      }
+    }
+    _abort() {  // the server gave up on the request (its client left, or its time is up): writes are dropped
+      if (this._aborted) return;
+      this._aborted = true;
+      this._needDrain = false;
+      this._queue = [];
+      this.emit('close');
     }
     end(chunk, encoding, cb) {
       if (typeof chunk === 'function') { cb = chunk; chunk = undefined; }
@@ -561,7 +616,8 @@ inline constexpr const char* kNodeHostJs = R"JS(
       if (chunk !== undefined && chunk !== null) this.write(chunk, encoding);
       if (this.finished) return this;
       this.finished = this.writableEnded = this.headersSent = true;
-      this._answer({ kind: 'written', status: this.statusCode, headers: this.headerList() }, Buffer.concat(this._chunks));
+      if (this._streaming) this._send(Buffer.alloc(0), true);
+      else this._answer({ kind: 'written', status: this.statusCode, headers: this.headerList() }, Buffer.concat(this._chunks));
       this.emit('finish');
       if (typeof cb === 'function') process.nextTick(cb);
       return this;
@@ -571,12 +627,19 @@ inline constexpr const char* kNodeHostJs = R"JS(
   function handle(msg, bytes) {
     const entry = instances.get(msg.instance);
     let answered = false;
-    const answerHooks = [];
+    const answerHooks = [() => live.delete(msg.token)];
+    const finish = () => { for (const hook of answerHooks.splice(0)) hook(); };
     const answer = function (a, body) {
       if (answered) return;
       answered = true;
       binding.respond(msg.token, JSON.stringify(a), body);
-      for (const hook of answerHooks) hook();
+      finish();
+    };
+    const part = function (a, body) {  // a piece of a streamed response; the last one answers
+      if (answered) return;
+      if (a.end) answered = true;
+      binding.respond(msg.token, JSON.stringify(a), body);
+      if (a.end) finish();
     };
     if (!entry) return answer({ kind: 'failed', status: 500, message: 'resource not available' });
     if (!entry.ready) { entry.waiting.push(() => handle(msg, bytes)); return; }
@@ -606,7 +669,11 @@ inline constexpr const char* kNodeHostJs = R"JS(
       query: msg.query, body: msg.hasBody ? msg.body : undefined, session: session, isRoot: msg.isRoot,
       internal: msg.internal, connection: { remoteAddress: msg.ip }, socket: { remoteAddress: msg.ip },
     });
-    const res = new Response(answer);
+    const res = new Response(answer, part, !msg.internal);
+    live.set(msg.token, {
+      abort: () => { answered = true; finish(); res._abort(); },
+      drained: (bytes) => res._drained(bytes),
+    });
     const ctx = {
       req: req, res: res, url: msg.url, method: msg.method, query: msg.query || {},
       body: msg.hasBody ? msg.body : undefined, session: session, server: process.server,
@@ -615,6 +682,11 @@ inline constexpr const char* kNodeHostJs = R"JS(
       end: function () { return res.end.apply(res, arguments); },
       done: function (err, result) {
         if (res.finished) return;
+        if (res._streaming) {  // part of the body is out: an error can only cut it short
+          if (!err) return res.end();
+          res.finished = true;
+          return answer({ kind: 'failed', status: 500, message: 'module failed after it began to answer' });
+        }
         res.finished = true;
         if (err) {
           const e = errorShape(err, res);
@@ -650,6 +722,8 @@ inline constexpr const char* kNodeHostJs = R"JS(
       case 'create': return create(msg);
       case 'destroy': destroy(msg); return '';
       case 'handle': handle(msg, bytes); return '';
+      case 'abandon': { const l = live.get(msg.token); if (l) l.abort(); return ''; }
+      case 'drained': { const l = live.get(msg.token); if (l) l.drained(msg.bytes); return ''; }
       case 'settle': {
         const f = calls.get(msg.id);
         calls.delete(msg.id);

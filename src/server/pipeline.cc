@@ -62,6 +62,16 @@ http::Response BodyResponse(int status, std::string body, std::string content_ty
 
 http::Response TextError(int status, std::string text) { return BodyResponse(status, std::move(text), "text/plain"); }
 
+// A resource's streamed reply (a module's res.write) as the transport's body source.
+class StreamBody final : public http::BodySource {
+ public:
+  explicit StreamBody(std::shared_ptr<resources::ReplyStream> stream) : stream_(std::move(stream)) {}
+  boost::asio::awaitable<std::optional<std::string>> Next() override { return stream_->Next(); }
+
+ private:
+  std::shared_ptr<resources::ReplyStream> stream_;
+};
+
 // spec §3.8 / §3.9.
 http::Response Render(const http::Request& req, resources::Reply reply) {
   using Kind = resources::Reply::Kind;
@@ -89,6 +99,10 @@ http::Response Render(const http::Request& req, resources::Reply reply) {
     case Kind::kBody:
       res.status = reply.status;
       res.body = std::move(reply.text);
+      break;
+    case Kind::kStream:
+      res.status = reply.status;
+      res.source = std::make_shared<StreamBody>(std::move(reply.stream));
       break;
     default:
       res.status = reply.status;

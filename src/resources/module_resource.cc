@@ -268,7 +268,22 @@ Status RegisterModuleTypes(TypeRegistry& registry, const std::shared_ptr<script:
       if (!id.ok()) return id.status();
       return std::shared_ptr<Resource>(std::make_shared<ModuleResource>(c.name, type, h, *id, deps.limits, deps.emitter));
     };
-    if (Status s = registry.Register({t.name, traits, std::move(make), {}}); !s.ok()) return s;
+    SelfHost self_host;
+    if (t.self_host) {
+      TypeTraits own = traits;
+      own.client = false;  // Deployd's /dpd.js lists the app's resources, not internal ones
+      self_host = [weak, type = t.name, own](const Dependencies& deps) -> Result<std::shared_ptr<Resource>> {
+        std::shared_ptr<script::NodeHost> h = weak.lock();
+        if (!h) return Status::Unavailable("the module host is not running");
+        auto made = h->CreateSelfHosted(type);
+        if (!made.ok()) return made.status();
+        if (!*made) return std::shared_ptr<Resource>();
+        auto r = std::make_shared<ModuleResource>((*made)->second, type, h, (*made)->first, deps.limits, deps.emitter);
+        r->set_traits(own);
+        return std::shared_ptr<Resource>(std::move(r));
+      };
+    }
+    if (Status s = registry.Register({t.name, traits, std::move(make), {}, std::move(self_host)}); !s.ok()) return s;
   }
   return Status::Ok();
 }

@@ -39,11 +39,16 @@ using Factory = std::function<Result<std::shared_ptr<Resource>>(const config::Re
 // Whether a config of the type would load (its properties, its settings): checked before anything is written.
 using Validator = std::function<Status(const config::ResourceConfig&)>;
 
+// A type that mounts an instance of its own, without a config.json (a resource module's static selfHost(), spec
+// §1.5 item 4): the resource, or null when it declines.
+using SelfHost = std::function<Result<std::shared_ptr<Resource>>(const Dependencies&)>;
+
 struct ResourceType {
   std::string name;  // as config.json's "type" names it
   TypeTraits traits;
   Factory make;
   Validator validate;  // empty: every config of the type loads
+  SelfHost self_host;  // empty: the type has no instance of its own
 };
 
 class TypeRegistry {

@@ -75,6 +75,7 @@ struct NodeHost::Impl {
   struct InstanceSpec {
     std::string type, name, config_dir;
     json::object config;
+    bool self_host = false;  // made by Type.selfHost() rather than from a config.json
   };
 
   Options options;
@@ -503,6 +504,7 @@ struct NodeHost::Impl {
                                  t.at("clientGeneration").as_bool();
           if (const json::value* v = t.if_contains("basicDashboard")) mt.basic_dashboard = *v;
           if (const json::value* v = t.if_contains("dashboard")) mt.dashboard = *v;
+          if (const json::value* v = t.if_contains("selfHost"); v && v->is_bool()) mt.self_host = v->as_bool();
           types.push_back(std::move(mt));
         }
       }
@@ -515,6 +517,7 @@ struct NodeHost::Impl {
     }
     for (const auto& [id, spec] : specs) {
       auto r = Call("create", CreatePayload(id, spec));
+      if (r && spec.self_host && !r->empty() && ((*r)[0] == '=' || (*r)[0] == '-')) continue;
       if (!r || !r->empty()) spdlog::error("module host: resource {} not made again after the restart: {}", spec.name,
                                            r ? *r : std::string("the host stopped"));
     }
@@ -524,6 +527,7 @@ struct NodeHost::Impl {
   static std::string CreatePayload(std::uint64_t id, const InstanceSpec& spec) {
     json::object o{{"id", id}, {"type", spec.type}, {"name", spec.name}, {"configPath", spec.config_dir}};
     o["config"] = spec.config;
+    if (spec.self_host) o["selfHost"] = true;
     return json::Write(o);
   }
 
@@ -601,6 +605,34 @@ Result<std::uint64_t> NodeHost::Create(const std::string& type, const std::strin
   std::lock_guard lock(impl_->mu);
   impl_->instances.emplace(id, std::move(spec));
   return id;
+}
+
+Result<std::optional<std::pair<std::uint64_t, std::string>>> NodeHost::CreateSelfHosted(const std::string& type) {
+  Impl::InstanceSpec spec{type, type, "", {}, true};
+  std::uint64_t id;
+  {
+    std::lock_guard lock(impl_->mu);
+    id = impl_->next_instance++;
+  }
+  auto result = std::make_shared<std::promise<std::optional<std::string>>>();
+  std::future<std::optional<std::string>> answer = result->get_future();
+  Impl* im = impl_.get();
+  std::string payload = Impl::CreatePayload(id, spec);
+  if (!im->Post([im, result, payload] { result->set_value(im->Call("create", payload)); })) {
+    return Status::Unavailable("the module host is not running");
+  }
+  if (answer.wait_for(im->options.limits.busy_time * 2) != std::future_status::ready) {
+    return Status::Unavailable("type " + type + ": the module host did not answer selfHost()");
+  }
+  std::optional<std::string> r = answer.get();
+  if (!r) return Status::Internal("type " + type + ": the module host stopped during selfHost()");
+  if (*r == "-") return std::optional<std::pair<std::uint64_t, std::string>>();
+  if (r->empty() || (*r)[0] != '=') return Status::BadRequest("type " + type + ": selfHost(): " + *r);
+  spec.name = r->substr(1);
+  std::string name = spec.name;
+  std::lock_guard lock(impl_->mu);
+  impl_->instances.emplace(id, std::move(spec));
+  return std::optional<std::pair<std::uint64_t, std::string>>(std::pair(id, std::move(name)));
 }
 
 void NodeHost::Destroy(std::uint64_t instance) {

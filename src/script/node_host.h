@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/limits.h"
@@ -41,6 +42,7 @@ struct ModuleType {
   bool client_generation = false;   // prototype.clientGeneration: offered as dpd.<name> in /dpd.js
   json::value basic_dashboard;      // `basicDashboard` (settings form) or null
   json::value dashboard;            // `dashboard` ({path, pages, …}) or null
+  bool self_host = false;           // a static selfHost(): the type mounts an instance of its own (spec §1.5)
 };
 
 struct ModuleRequest {
@@ -122,6 +124,9 @@ class NodeHost {
   Result<std::uint64_t> Create(const std::string& type, const std::string& name, const json::object& config,
                                const std::filesystem::path& config_dir);
   void Destroy(std::uint64_t instance);
+  // The instance a self-hosting type makes of itself (Type.selfHost(…)): its id and name, or nullopt when it
+  // declined (returned nothing). Made again after a restart, as Create's are.
+  Result<std::optional<std::pair<std::uint64_t, std::string>>> CreateSelfHosted(const std::string& type);
 
   // Hands a request over; `done` is called once with the answer, on the host thread (or at once when the host is
   // full or stopped), unless Abandon took the token first. A streamed response comes as kPart answers until one

@@ -367,6 +367,7 @@ inline constexpr const char* kNodeHostJs = R"JS(
         clientGeneration: !!exported.prototype.clientGeneration,
         basicDashboard: safe(exported.basicDashboard),
         dashboard: safe(exported.dashboard),
+        selfHost: typeof exported.selfHost === 'function',
       });
     }
     return { types: found, problems: problems };
@@ -379,7 +380,17 @@ inline constexpr const char* kNodeHostJs = R"JS(
     if (!Type) return 'unknown type ' + msg.type;
     let resource;
     try {
-      resource = new Type(msg.name, { config: msg.config || {}, configPath: msg.configPath, server: process.server, db: undefined });
+      if (msg.selfHost) {
+        // A type that mounts an instance of its own (spec §1.5 item 4): Type.selfHost({config: {resources}, server})
+        // returns it (its name is its path) or nothing. Answered "=<name>", or "-" for nothing.
+        resource = Type.selfHost({ config: { resources: process.server.resources.slice() }, server: process.server });
+        if (!resource) return '-';
+        if (typeof resource.name !== 'string' || !resource.name || typeof resource.handle !== 'function') {
+          return 'selfHost() returned something that is not a named resource';
+        }
+      } else {
+        resource = new Type(msg.name, { config: msg.config || {}, configPath: msg.configPath, server: process.server, db: undefined });
+      }
     } catch (e) {
       return String(e && e.stack ? String(e.stack).split('\n').slice(0, 3).join(' | ') : e);
     }
@@ -399,7 +410,7 @@ inline constexpr const char* kNodeHostJs = R"JS(
       binding.log('error', 'resource ' + msg.name + ': load() threw ' + (e && e.stack || e));
       ready();
     }
-    return '';
+    return msg.selfHost ? '=' + resource.name : '';
   }
   function destroy(msg) {
     const entry = instances.get(msg.id);

@@ -1,5 +1,7 @@
 #include "server/app_snapshot.h"
 
+#include <algorithm>
+
 #include "base/log.h"
 #include "resources/files.h"
 #include "server/dpd_js.h"
@@ -23,6 +25,30 @@ std::shared_ptr<const AppSnapshot> BuildSnapshot(config::App app, const resource
       snap->problems.push_back(r.status().message());
       continue;
     }
+    list.push_back(std::move(*r));
+  }
+  // Types that mount an instance of their own (spec §1.5 item 4), after the app's resources. A name dpd serves
+  // itself (/dpd.js, /dashboard: dpd-clientlib and dpd-dashboard self-host those in Deployd) or one the app uses
+  // already is left to them.
+  for (const resources::ResourceType* type : types.types()) {
+    if (!type->self_host) continue;
+    auto r = type->self_host(deps);
+    if (!r.ok()) {
+      snap->problems.push_back(r.status().message());
+      continue;
+    }
+    if (!*r) continue;
+    const std::string& name = (*r)->name();
+    const bool builtin = name == "dpd.js" || name == "dashboard" || name.rfind("__", 0) == 0 ||
+                         name.rfind("socket.io", 0) == 0;
+    const bool taken =
+        std::any_of(list.begin(), list.end(), [&](const auto& other) { return other->name() == name; });
+    if (builtin || taken) {
+      spdlog::info("type {} self-hosts /{}: {}, not mounted", type->name, name,
+                   builtin ? "dpd serves that path itself" : "the app has a resource there");
+      continue;
+    }
+    spdlog::info("type {} self-hosts /{}", type->name, name);
     list.push_back(std::move(*r));
   }
   for (const auto& p : snap->problems) spdlog::error("resource skipped: {}", p);

@@ -107,6 +107,18 @@ test('a local type answers at its path and under a namespace; /dpd.js offers it'
   assert.match(js, /dpd\._resource\("ping", "\/ping"/);  // dpd-event sets clientGeneration
 });
 
+test('selfHost: a type mounts its own instance (load() run, the app\'s resources in its config); /dpd.js stays dpd\'s; one may decline', async () => {
+  const r = await api(srv, 'GET', '/app-status/x');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json, { status: 'ok', loaded: true, url: '/x', sees: true });
+  const js = await (await fetch(srv.base + '/dpd.js')).text();
+  assert.doesNotMatch(js, /not the real client/);
+  assert.match(js, /dpd\._resource\("hello", "\/hello"/);
+  assert.doesNotMatch(js, /app-status/);  // internal, as in Deployd: not offered in the client
+  assert.match(srv.stderr(), /type FakeClientLib self-hosts \/dpd\.js: dpd serves that path itself, not mounted/);
+  assert.equal((await api(srv, 'GET', '/shy')).status, 404);
+});
+
 test('ctx.done errors keep Deployd\'s shape, res.end writes as given, next() falls through to 404', async () => {
   const e = await api(srv, 'GET', '/hello/err');
   assert.equal(e.status, 418);
@@ -423,6 +435,12 @@ for (const [what, route, status, message, ownArgs] of hostile) {
     }
   });
 }
+
+test('after the host\'s restarts the self-hosted instance is made again and answers', async () => {
+  const r = await api(srv, 'GET', '/app-status');
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.loaded, true);
+});
 
 test('/__metrics counts the host\'s requests, timeouts and restarts', async () => {
   const text = await (await fetch(srv.base + '/__metrics')).text();

@@ -243,10 +243,11 @@ test('uploads go to disk as they arrive: 200 MiB through dpd-fileupload with the
   assert.equal(big.status, 200, big.text);
   assert.equal(JSON.parse(big.text)[0].filename, 'huge.bin');
   assert.equal(sha256Of(path.join(appDir, 'public', 'upload', 'huge.bin')), big.sha256, 'the stored file has the bytes');
-  // A body held in memory would add 200 MiB (twice: dpd and the module host); streamed, a few buffers.
+  // A body held in memory would add 200 MiB (twice: dpd and the module host, which lives in dpd's process);
+  // streamed, a few buffers plus what Node's collector has not yet returned (more under ASan): half the body at most.
   const grew = `RSS grew by ${((rss1 - rss0) / 1048576).toFixed(1)} MiB`;
   console.log(`200 MiB upload: ${grew}`);
-  assert.ok(rss1 - rss0 < 64 * 1024 * 1024, grew);
+  assert.ok(rss1 - rss0 < 100 * 1024 * 1024, grew);
 
   const chunked = await streamUpload(srv, '/files', 'chunked.bin', 6, { chunked: true });
   assert.equal(chunked.status, 200, chunked.text);
@@ -324,7 +325,9 @@ test('res.write streams: 300 MiB piped out chunked with memory flat; cut short; 
   assert.equal(got, 300 * 1024 * 1024);
   const grew = `RSS peak ${((peak - rss0) / 1048576).toFixed(1)} MiB above the start`;
   console.log(`300 MiB streamed: ${grew}`);
-  assert.ok(peak - rss0 < 64 * 1024 * 1024, grew);
+  // Held whole it would be 300 MiB; streamed, the 1 MiB window plus the module's not yet collected Buffers (64 MiB
+  // seen under ASan in a full run, 27 MiB in release): well under half the body.
+  assert.ok(peak - rss0 < 128 * 1024 * 1024, grew);
 
   // A module that fails after it began: the client sees a cut body, never a complete one.
   const cut = await fetch(srv.base + '/hello/stream-cut');

@@ -524,6 +524,8 @@ struct NodeHost::Impl {
     return true;
   }
 
+  Result<std::pair<std::uint64_t, std::string>> MakeInstance(InstanceSpec spec, const std::string& what);
+
   static std::string CreatePayload(std::uint64_t id, const InstanceSpec& spec) {
     json::object o{{"id", id}, {"type", spec.type}, {"name", spec.name}, {"configPath", spec.config_dir}};
     o["config"] = spec.config;
@@ -581,58 +583,49 @@ std::unique_ptr<NodeHost> NodeHost::Start(Options options) {
 const std::vector<ModuleType>& NodeHost::types() const { return impl_->types; }
 const std::vector<std::string>& NodeHost::problems() const { return impl_->problems; }
 
-Result<std::uint64_t> NodeHost::Create(const std::string& type, const std::string& name, const json::object& config,
-                                       const std::filesystem::path& config_dir) {
-  Impl::InstanceSpec spec{type, name, config_dir.string(), config};
+// Makes an instance on the host thread and waits for it (at most twice busy_time): the layer's "create" answer
+// ("" or an error text; "=<name>" / "-" for a self-hosted one). On success the spec is recorded under a new id, so a
+// restart makes it again. `what` names it in errors ("resource todos", "type Hello").
+Result<std::pair<std::uint64_t, std::string>> NodeHost::Impl::MakeInstance(InstanceSpec spec, const std::string& what) {
   std::uint64_t id;
   {
-    std::lock_guard lock(impl_->mu);
-    id = impl_->next_instance++;
+    std::lock_guard lock(mu);
+    id = next_instance++;
   }
   auto result = std::make_shared<std::promise<std::optional<std::string>>>();
   std::future<std::optional<std::string>> answer = result->get_future();
-  Impl* im = impl_.get();
-  std::string payload = Impl::CreatePayload(id, spec);
-  if (!im->Post([im, result, payload] { result->set_value(im->Call("create", payload)); })) {
+  std::string payload = CreatePayload(id, spec);
+  if (!Post([this, result, payload] { result->set_value(Call("create", payload)); })) {
     return Status::Unavailable("the module host is not running");
   }
-  if (answer.wait_for(im->options.limits.busy_time * 2) != std::future_status::ready) {
-    return Status::Unavailable("resource " + name + ": the module host did not answer");
+  if (answer.wait_for(options.limits.busy_time * 2) != std::future_status::ready) {
+    return Status::Unavailable(what + ": the module host did not answer");
   }
   std::optional<std::string> r = answer.get();
-  if (!r) return Status::Internal("resource " + name + ": the module host stopped while making it");
-  if (!r->empty()) return Status::BadRequest("resource " + name + " (" + type + "): " + *r);
-  std::lock_guard lock(impl_->mu);
-  impl_->instances.emplace(id, std::move(spec));
-  return id;
+  if (!r) return Status::Internal(what + ": the module host stopped while making it");
+  const bool made = spec.self_host ? !r->empty() && (*r)[0] == '=' : r->empty();
+  if (!made) return std::pair(std::uint64_t{0}, std::move(*r));  // id 0: refused, the text says why
+  if (spec.self_host) spec.name = r->substr(1);
+  std::string name = spec.name;
+  std::lock_guard lock(mu);
+  instances.emplace(id, std::move(spec));
+  return std::pair(id, std::move(name));
+}
+
+Result<std::uint64_t> NodeHost::Create(const std::string& type, const std::string& name, const json::object& config,
+                                       const std::filesystem::path& config_dir) {
+  auto made = impl_->MakeInstance(Impl::InstanceSpec{type, name, config_dir.string(), config}, "resource " + name);
+  if (!made.ok()) return made.status();
+  if (made->first == 0) return Status::BadRequest("resource " + name + " (" + type + "): " + made->second);
+  return made->first;
 }
 
 Result<std::optional<std::pair<std::uint64_t, std::string>>> NodeHost::CreateSelfHosted(const std::string& type) {
-  Impl::InstanceSpec spec{type, type, "", {}, true};
-  std::uint64_t id;
-  {
-    std::lock_guard lock(impl_->mu);
-    id = impl_->next_instance++;
-  }
-  auto result = std::make_shared<std::promise<std::optional<std::string>>>();
-  std::future<std::optional<std::string>> answer = result->get_future();
-  Impl* im = impl_.get();
-  std::string payload = Impl::CreatePayload(id, spec);
-  if (!im->Post([im, result, payload] { result->set_value(im->Call("create", payload)); })) {
-    return Status::Unavailable("the module host is not running");
-  }
-  if (answer.wait_for(im->options.limits.busy_time * 2) != std::future_status::ready) {
-    return Status::Unavailable("type " + type + ": the module host did not answer selfHost()");
-  }
-  std::optional<std::string> r = answer.get();
-  if (!r) return Status::Internal("type " + type + ": the module host stopped during selfHost()");
-  if (*r == "-") return std::optional<std::pair<std::uint64_t, std::string>>();
-  if (r->empty() || (*r)[0] != '=') return Status::BadRequest("type " + type + ": selfHost(): " + *r);
-  spec.name = r->substr(1);
-  std::string name = spec.name;
-  std::lock_guard lock(impl_->mu);
-  impl_->instances.emplace(id, std::move(spec));
-  return std::optional<std::pair<std::uint64_t, std::string>>(std::pair(id, std::move(name)));
+  auto made = impl_->MakeInstance(Impl::InstanceSpec{type, type, "", {}, true}, "type " + type);
+  if (!made.ok()) return made.status();
+  if (made->first != 0) return std::optional<std::pair<std::uint64_t, std::string>>(std::move(*made));
+  if (made->second == "-") return std::optional<std::pair<std::uint64_t, std::string>>();  // it declined
+  return Status::BadRequest("type " + type + ": selfHost(): " + made->second);
 }
 
 void NodeHost::Destroy(std::uint64_t instance) {

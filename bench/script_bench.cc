@@ -45,6 +45,24 @@ void BM_GetEvent(benchmark::State& state) {
 }
 BENCHMARK(BM_GetEvent);
 
+// The Get event for GET /todos/<id> (W1): each-mode over one document, as Collection::Get runs it.
+void BM_GetById(benchmark::State& state) {
+  auto& rt = dpd::script::Runtime::ForThisThread();
+  dpd::script::Program p{"bench/get.js", "if (!me || me.id !== this.owner) hide('owner');"};
+  const std::string docs =
+      R"([{"title":"todo 1","done":false,"score":512,"owner":"u1","id":"0123456789abcdef"}])";
+  for (auto _ : state) {
+    dpd::script::Invocation inv;
+    inv.documents_json = &docs;
+    inv.single = true;
+    inv.allow_errors = inv.allow_hide = true;
+    inv.values.emplace_back("isRoot", false);
+    auto out = rt.Run(p, kNames, std::move(inv));
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_GetById);
+
 // The Get event over a 10-document list in one call (what GET /todos does).
 void BM_GetEventList10(benchmark::State& state) {
   auto& rt = dpd::script::Runtime::ForThisThread();

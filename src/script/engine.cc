@@ -199,6 +199,21 @@ class Watchdog {
 };
 
 std::string ToStd(v8::Isolate* isolate, v8::Local<v8::Value> v) {
+  if (v->IsString()) {
+    // The reports are JSON text, nearly always ASCII in a one-byte string: copied straight into the result (one
+    // pass, one allocation) instead of measured, converted into Utf8Value's buffer and copied again.
+    v8::Local<v8::String> str = v.As<v8::String>();
+    const int n = str->Length();
+    if (str->IsOneByte()) {
+      std::string out(static_cast<std::size_t>(n), '\0');
+      str->WriteOneByte(isolate, reinterpret_cast<std::uint8_t*>(out.data()), 0, n, v8::String::NO_NULL_TERMINATION);
+      if (std::all_of(out.begin(), out.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) return out;
+    }
+    std::string out(static_cast<std::size_t>(str->Utf8Length(isolate)), '\0');
+    str->WriteUtf8(isolate, out.data(), static_cast<int>(out.size()), nullptr,
+                   v8::String::NO_NULL_TERMINATION | v8::String::REPLACE_INVALID_UTF8);
+    return out;
+  }
   v8::String::Utf8Value s(isolate, v);
   return *s ? std::string(*s, static_cast<std::size_t>(s.length())) : std::string();
 }
@@ -237,6 +252,10 @@ bool MentionsName(std::string_view source, std::string_view name) {
     if (start_ok && end_ok) return true;
   }
   return false;
+}
+
+bool NeedsValue(std::string_view source, std::string_view name) {
+  return NeededBy(std::string(name), [source](std::string_view n) { return MentionsName(source, n); });
 }
 
 // One event call in progress: registered while its synchronous part runs, kept while dpd calls are outstanding.
@@ -297,7 +316,7 @@ struct Runtime::Impl {
   // A compiled script: the function, and the injected names its source mentions (only those are built per call).
   struct Compiled {
     v8::Global<v8::Function> fn;
-    v8::Global<v8::Object> used;         // {name: true} for the prelude
+    v8::Global<v8::Array> used;          // their indexes in the parameter list, for the prelude
     std::vector<std::string> mentioned;  // the same names, for the values C++ serialises
   };
   // Compiled functions, most recently used first. They are found through the parameter-name list they were
@@ -525,11 +544,12 @@ struct Runtime::Impl {
     }
     Compiled compiled;
     compiled.fn.Reset(isolate, fn.ToLocalChecked());
-    v8::Local<v8::Object> used = v8::Object::New(isolate);
-    for (const auto& n : names) {
-      if (!MentionsName(program.source, n)) continue;
-      compiled.mentioned.push_back(n);
-      used->Set(ctx, V8Str(isolate, n), v8::True(isolate)).Check();
+    v8::Local<v8::Array> used = v8::Array::New(isolate);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (!MentionsName(program.source, names[i])) continue;
+      used->Set(ctx, static_cast<std::uint32_t>(compiled.mentioned.size()), v8::Integer::New(isolate, static_cast<int>(i)))
+          .Check();
+      compiled.mentioned.push_back(names[i]);
     }
     used->SetIntegrityLevel(ctx, v8::IntegrityLevel::kFrozen).Check();
     compiled.used.Reset(isolate, used);
@@ -631,7 +651,8 @@ struct Runtime::Impl {
       std::unique_ptr<PendingCall> call = std::move(it->second);
       calls.erase(it);
       if (call->inv.on_complete) {
-        finished.emplace_back(std::move(call->inv.on_complete), ReadReport(*call->report, call->each, call->file));
+        finished.emplace_back(std::move(call->inv.on_complete),
+                              ReadReport(*call->report, call->each, call->file, call->inv.self));
       }
     }
     done_ids.clear();
@@ -698,8 +719,9 @@ struct Runtime::Impl {
     Deliver(finished);
   }
 
-  // Reads the prelude's report of one call.
-  static Outcome ReadReport(const std::string& text, bool each, const std::string& file) {
+  // Reads the prelude's report of one call. `self` is the `this` the call was given: a single run whose report is
+  // "=" left it unchanged, and it is moved into the outcome.
+  static Outcome ReadReport(const std::string& text, bool each, const std::string& file, json::object& self) {
     Outcome out;
     if (each) {
       if (!text.empty() && text[0] == 'L') {
@@ -709,6 +731,16 @@ struct Runtime::Impl {
       auto report = json::Parse(text.empty() ? std::string_view() : std::string_view(text).substr(1));
       if (!report.ok() || !report->is_object()) return Failure(Outcome::Kind::kError, file + ": unreadable result");
       ReadKind(report->as_object(), out);
+      return out;
+    }
+    if (text == "=") {  // ok, nothing but `this` to report, and `this` unchanged
+      out.self = std::move(self);
+      return out;
+    }
+    if (!text.empty() && text[0] == 'O') {  // ok, nothing but `this` to report: its JSON follows
+      auto changed = json::Parse(std::string_view(text).substr(1));
+      if (!changed.ok() || !changed->is_object()) return Failure(Outcome::Kind::kError, file + ": unreadable result");
+      out.self = std::move(changed->as_object());
       return out;
     }
     auto report = json::Parse(text);
@@ -837,6 +869,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
   const std::uint64_t call_id = im.next_call++;
   const bool each = inv.documents_json != nullptr;
   std::string self_text = each ? std::string() : json::Write(inv.self);
+  json::object self;  // inv.self back from the call, for a report that says it is unchanged
   Outcome out;
   std::string report;
   bool pending = false;
@@ -864,7 +897,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     v8::Local<v8::Value> args[] = {
         fn,
         V8Str(im.isolate, each ? std::string_view(*inv.documents_json) : std::string_view(self_text)),
-        V8Str(im.isolate, json::Write(values)),
+        values.empty() ? v8::Undefined(im.isolate).As<v8::Value>() : V8Str(im.isolate, json::Write(values)).As<v8::Value>(),
         im.last_set->array.Get(im.isolate),
         im.Flags(ctx, inv),
         im.host.Get(im.isolate),
@@ -897,6 +930,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     }
     if (!pending) {
       im.done_ids.erase(std::remove(im.done_ids.begin(), im.done_ids.end(), call_id), im.done_ids.end());
+      if (!each) self = std::move(registered->inv.self);
       im.calls.erase(call_id);
     }
   }
@@ -905,7 +939,7 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
       out.kind = Outcome::Kind::kPending;
       out.call_id = call_id;
     } else {
-      out = Impl::ReadReport(report, each, program.file);
+      out = Impl::ReadReport(report, each, program.file, self);
     }
   } else {
     out = Impl::Stopped(entry, program.file, exception);

@@ -92,6 +92,10 @@ struct Outcome {
 // helpers and values a script can reach; a false positive (a comment, a property name) only costs time.
 bool MentionsName(std::string_view source, std::string_view name);
 
+// True when a script with this source is handed the injected value `name` (it names the value or a helper that
+// reads it); Run drops the others, so a caller may skip building them.
+bool NeedsValue(std::string_view source, std::string_view name);
+
 class Runtime {
  public:
   // The runtime of the calling thread, created on first use with `limits` (later calls' limits are ignored).

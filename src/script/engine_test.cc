@@ -25,6 +25,26 @@ TEST(EngineTest, ThisIsLiveAndFresh) {
   EXPECT_EQ(json::Write(out.self), R"({"a":1,"b":2,"c":"q"})");
 }
 
+// A call that only keeps or changes `this` reports it compactly ("=" or "O" + JSON, prelude.js.h); what comes back
+// must be what the script left, whatever the text (non-ASCII, Latin-1 only, nested).
+TEST(EngineTest, CompactReportsKeepOrCarryThis) {
+  const json::object doc{{"title", "caf\u00e9 \u2713 \U0001F600"},
+                         {"n", 1.5},
+                         {"k", 7},
+                         {"nested", json::object{{"a", json::array{1, "x", nullptr}}}}};
+  auto kept = RunScript("if (this.title.length < 0) cancel('x');", doc);
+  ASSERT_EQ(kept.kind, Outcome::Kind::kOk) << kept.message;
+  EXPECT_EQ(json::Write(kept.self), json::Write(doc));
+  auto changed = RunScript("this.title += '!'; this.nested.a.push(2); delete this.k;", doc);
+  ASSERT_EQ(changed.kind, Outcome::Kind::kOk) << changed.message;
+  EXPECT_EQ(changed.self.at("title").as_string(), "caf\u00e9 \u2713 \U0001F600!");
+  EXPECT_EQ(json::Write(changed.self.at("nested")), R"({"a":[1,"x",null,2]})");
+  EXPECT_FALSE(changed.self.contains("k"));
+  auto latin1 = RunScript("this.e = 'caf\\u00e9';");  // a one-byte V8 string that is not ASCII
+  ASSERT_EQ(latin1.kind, Outcome::Kind::kOk) << latin1.message;
+  EXPECT_EQ(latin1.self.at("e").as_string(), "caf\u00e9");
+}
+
 TEST(EngineTest, CancelForms) {
   auto a = RunScript("cancel('m')");
   EXPECT_EQ(a.kind, Outcome::Kind::kCancelled);

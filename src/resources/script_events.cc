@@ -77,9 +77,10 @@ script::Outcome Classified(script::Outcome out, Trace* trace) {
   return out;
 }
 
+// Where a pending call's outcome lands. The timer is made only for a call that is still pending when its body
+// returned (most calls never wait, and making a timer looks up Asio's timer service under a lock).
 struct Waiter {
-  explicit Waiter(const Executor& executor) : timer(executor) {}
-  boost::asio::steady_timer timer;
+  std::optional<boost::asio::steady_timer> timer;
   std::optional<script::Outcome> outcome;
 };
 
@@ -102,6 +103,12 @@ ScriptEvents::ScriptSet ScriptEvents::Build(std::map<std::string, std::string> s
     s.uses_dpd = source.find("dpd") != std::string::npos;
     s.uses_headers = source.find("headers") != std::string::npos;
     s.uses_session = source.find("session") != std::string::npos;
+    s.uses_emit = source.find("emit") != std::string::npos;  // emit and session.emitTo…
+    s.needs_query = script::NeedsValue(source, "query");
+    s.needs_ctx = script::NeedsValue(source, "ctx");
+    s.needs_me = script::NeedsValue(source, "me");
+    s.needs_data = script::NeedsValue(source, "data");
+    s.needs_previous = script::NeedsValue(source, "previous");
     s.source = std::move(source);
     set.emplace(name, std::move(s));
   }
@@ -128,31 +135,30 @@ std::vector<std::string> ScriptEvents::Warm() const {
   return problems;
 }
 
-void ScriptEvents::AddCommon(const Script& script, const std::string& method, Context* ctx,
-                             script::Invocation& inv) const {
+void ScriptEvents::AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv,
+                             const json::object* query) const {
   const bool root = ctx && ctx->is_root;
-  inv.values.emplace_back("query", ctx ? ctx->query : json::object());
+  if (script.needs_query) inv.values.emplace_back("query", query ? *query : ctx ? ctx->query : json::object());
   inv.values.emplace_back("isRoot", root);
+  if (ctx && ctx->internal) inv.values.emplace_back("internal", true);
+  if (ctx && ctx->me && script.needs_me) inv.values.emplace_back("me", *ctx->me);
+  if (ctx && script.uses_session) {
+    json::object data;
+    if (ctx->session) {
+      data = ctx->session->ToFields();
+      data["id"] = ctx->session->id;
+    }
+    json::object s{{"data", std::move(data)}, {"isRoot", root}};
+    inv.values.emplace_back("session", std::move(s));
+  }
+  if (!script.needs_ctx) return;
   json::object req{{"method", method}, {"isRoot", root}};
   json::object c{{"method", method}};
   if (ctx) {
     req["url"] = ctx->url;
     c["url"] = ctx->url;
     if (ctx->body) c["body"] = *ctx->body;
-    if (ctx->internal) {
-      req["internal"] = true;
-      inv.values.emplace_back("internal", true);
-    }
-    if (ctx->me) inv.values.emplace_back("me", *ctx->me);
-    if (script.uses_session) {
-      json::object data;
-      if (ctx->session) {
-        data = ctx->session->ToFields();
-        data["id"] = ctx->session->id;
-      }
-      json::object s{{"data", std::move(data)}, {"isRoot", root}};
-      inv.values.emplace_back("session", std::move(s));
-    }
+    if (ctx->internal) req["internal"] = true;
     if (script.uses_headers && ctx->headers) {
       json::object headers;
       for (const auto& [n, v] : *ctx->headers) headers[n] = v;
@@ -176,20 +182,22 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   Emitter* emitter = emitter_;
   std::shared_ptr<CallTree> tree = ctx ? ctx->calls : nullptr;
   std::shared_ptr<const Router> router = ctx ? ctx->router : nullptr;
-  inv.emit = [emitter, file, executor, tree, router](const json::array& args) {
-    EmitMessage message;
-    if (ReadEmit(args, message)) {
-      message.router = router;
-      if (tree) tree->emitted = true;
-      emitter->Emit(message, executor);
-    } else {
-      spdlog::warn("script file={} emit() with {} arguments ignored (spec §6.7 forms only)", file, args.size());
-    }
-  };
-  auto waiter = std::make_shared<Waiter>(executor);
+  if (script.uses_emit) {
+    inv.emit = [emitter, file, executor, tree, router](const json::array& args) {
+      EmitMessage message;
+      if (ReadEmit(args, message)) {
+        message.router = router;
+        if (tree) tree->emitted = true;
+        emitter->Emit(message, executor);
+      } else {
+        spdlog::warn("script file={} emit() with {} arguments ignored (spec §6.7 forms only)", file, args.size());
+      }
+    };
+  }
+  auto waiter = std::make_shared<Waiter>();
   inv.on_complete = [waiter](script::Outcome o) {
     waiter->outcome = std::move(o);
-    waiter->timer.cancel();
+    if (waiter->timer) waiter->timer->cancel();
   };
   script::Runtime& runtime = script::Runtime::ForThisThread(limits_);
   Trace* trace = ctx ? ctx->trace.get() : nullptr;
@@ -197,9 +205,11 @@ boost::asio::awaitable<script::Outcome> ScriptEvents::Execute(const Script& scri
   script::Outcome out = runtime.Run({script.file, script.source}, ParameterNames(), std::move(inv));
   timer.Stop();
   if (out.kind != script::Outcome::Kind::kPending) co_return Classified(std::move(out), trace);
-  waiter->timer.expires_after(limits_.event_time);
-  boost::system::error_code ec;
-  co_await waiter->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  if (!waiter->outcome) {
+    waiter->timer.emplace(executor, limits_.event_time);
+    boost::system::error_code ec;
+    co_await waiter->timer->async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  }
   if (waiter->outcome) co_return Classified(std::move(*waiter->outcome), trace);
   script::Runtime::ForThisThread(limits_).Abandon(out.call_id);
   script::Outcome late;
@@ -238,28 +248,30 @@ boost::asio::awaitable<EventOutcome> ScriptEvents::Run(const EventCall& call) {
   inv.allow_errors = per_document || writing;
   inv.allow_hide = per_document || writing;
   inv.allow_protect = writing;
-  AddCommon(*script, call.method, call.ctx, inv);
-  if (call.query) inv.values.front().second = *call.query;  // "query" (the collection's live query)
-  if (call.data && call.event != Event::kBeforeRequest) inv.values.emplace_back("data", *call.data);
+  AddCommon(*script, call.method, call.ctx, inv, call.query);  // call.query: the collection's live query
+  const bool data = call.data && script->needs_data;
+  if (data && call.event != Event::kBeforeRequest) inv.values.emplace_back("data", *call.data);
   if (call.event == Event::kBeforeRequest) {
     inv.values.emplace_back("event", call.method);
-    if (call.data && (call.method == "POST" || call.method == "PUT")) inv.values.emplace_back("data", *call.data);
+    if (data && (call.method == "POST" || call.method == "PUT")) inv.values.emplace_back("data", *call.data);
   }
-  if (writing) inv.values.emplace_back("previous", call.previous ? *call.previous : json::object());
+  if (writing && script->needs_previous) {
+    inv.values.emplace_back("previous", call.previous ? *call.previous : json::object());
+  }
   if (call.event == Event::kAfterCommit) {
     inv.values.emplace_back("method", call.method);
-    if (call.previous) inv.values.emplace_back("previous", *call.previous);
+    if (call.previous && script->needs_previous) inv.values.emplace_back("previous", *call.previous);
   }
   if (call.event == Event::kLogin) {
     // me and data: copies of the user (null when there is no such user); success: the credentials were right.
     json::value user = call.data && !call.data->empty() ? json::value(*call.data) : json::value(nullptr);
-    inv.values.emplace_back("me", user);  // later values win: this replaces the session's `me`
-    inv.values.emplace_back("data", user);
+    if (script->needs_me) inv.values.emplace_back("me", user);  // later values win: this replaces the session's `me`
+    if (script->needs_data) inv.values.emplace_back("data", std::move(user));
     inv.values.emplace_back("success", call.success);
   }
   if (call.event == Event::kForgot) {
     // this and data: the user without password; token: what the app sends the user (e-mail, emit, …).
-    inv.values.emplace_back("data", call.data ? json::value(*call.data) : json::value(nullptr));
+    if (script->needs_data) inv.values.emplace_back("data", call.data ? json::value(*call.data) : json::value(nullptr));
     inv.values.emplace_back("token", json::string(call.token));
   }
 

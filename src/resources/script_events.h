@@ -48,12 +48,16 @@ class ScriptEvents : public EventRunner {
     bool uses_dpd = false;      // mentions `dpd` (only then is the client built for it)
     bool uses_headers = false;  // mentions `headers` (only then are request headers copied in)
     bool uses_session = false;  // mentions `session`
+    bool uses_emit = false;     // mentions `emit` (only then is the emit callback made)
+    // The values the engine would hand this script (script::NeedsValue); the others are not even built.
+    bool needs_query = false, needs_ctx = false, needs_me = false, needs_data = false, needs_previous = false;
   };
   using ScriptSet = std::map<std::string, Script>;
   ScriptSet Build(std::map<std::string, std::string> scripts) const;
   static const Script* Find(const ScriptSet& set, Event event);
-  // Fills the variables every event gets (spec §6.3) from `ctx`.
-  void AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv) const;
+  // Fills the variables every event gets (spec §6.3) from `ctx`; `query` (when given) replaces ctx's query.
+  void AddCommon(const Script& script, const std::string& method, Context* ctx, script::Invocation& inv,
+                 const json::object* query = nullptr) const;
   // Runs one call to its end: the synchronous part, then (spec §6.8) until its dpd callbacks/promises settled.
   // Parameters are references on purpose (GCC 12 coroutine note in docs/architecture.md).
   boost::asio::awaitable<script::Outcome> Execute(const Script& script, script::Invocation& inv, Context* ctx);

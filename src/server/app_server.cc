@@ -357,7 +357,7 @@ Result<std::unique_ptr<AppServer>> AppServer::Create(Options options) {
   std::unique_ptr<AppServer> server(new AppServer());
   Impl& im = *server->impl_;
   im.options = std::move(options);
-  auto opened = OpenStore(im.options.db, app->root, im.options.limits.query.time_budget);
+  auto opened = OpenStore(im.options.db, app->root, im.options.limits.query.time_budget, im.options.bus.empty());
   if (!opened.ok()) return opened.status();
 #ifdef DPD_NO_METRICS
   im.store = std::move(*opened);

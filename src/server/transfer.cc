@@ -25,7 +25,7 @@ void Progress(bool on, const std::string& what, std::size_t n, bool done = false
 }  // namespace
 
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root,
-                                                std::chrono::milliseconds read_budget) {
+                                                std::chrono::milliseconds read_budget, bool alone) {
   if (db.rfind("mongodb://", 0) == 0 || db.rfind("mongodb+srv://", 0) == 0) {
     store::mongo::MongoOptions mo;
     mo.uri = db;
@@ -53,6 +53,7 @@ Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std
   if (file.is_relative()) file = app_root / file;
   options.file = file;
   options.read_budget = read_budget;
+  options.hold_read_snapshots = alone;
   auto sqlite = store::sqlite::SqliteStore::Open(options);
   if (!sqlite.ok()) return sqlite.status();
   return std::unique_ptr<store::Store>(std::move(*sqlite));

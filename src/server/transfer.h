@@ -20,8 +20,10 @@ namespace dpd::server {
 // The store a --db URL names: "sqlite:<path>[?synchronous=normal|full]" (relative to `app_root`; empty = the
 // default data/app.sqlite) or "mongodb://…".
 // `read_budget`: each find / count is abandoned after this long (0 = never; QueryLimits::time_budget).
+// `alone`: this process is the only one writing the SQLite file (a server without --bus), so its HTTP workers may
+// hold read snapshots between reads (SqliteOptions::hold_read_snapshots).
 Result<std::unique_ptr<store::Store>> OpenStore(const std::string& db, const std::filesystem::path& app_root,
-                                                std::chrono::milliseconds read_budget = {});
+                                                std::chrono::milliseconds read_budget = {}, bool alone = false);
 
 // The collections of `app` that hold documents (resources whose type has the `collection` trait), plus "sessions".
 std::vector<std::string> DataCollections(const config::App& app, bool sessions);

@@ -67,6 +67,30 @@ describe('compat: update commands are atomic under concurrency', () => {
     assert.equal(tags.filter((t) => t.startsWith('p')).length, 500 - 100);
   });
 
+  // Reads on a worker share one SQLite read snapshot until its ready handlers ran out (hold_read_snapshots): a write
+  // acknowledged before a read began must still be in what that read sees, on whichever worker it lands.
+  test('32 clients write then read, on any worker, while 16 others keep reading: every read sees the write before it', async () => {
+    const ids = await pool(32, 32, async (c) => (await api(server, 'POST', '/todos', { title: `rw${c}`, order: 0 })).json.id);
+    let stop = false;
+    const readers = Promise.all(Array.from({ length: 16 }, async (_, r) => {
+      while (!stop) assert.equal((await api(server, 'GET', `/todos/${ids[r]}`)).status, 200);
+    }));
+    const stale = [];
+    await Promise.all(ids.map(async (id, c) => {
+      for (let j = 1; j <= 25; j++) {
+        assert.equal((await api(server, 'PUT', `/todos/${id}`, { order: j })).status, 200);
+        const got = (await api(server, 'GET', `/todos/${id}`)).json;
+        if (got.order !== j) stale.push(`${id}: order ${got.order} after PUT ${j}`);
+        assert.equal((await api(server, 'POST', '/todos', { title: `rw-${c}-${j}` })).status, 200);
+        const found = (await api(server, 'GET', `/todos?title=rw-${c}-${j}`)).json;
+        if (found.length !== 1) stale.push(`rw-${c}-${j}: ${found.length} found after its POST`);
+      }
+    }));
+    stop = true;
+    await readers;
+    assert.deepEqual(stale, []);
+  });
+
   test('two concurrent PUTs of different fields both stick', async () => {
     let lost = 0;
     for (let round = 0; round < 100; round++) {

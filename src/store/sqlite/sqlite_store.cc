@@ -6,6 +6,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -118,6 +119,32 @@ class Connection {
   // itself ("ANALYZE sqlite_schema" counts as a write), so it is replaced once they changed.
   std::uint64_t statistics_seen = 0;
 
+  // A read transaction kept open from one read to the next (SqliteStore::Impl::Reader): the store's commit count
+  // when it began, and when that was. `held` is false when reads run one statement each (autocommit).
+  bool held = false;
+  bool release_posted = false;
+  std::uint64_t held_commits = 0;
+  Clock::time_point held_since;
+
+  // Opens the held transaction (its snapshot is taken by the first read in it).
+  bool BeginHeld(std::uint64_t commits) {
+    if (!Step("BEGIN")) return false;
+    held = true;
+    held_commits = commits;
+    held_since = Clock::now();
+    return true;
+  }
+  // Ends it, or any transaction left open (SQLite may already have ended it: an interrupted statement can). A
+  // statement a read left unfinished (an error, a budget stop) is reset first, so the COMMIT cannot fail on it.
+  void EndHeld() {
+    held = false;
+    if (sqlite3_get_autocommit(db_)) return;
+    for (sqlite3_stmt* p = sqlite3_next_stmt(db_, nullptr); p != nullptr; p = sqlite3_next_stmt(db_, p)) {
+      if (sqlite3_stmt_busy(p)) sqlite3_reset(p);
+    }
+    if (!Step("COMMIT")) Step("ROLLBACK");
+  }
+
   // A prepared statement, reset and with bindings cleared, owned by the cache.
   Result<sqlite3_stmt*> Prepare(const std::string& sql) {
     auto it = cache_.find(sql);
@@ -148,6 +175,15 @@ class Connection {
       return Status::OverBudget("the query took longer than " + std::to_string(budget.count()) + " ms");
     }
     return Status::Unavailable(std::string("store: ") + sqlite3_errmsg(db_));
+  }
+
+  // Runs a cached statement without results (BEGIN / COMMIT): no parsing per call, unlike Exec.
+  bool Step(const std::string& sql) {
+    auto stmt = Prepare(sql);
+    if (!stmt.ok()) return false;
+    const int rc = sqlite3_step(*stmt);
+    sqlite3_reset(*stmt);
+    return rc == SQLITE_DONE;
   }
 
   static Status Bind(sqlite3_stmt* stmt, const std::vector<json::value>& params) {
@@ -192,6 +228,10 @@ class Connection {
 
 Result<std::unique_ptr<Connection>> OpenConnection(const std::filesystem::path& file, bool writer,
                                                    const SqliteOptions& options) {
+  // No memory statistics (nothing reads them): with them on, every allocation of every connection takes one
+  // process-wide mutex, which the HTTP workers' readers contend for. Must precede SQLite's initialisation.
+  static std::once_flag no_memstatus;
+  std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
   if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
@@ -258,6 +298,27 @@ bool PatchedText(std::string_view text, const std::string& id, const Patch& patc
   return patch.guard == nullptr || admitted();
 }
 
+// Every thread's read connections, one per store (by instance).
+thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> t_readers;
+
+// Set while a read runs inline on the thread of a single-threaded io_context (an HTTP worker): such a read may keep
+// its transaction open for the reads after it, and the end of it is posted to `executor`.
+struct HoldScope {
+  static thread_local const asio::any_io_executor* executor;
+  explicit HoldScope(const asio::any_io_executor* ex) : previous(executor) { executor = ex; }
+  ~HoldScope() { executor = previous; }
+  const asio::any_io_executor* previous;
+};
+thread_local const asio::any_io_executor* HoldScope::executor = nullptr;
+
+// Ends the held transaction of the connection `instance` has on this thread, if it still has one.
+void ReleaseHeld(std::uint64_t instance) {
+  auto it = t_readers.find(instance);
+  if (it == t_readers.end()) return;
+  it->second->release_posted = false;
+  it->second->EndHeld();
+}
+
 }  // namespace
 
 struct SqliteStore::Impl {
@@ -266,6 +327,21 @@ struct SqliteStore::Impl {
   std::unique_ptr<Connection> writer;
   std::thread writer_thread;
   std::atomic<std::uint64_t> analyses{0};  // ANALYZE runs (planner statistics refreshed)
+  std::atomic<std::uint64_t> commits{0};   // transactions this store wrote, counted before they are acknowledged
+  // Held read snapshots keep the writer from restarting the write-ahead log (a reader on a snapshot pins the frames
+  // after its mark), so under a steady mix of reads and writes the log grew to ~50 MB where per-statement reads
+  // keep it at ~5 MB (bench W6, 20 s). Past kHoldFrames frames reads go back to one statement each until a
+  // checkpoint has let the writer restart the log: its size stays bounded.
+  static constexpr int kCheckpointFrames = 1000;  // SQLite's own wal_autocheckpoint default, which the hook replaces
+  static constexpr int kHoldFrames = 2048;        // 8 MiB of 4 KiB pages
+  std::atomic<bool> holds_paused{false};
+
+  // After each commit of the writer connection, with the frames now in the log.
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
+    if (frames >= kCheckpointFrames) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    static_cast<Impl*>(self)->holds_paused.store(frames >= kHoldFrames, std::memory_order_relaxed);
+    return SQLITE_OK;
+  }
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::unique_ptr<WriteOp>> queue;  // guarded by mu
@@ -279,7 +355,14 @@ struct SqliteStore::Impl {
   template <typename F>
   auto Read(const query::Filter& filter, F f) -> asio::awaitable<decltype(f())> {
     using R = decltype(f());
-    if (!slow_reads || !HasRegex(filter)) co_return f();
+    if (!slow_reads || !HasRegex(filter)) {
+      if (!options.hold_read_snapshots) co_return f();
+      const asio::any_io_executor executor = co_await asio::this_coro::executor;
+      // Only an io_context run by this thread: the posted end of the transaction must run where the connection lives.
+      const auto* io = executor.target<asio::io_context::executor_type>();
+      HoldScope scope(io != nullptr && io->running_in_this_thread() ? &executor : nullptr);
+      co_return f();
+    }
     co_return co_await asio::co_spawn(
         slow_reads->get_executor(), [&f]() -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
   }
@@ -295,18 +378,40 @@ struct SqliteStore::Impl {
 
   static std::atomic<std::uint64_t> next_instance;
 
+  // This thread's read connection. Reads run one statement each (autocommit: SQLite takes and drops its WAL read
+  // lock — fcntl calls under a process-wide mutex the workers contend for — around every one), except on an HTTP
+  // worker when options.hold_read_snapshots: there the first read opens a transaction, the reads after it reuse its
+  // snapshot, and it ends once the worker's ready handlers have run (a posted release), after kHeldAge, or at the
+  // first read after a commit of this store — so a write acknowledged before a read began is always seen.
+  static constexpr std::chrono::milliseconds kHeldAge{50};
   Connection* Reader() {
-    thread_local std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> readers;
     const std::uint64_t generation = analyses.load(std::memory_order_acquire);
-    auto it = readers.find(instance);
-    if (it != readers.end()) {
-      if (it->second->statistics_seen == generation) return it->second.get();
-      readers.erase(it);  // the writer analysed a collection since: a new connection plans with the new figures
+    auto it = t_readers.find(instance);
+    if (it != t_readers.end() && it->second->statistics_seen != generation) {
+      t_readers.erase(it);  // the writer analysed a collection since: a new connection plans with the new figures
+      it = t_readers.end();
     }
-    auto conn = OpenConnection(options.file, false, options);
-    if (!conn.ok()) return nullptr;
-    (*conn)->statistics_seen = generation;
-    return readers.emplace(instance, std::move(*conn)).first->second.get();
+    if (it == t_readers.end()) {
+      auto conn = OpenConnection(options.file, false, options);
+      if (!conn.ok()) return nullptr;
+      (*conn)->statistics_seen = generation;
+      it = t_readers.emplace(instance, std::move(*conn)).first;
+    }
+    Connection* conn = it->second.get();
+    if (!options.hold_read_snapshots) return conn;
+    const std::uint64_t committed = commits.load(std::memory_order_acquire);  // before the snapshot is taken
+    if (conn->held ? conn->held_commits != committed || Connection::Clock::now() - conn->held_since > kHeldAge ||
+                         sqlite3_get_autocommit(conn->db())
+                   : !sqlite3_get_autocommit(conn->db())) {
+      conn->EndHeld();
+    }
+    const asio::any_io_executor* executor = HoldScope::executor;
+    if (!conn->held && executor != nullptr && !holds_paused.load(std::memory_order_relaxed) &&
+        conn->BeginHeld(committed) && !conn->release_posted) {
+      conn->release_posted = true;
+      asio::post(*executor, [instance = instance] { ReleaseHeld(instance); });
+    }
+    return conn;
   }
 
   void Enqueue(std::unique_ptr<WriteOp> op) {
@@ -484,7 +589,8 @@ struct SqliteStore::Impl {
         for (auto& r : results) r = {begin, 0};
       }
       for (const auto& op : batch) CountForStatistics(*op);
-      // Answer only now: every write of the batch is durable (or failed).
+      commits.fetch_add(1, std::memory_order_release);  // held read snapshots older than this batch are dropped
+      // Answer only now: every write of the batch is durable (or failed), and no later read misses it.
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->done(results[i].first, results[i].second);
       batch.clear();
       RefreshStatistics();
@@ -625,6 +731,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options) {
   auto writer = OpenConnection(im.options.file, true, im.options);
   if (!writer.ok()) return writer.status();
   im.writer = std::move(*writer);
+  if (im.options.hold_read_snapshots) sqlite3_wal_hook(im.writer->db(), &Impl::OnWalCommit, &im);
   im.writer_thread = std::thread([&im] { im.WriterLoop(); });
   return store;
 }
@@ -650,6 +757,7 @@ Status SqliteStore::Prepare(const CollectionSpec& spec) {
       return s;
     }
   }
+  impl_->commits.fetch_add(1, std::memory_order_release);  // new tables and indexes: no held snapshot hides them
   return Status::Ok();
 }
 

@@ -23,6 +23,10 @@ struct SqliteOptions {
   std::size_t statement_cache = 256;  // prepared statements per connection
   // Each find / count is interrupted after this long (0 = never): Unavailable "budget:…" (RELIABILITY B2).
   std::chrono::milliseconds read_budget{0};
+  // Reads on an HTTP worker share one read transaction until the worker's ready handlers ran out (or this store
+  // commits): no locking calls per read. Only for a file no other process writes — its commits would go unseen
+  // until then (server::OpenStore turns it off when several nodes share the store).
+  bool hold_read_snapshots = false;
 };
 
 class SqliteStore : public Store {

@@ -8,6 +8,8 @@
 #   RESULT_JSON=/tmp/r.json bench/run.sh                                 (also the figures as JSON: bench/compare)
 #   DPD_ARGS="--no-access-log" bench/run.sh                              (more dpd options)
 #   RESULTS_MD=/dev/null bench/run.sh                                    (do not append to bench/results/)
+#   PEER=/tmp/peer bench/run.sh                                          (Deployd 1.2.0 instead of dpd: a copy of
+#                                                                        ../shared/peers/deployd after npm ci; bench/peer.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -33,9 +35,13 @@ export IDS_FILE="$work/ids.txt"
 "$BIN/bench/ceiling" "$C0_PORT" > "$work/c0.log" 2>&1 & pids+=($!)
 db_args=()
 [ -n "${DB:-}" ] && db_args=(--db "$DB")
-# shellcheck disable=SC2086
-"${DPD:-$BIN/src/cli/dpd}" "$work/app" --port "$DPD_PORT" --log-level "${LOG_LEVEL:-warn}" "${db_args[@]}" ${DPD_ARGS:-} \
-  > "$work/dpd.log" 2>&1 & pids+=($!)
+if [ -n "${PEER:-}" ]; then
+  env -C "$work/app" node "$PEER/start.js" --port "$DPD_PORT" --app "$work/app" > "$work/dpd.log" 2>&1 & pids+=($!)
+else
+  # shellcheck disable=SC2086
+  "${DPD:-$BIN/src/cli/dpd}" "$work/app" --port "$DPD_PORT" --log-level "${LOG_LEVEL:-warn}" "${db_args[@]}" ${DPD_ARGS:-} \
+    > "$work/dpd.log" 2>&1 & pids+=($!)
+fi
 dpd_pid=$!
 for port in "$C0_PORT" "$DPD_PORT"; do
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -80,8 +86,10 @@ cpu1=$(cpu_of "$dpd_pid")
 peak=$(awk '/VmHWM/ {print $2}' "/proc/$dpd_pid/status")
 
 c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
+server=${DPD:-dpd $(git rev-parse --short HEAD)}
+[ -n "${PEER:-}" ] && server="Deployd 1.2.0 (in-memory store)"
 {
-  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — ${DPD:-$(git rev-parse --short HEAD)} — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk, store ${DB:-sqlite}"
+  echo "## $(date -u +%Y-%m-%dT%H:%M:%SZ) — $server — wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s, $SEED todos, $(nproc) cores shared with wrk, store ${DB:-sqlite}"
   echo
   echo "| workload | req/s | p50 | p99 | errors | ratio to C0 |"
   echo "| --- | --- | --- | --- | --- | --- |"
@@ -91,7 +99,7 @@ c0_rps=$(echo "${result[C0]:-0|}" | cut -d'|' -f1)
     echo "| ${label[$w]} | $rps | $p50 | $p99 | $errors | $ratio |"
   done
   echo
-  echo "dpd: RSS after seeding $((rss_seeded / 1024)) MiB, peak RSS $((peak / 1024)) MiB, CPU seconds during the runs $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }')"
+  echo "$server: RSS after seeding $((rss_seeded / 1024)) MiB, peak RSS $((peak / 1024)) MiB, CPU seconds during the runs $(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { printf "%.1f", b - a }')"
   echo
 } | tee -a "${RESULTS_MD:-bench/results/$(date -u +%Y-%m-%d).md}"
 if [ -n "${RESULT_JSON:-}" ]; then

@@ -362,6 +362,7 @@ struct Runtime::Impl {
     host.Reset();
     context.Reset();
     PlatformHolder()->UnregisterIsolate(isolate);
+    isolate->Exit();
     isolate->Dispose();
     isolate = nullptr;
     tasks.runner().Clear();
@@ -466,6 +467,9 @@ struct Runtime::Impl {
     isolate = v8::Isolate::Allocate();
     PlatformHolder()->RegisterIsolate(isolate, &tasks);
     v8::Isolate::Initialize(isolate, params);
+    // Entered for good on its own thread: each Isolate::Scope after this only counts (entering an isolate the
+    // thread is not in allocated V8's entry record — twice per call).
+    isolate->Enter();
     isolate->AddNearHeapLimitCallback(&Impl::NearHeapLimit, this);
     // Promise jobs run where the runtime says (after each entry, under the watchdog), never behind its back.
     isolate->SetMicrotasksPolicy(v8::MicrotasksPolicy::kExplicit);

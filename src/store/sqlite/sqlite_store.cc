@@ -186,13 +186,17 @@ class Connection {
     return rc == SQLITE_DONE;
   }
 
+  // Binds `params` in order. Strings are bound in place (no copy): `params` must outlive the statement's steps,
+  // hence no temporaries (the overload below).
+  static Status Bind(sqlite3_stmt* stmt, std::vector<json::value>&& params) = delete;
   static Status Bind(sqlite3_stmt* stmt, const std::vector<json::value>& params) {
     int i = 1;
     for (const auto& p : params) {
       int rc;
       if (p.is_string()) {
+        // SQLITE_STATIC: `params` outlives every step of the statement (the next Prepare clears the bindings).
         rc = sqlite3_bind_text(stmt, i, p.get_string().data(), static_cast<int>(p.get_string().size()),
-                               SQLITE_TRANSIENT);
+                               SQLITE_STATIC);
       } else if (p.is_int64()) {
         rc = sqlite3_bind_int64(stmt, i, p.get_int64());
       } else if (p.is_uint64()) {
@@ -498,7 +502,8 @@ struct SqliteStore::Impl {
         // is left empty, as Drop leaves it. The target's indexes are made by its Prepare.
         auto exists = writer->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?");
         if (!exists.ok()) return {exists.status(), 0};
-        if (Status s = Connection::Bind(*exists, {json::value(json::string(op.collection))}); !s.ok()) return {s, 0};
+        const std::vector<json::value> name{json::value(json::string(op.collection))};  // bound, not copied: kept
+        if (Status s = Connection::Bind(*exists, name); !s.ok()) return {s, 0};
         const bool found = sqlite3_step(*exists) == SQLITE_ROW;
         sqlite3_reset(*exists);
         if (!found) return {Status::Ok(), 0};
@@ -516,7 +521,8 @@ struct SqliteStore::Impl {
         // Read and write inside the writer's transaction: no other write of this document can come between.
         auto select = writer->Prepare("SELECT doc FROM " + table + " WHERE id=?");
         if (!select.ok()) return {select.status(), 0};
-        if (Status s = Connection::Bind(*select, {json::value(json::string(op.id))}); !s.ok()) return {s, 0};
+        const std::vector<json::value> id{json::value(json::string(op.id))};  // bound, not copied: kept
+        if (Status s = Connection::Bind(*select, id); !s.ok()) return {s, 0};
         const int rc = sqlite3_step(*select);
         if (rc != SQLITE_ROW) {
           sqlite3_reset(*select);

@@ -334,16 +334,26 @@ struct SqliteStore::Impl {
   std::atomic<std::uint64_t> commits{0};   // transactions this store wrote, counted before they are acknowledged
   // Held read snapshots keep the writer from restarting the write-ahead log (a reader on a snapshot pins the frames
   // after its mark), so under a steady mix of reads and writes the log grew to ~50 MB where per-statement reads
-  // keep it at ~5 MB (bench W6, 20 s). Past kHoldFrames frames reads go back to one statement each until a
-  // checkpoint has let the writer restart the log: its size stays bounded.
+  // keep it at ~5 MB (bench W6, 20 s). A commit that leaves kHoldFrames frames or more in the log sends reads back
+  // to one statement each for kHoldPause, so a checkpoint can let the writer restart the log: its size stays
+  // bounded. The pause runs out when the writes stop (no commit, no growth; held snapshots resume).
   static constexpr int kCheckpointFrames = 1000;  // SQLite's own wal_autocheckpoint default, which the hook replaces
   static constexpr int kHoldFrames = 2048;        // 8 MiB of 4 KiB pages
-  std::atomic<bool> holds_paused{false};
+  static constexpr std::chrono::milliseconds kHoldPause{100};
+  std::atomic<std::int64_t> holds_paused_until{0};  // steady_clock, ns since its epoch; 0: not paused
 
+  static std::int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Connection::Clock::now().time_since_epoch()).count();
+  }
+  bool HoldsPaused() const {
+    const std::int64_t until = holds_paused_until.load(std::memory_order_relaxed);
+    return until != 0 && NowNs() < until;
+  }
   // After each commit of the writer connection, with the frames now in the log.
   static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames) {
     if (frames >= kCheckpointFrames) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    static_cast<Impl*>(self)->holds_paused.store(frames >= kHoldFrames, std::memory_order_relaxed);
+    static_cast<Impl*>(self)->holds_paused_until.store(
+        frames >= kHoldFrames ? NowNs() + std::chrono::nanoseconds(kHoldPause).count() : 0, std::memory_order_relaxed);
     return SQLITE_OK;
   }
   std::mutex mu;
@@ -410,7 +420,7 @@ struct SqliteStore::Impl {
       conn->EndHeld();
     }
     const asio::any_io_executor* executor = HoldScope::executor;
-    if (!conn->held && executor != nullptr && !holds_paused.load(std::memory_order_relaxed) &&
+    if (!conn->held && executor != nullptr && !HoldsPaused() &&
         conn->BeginHeld(committed) && !conn->release_posted) {
       conn->release_posted = true;
       asio::post(*executor, [instance = instance] { ReleaseHeld(instance); });

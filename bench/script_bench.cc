@@ -49,8 +49,7 @@ BENCHMARK(BM_GetEvent);
 void BM_GetById(benchmark::State& state) {
   auto& rt = dpd::script::Runtime::ForThisThread();
   dpd::script::Program p{"bench/get.js", "if (!me || me.id !== this.owner) hide('owner');"};
-  const std::string docs =
-      R"([{"title":"todo 1","done":false,"score":512,"owner":"u1","id":"0123456789abcdef"}])";
+  const std::string docs = R"([{"title":"todo 1","done":false,"score":512,"owner":"u1","id":"0123456789abcdef"}])";
   for (auto _ : state) {
     dpd::script::Invocation inv;
     inv.documents_json = &docs;

@@ -551,7 +551,8 @@ struct Runtime::Impl {
     v8::Local<v8::Array> used = v8::Array::New(isolate);
     for (std::size_t i = 0; i < names.size(); ++i) {
       if (!MentionsName(program.source, names[i])) continue;
-      used->Set(ctx, static_cast<std::uint32_t>(compiled.mentioned.size()), v8::Integer::New(isolate, static_cast<int>(i)))
+      used->Set(ctx, static_cast<std::uint32_t>(compiled.mentioned.size()),
+                v8::Integer::New(isolate, static_cast<int>(i)))
           .Check();
       compiled.mentioned.push_back(names[i]);
     }
@@ -901,7 +902,8 @@ Outcome Runtime::Run(const Program& program, const std::vector<std::string>& nam
     v8::Local<v8::Value> args[] = {
         fn,
         V8Str(im.isolate, each ? std::string_view(*inv.documents_json) : std::string_view(self_text)),
-        values.empty() ? v8::Undefined(im.isolate).As<v8::Value>() : V8Str(im.isolate, json::Write(values)).As<v8::Value>(),
+        values.empty() ? v8::Undefined(im.isolate).As<v8::Value>()
+                       : V8Str(im.isolate, json::Write(values)).As<v8::Value>(),
         im.last_set->array.Get(im.isolate),
         im.Flags(ctx, inv),
         im.host.Get(im.isolate),

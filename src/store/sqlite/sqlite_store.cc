@@ -195,8 +195,7 @@ class Connection {
       int rc;
       if (p.is_string()) {
         // SQLITE_STATIC: `params` outlives every step of the statement (the next Prepare clears the bindings).
-        rc = sqlite3_bind_text(stmt, i, p.get_string().data(), static_cast<int>(p.get_string().size()),
-                               SQLITE_STATIC);
+        rc = sqlite3_bind_text(stmt, i, p.get_string().data(), static_cast<int>(p.get_string().size()), SQLITE_STATIC);
       } else if (p.is_int64()) {
         rc = sqlite3_bind_int64(stmt, i, p.get_int64());
       } else if (p.is_uint64()) {
@@ -420,8 +419,7 @@ struct SqliteStore::Impl {
       conn->EndHeld();
     }
     const asio::any_io_executor* executor = HoldScope::executor;
-    if (!conn->held && executor != nullptr && !HoldsPaused() &&
-        conn->BeginHeld(committed) && !conn->release_posted) {
+    if (!conn->held && executor != nullptr && !HoldsPaused() && conn->BeginHeld(committed) && !conn->release_posted) {
       conn->release_posted = true;
       asio::post(*executor, [instance = instance] { ReleaseHeld(instance); });
     }

@@ -213,7 +213,9 @@ TEST_F(SqliteStoreTest, HeldReadSnapshotsDoNotLetTheLogGrowWithoutBound) {
   std::uintmax_t largest = 0;
   const auto wal = dir_ / "data" / "busy.sqlite-wal";
   for (int i = 0; i < 5000; ++i) {
-    Status s = Run(store->Insert("todos", Document{"d" + std::to_string(i), json::object{{"title", std::string(200, 'x') + std::to_string(i)}}}));
+    Status s =
+        Run(store->Insert("todos", Document{"d" + std::to_string(i),
+                                            json::object{{"title", std::string(200, 'x') + std::to_string(i)}}}));
     ASSERT_TRUE(s.ok()) << s.message();
     if (i % 100 == 0) largest = std::max(largest, std::filesystem::file_size(wal));
   }

@@ -109,83 +109,89 @@ test(`power cut during writes, ${CUTS} cuts, synchronous=${SYNC}: no acknowledge
     }
   };
 
-  for (;; cycle++) {
-    const done = stats.cuts >= CUTS;
-    for (const f of ['arm', 'cut']) fs.rmSync(path.join(control, f), { force: true });
-    // Every other cycle the shim cuts at a random operation; otherwise (and as a fallback) at a random moment.
-    const cutAtOp = !done && cycle % 2 === 1 ? 1 + Math.floor(Math.random() * opsPerSecond) : 0;
-    const server = await startDpd(app, args, {
-      LD_PRELOAD: shim,
-      DPD_POWERCUT_DIR: data,
-      DPD_POWERCUT_CONTROL: control,
-      DPD_POWERCUT_OPS: String(cutAtOp),
-      DPD_POWERCUT_SEED: String(Math.floor(Math.random() * 2 ** 31)),
-    });
-    await verify(server);
-    if (cycle % 10 === 0) assert.equal(integrity(path.join(data, 'app.sqlite')), 'ok', `integrity at cycle ${cycle}`);
-    if (done) {
-      assert.equal(await server.stop(), 0);
-      break;
-    }
+  // A failed check must end the test, not leave the server running: its process would keep the test file alive.
+  let current;
+  try {
+    for (;; cycle++) {
+      const done = stats.cuts >= CUTS;
+      for (const f of ['arm', 'cut']) fs.rmSync(path.join(control, f), { force: true });
+      // Every other cycle the shim cuts at a random operation; otherwise (and as a fallback) at a random moment.
+      const cutAtOp = !done && cycle % 2 === 1 ? 1 + Math.floor(Math.random() * opsPerSecond) : 0;
+      const server = current = await startDpd(app, args, {
+        LD_PRELOAD: shim,
+        DPD_POWERCUT_DIR: data,
+        DPD_POWERCUT_CONTROL: control,
+        DPD_POWERCUT_OPS: String(cutAtOp),
+        DPD_POWERCUT_SEED: String(Math.floor(Math.random() * 2 ** 31)),
+      });
+      await verify(server);
+      if (cycle % 10 === 0) assert.equal(integrity(path.join(data, 'app.sqlite')), 'ok', `integrity at cycle ${cycle}`);
+      if (done) {
+        assert.equal(await server.stop(), 0);
+        break;
+      }
 
-    fs.writeFileSync(path.join(control, 'arm'), '');
-    await new Promise((r) => setTimeout(r, 10));
-    let stop = false;
-    const writer = async (w) => {
-      let n = 0;
-      if (!counters.has(w)) {
-        const title = `counter-${cycle}-${w}`;
-        bodies.set(title, { title });
-        const made = await call(server.base, 'POST', '/todos', { title, order: 0 });
-        if (made.outcome !== 'ok') return;
-        acked.set(made.json.id, title);
-        stats.acknowledged++;
-        counters.set(w, { id: made.json.id, acked: 0, attempted: 0 });
-      }
-      const counter = counters.get(w);
-      while (!stop) {
-        const kind = n++ % 3;
-        if (kind === 0) {
-          const body = { title: `w${w}-c${cycle}-${n}`, message: 'x'.repeat(50 + ((n * 37) % 3000)), tags: [String(n)] };
-          bodies.set(body.title, body);
-          const r = await call(server.base, 'POST', '/todos', body);
-          if (r.outcome === 'ok') { acked.set(r.json.id, body.title); stats.acknowledged++; }
-        } else if (kind === 1) {
-          counter.attempted++;
-          const r = await call(server.base, 'PUT', `/todos/${counter.id}`, { order: { $inc: 1 } });
-          if (r.outcome === 'ok') { counter.acked = Math.max(counter.acked, r.json.order); stats.acknowledged++; }
-          if (r.outcome === 'fail') counter.attempted--;
-        } else {
-          const ids = [...acked.keys()];
-          const id = ids[(n * 7919 + w) % Math.max(1, ids.length)];
-          if (!id || [...counters.values()].some((c) => c.id === id)) continue;
-          const r = await call(server.base, 'DELETE', `/todos/${id}`);
-          if (r.outcome === 'ok' && r.json.count === 1) { acked.delete(id); deleted.add(id); stats.acknowledged++; }
-          if (r.outcome === 'unknown') acked.delete(id);  // gone or not: the next verify decides
+      fs.writeFileSync(path.join(control, 'arm'), '');
+      await new Promise((r) => setTimeout(r, 10));
+      let stop = false;
+      const writer = async (w) => {
+        let n = 0;
+        if (!counters.has(w)) {
+          const title = `counter-${cycle}-${w}`;
+          bodies.set(title, { title });
+          const made = await call(server.base, 'POST', '/todos', { title, order: 0 });
+          if (made.outcome !== 'ok') return;
+          acked.set(made.json.id, title);
+          stats.acknowledged++;
+          counters.set(w, { id: made.json.id, acked: 0, attempted: 0 });
         }
+        const counter = counters.get(w);
+        while (!stop) {
+          const kind = n++ % 3;
+          if (kind === 0) {
+            const body = { title: `w${w}-c${cycle}-${n}`, message: 'x'.repeat(50 + ((n * 37) % 3000)), tags: [String(n)] };
+            bodies.set(body.title, body);
+            const r = await call(server.base, 'POST', '/todos', body);
+            if (r.outcome === 'ok') { acked.set(r.json.id, body.title); stats.acknowledged++; }
+          } else if (kind === 1) {
+            counter.attempted++;
+            const r = await call(server.base, 'PUT', `/todos/${counter.id}`, { order: { $inc: 1 } });
+            if (r.outcome === 'ok') { counter.acked = Math.max(counter.acked, r.json.order); stats.acknowledged++; }
+            if (r.outcome === 'fail') counter.attempted--;
+          } else {
+            const ids = [...acked.keys()];
+            const id = ids[(n * 7919 + w) % Math.max(1, ids.length)];
+            if (!id || [...counters.values()].some((c) => c.id === id)) continue;
+            const r = await call(server.base, 'DELETE', `/todos/${id}`);
+            if (r.outcome === 'ok' && r.json.count === 1) { acked.delete(id); deleted.add(id); stats.acknowledged++; }
+            if (r.outcome === 'unknown') acked.delete(id);  // gone or not: the next verify decides
+          }
+        }
+      };
+      const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
+      const delay = 50 + Math.floor(Math.random() * 700);
+      const started = Date.now();
+      const timer = setTimeout(() => fs.writeFileSync(path.join(control, 'cut'), ''), cutAtOp ? 3000 : delay);
+      const code = await server.exited;
+      clearTimeout(timer);
+      stop = true;
+      await Promise.all(writers);
+      const line = server.stderr().match(/powercut: cut \((.+?)\) after (\d+) operations: (\d+) unsynced, kept (\d+), torn (\d+)/);
+      assert.equal(code, 99, `dpd ended with ${code} instead of being cut:\n${server.stderr().slice(-2000)}`);
+      assert.ok(line, 'the shim reported no cut');
+      stats.cuts++;
+      if (line[1] === 'requested') {
+        stats.requested++;
+        opsPerSecond = Math.max(100, Math.round(Number(line[2]) / ((Date.now() - started) / 1000)));
+      } else {
+        stats.byCount++;
       }
-    };
-    const writers = Array.from({ length: WRITERS }, (_, w) => writer(w));
-    const delay = 50 + Math.floor(Math.random() * 700);
-    const started = Date.now();
-    const timer = setTimeout(() => fs.writeFileSync(path.join(control, 'cut'), ''), cutAtOp ? 3000 : delay);
-    const code = await server.exited;
-    clearTimeout(timer);
-    stop = true;
-    await Promise.all(writers);
-    const line = server.stderr().match(/powercut: cut \((.+?)\) after (\d+) operations: (\d+) unsynced, kept (\d+), torn (\d+)/);
-    assert.equal(code, 99, `dpd ended with ${code} instead of being cut:\n${server.stderr().slice(-2000)}`);
-    assert.ok(line, 'the shim reported no cut');
-    stats.cuts++;
-    if (line[1] === 'requested') {
-      stats.requested++;
-      opsPerSecond = Math.max(100, Math.round(Number(line[2]) / ((Date.now() - started) / 1000)));
-    } else {
-      stats.byCount++;
+      stats.unsynced += Number(line[3]);
+      stats.kept += Number(line[4]);
+      stats.torn += Number(line[5]);
     }
-    stats.unsynced += Number(line[3]);
-    stats.kept += Number(line[4]);
-    stats.torn += Number(line[5]);
+  } finally {
+    if (current) await current.stop('SIGKILL');
   }
 
   const db = path.join(data, 'app.sqlite');

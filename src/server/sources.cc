@@ -85,14 +85,19 @@ void AddSources(metrics::Registry& registry, SourceParts parts) {
     }
     if (st.group_commit) {
       const auto& g = *st.group_commit;
-      out.push_back(CounterFamily("dpd_store_group_commits_total",
-                                  "SQLite write transactions committed (one fsync each).", d(g.batches)));
+      out.push_back(
+          CounterFamily("dpd_store_group_commits_total", "SQLite write transactions committed.", d(g.batches)));
       out.push_back(CounterFamily("dpd_store_group_commit_writes_total",
                                   "Writes committed in them (divided by the commits: the mean batch size).",
                                   d(g.writes)));
       out.push_back(GaugeFamily("dpd_store_group_commit_largest", "The largest batch committed so far.", d(g.largest)));
       out.push_back(CounterFamily("dpd_store_commit_seconds_total",
-                                  "Time spent in COMMIT (the fsync, mostly), summed over commits.", g.commit_seconds));
+                                  "Time spent in COMMIT and in the log syncs that make commits durable (syncs may "
+                                  "overlap).",
+                                  g.commit_seconds));
+      out.push_back(CounterFamily("dpd_store_log_syncs_total",
+                                  "Syncs of the write-ahead log; each answers every commit made before it began.",
+                                  d(g.syncs)));
     }
     if (parts.timed) parts.timed->Collect(out);
     // Event scripts.

@@ -81,7 +81,8 @@ struct StoreStats {
     std::int64_t batches = 0;   // transactions committed
     std::int64_t writes = 0;    // writes in them (writes / batches: the mean batch size)
     std::int64_t largest = 0;   // the largest batch so far
-    double commit_seconds = 0;  // time in COMMIT (the fsync, mostly), summed over batches
+    double commit_seconds = 0;  // time in COMMIT and in the syncs that make commits durable (syncs may overlap)
+    std::int64_t syncs = 0;     // syncs of the write-ahead log, each answering the commits made before it began
   };
   std::optional<GroupCommit> group_commit;
   std::optional<Pool> pool;                 // a client pool (MongoDB)

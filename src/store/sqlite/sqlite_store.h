@@ -1,8 +1,8 @@
 #pragma once
 // The embedded store (ARCHITECTURE §4): one SQLite file in WAL mode. Writes go to one writer thread that batches
-// whatever is queued into one transaction (group commit, one fsync with synchronous=FULL) and answers each write
-// only after its batch committed; each write runs in its own savepoint, so one failing write does not fail its
-// batch-mates. Reads run inline on the calling worker thread on that thread's own read-only connection, with
+// whatever is queued into one transaction (group commit, one fsync with synchronous=FULL, run on a second thread
+// while the writer commits the next batch) and answers each write only after its batch is durable; each write runs
+// in its own savepoint, so one failing write does not fail its batch-mates. Reads run inline on the calling worker thread on that thread's own read-only connection, with
 // prepared statements cached per connection.
 //
 // Thread-safety: all Store methods are safe from any thread. Prepare() must finish before requests arrive.
@@ -17,8 +17,12 @@
 namespace dpd::store::sqlite {
 
 struct SqliteOptions {
+  static constexpr int kWriterCacheKiB = 16 * 1024;  // the writer connection's page cache (readers keep SQLite's 2 MiB)
   std::filesystem::path file;
   bool synchronous_full = true;       // false = synchronous=NORMAL (durable against process crashes, not power loss)
+  // With synchronous_full on a write-ahead log: the writer commits the next batch while the last one's log sync runs
+  // on a thread of its own; each write is still answered only once on disk. false: COMMIT itself syncs (tests).
+  bool pipeline_sync = true;
   std::size_t max_batch = 512;        // writes per transaction
   std::size_t statement_cache = 256;  // prepared statements per connection
   // Each find / count is interrupted after this long (0 = never): Unavailable "budget:…" (RELIABILITY B2).

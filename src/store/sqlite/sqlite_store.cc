@@ -936,12 +936,6 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options) {
   auto writer = OpenConnection(im.options.file, true, im.options);
   if (!writer.ok()) return writer.status();
   im.writer = std::move(*writer);
-  // The writer's page cache lasts across its transactions (no other connection writes in between). SQLite's default
-  // 2 MiB held a fraction of the indexes a stream of inserts with random ids touches: under W3 the writer read ~3,000
-  // pages a second back from the file.
-  if (Status s = im.writer->Exec("PRAGMA cache_size=-" + std::to_string(SqliteOptions::kWriterCacheKiB)); !s.ok()) {
-    return s;
-  }
   auto checkpointer = OpenConnection(im.options.file, true, im.options);
   if (!checkpointer.ok()) return checkpointer.status();
   im.checkpointer = std::move(*checkpointer);

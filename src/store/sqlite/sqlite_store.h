@@ -17,7 +17,6 @@
 namespace dpd::store::sqlite {
 
 struct SqliteOptions {
-  static constexpr int kWriterCacheKiB = 16 * 1024;  // the writer connection's page cache (readers keep SQLite's 2 MiB)
   std::filesystem::path file;
   bool synchronous_full = true;       // false = synchronous=NORMAL (durable against process crashes, not power loss)
   // With synchronous_full on a write-ahead log: the writer commits the next batch while the last one's log sync runs

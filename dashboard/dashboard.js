@@ -287,7 +287,15 @@
       var oa = props[a].order, ob = props[b].order;
       return (oa === undefined ? 1e9 : oa) - (ob === undefined ? 1e9 : ob);
     });
+    var table = null;
+    // Every edit sends the whole list as this render drew it, so a second edit made before the first one's save has
+    // been loaded back would overwrite it with the old state (checking "required", then "Move up" at once, lost the
+    // required flag). The table is disabled from an edit until the page is drawn again from what the server holds.
     var save = function (list, renamed) {
+      if (table) {
+        table.setAttribute('aria-busy', 'true');
+        table.querySelectorAll('input, select, button').forEach(function (el) { el.disabled = true; });
+      }
       var out = {};
       list.forEach(function (p, i) {
         out[p.name] = Object.assign({}, p.def, { name: p.name, id: p.name, type: p.def.type || 'string', order: i });
@@ -301,7 +309,7 @@
           return call('POST', '/' + r.id + '/rename', body);
         }
       }).then(function () { return load(); }).then(function () { toast('Saved'); render(); })
-        .catch(function (err) { toast(errorText(err), true); });
+        .catch(function (err) { toast(errorText(err), true); render(); });
     };
     var list = names.map(function (n) { return { name: n, def: props[n] }; });
     var rows = list.map(function (p, i) {
@@ -361,7 +369,7 @@
       return h('tr', null, h('td', { class: 'builtin', text: n }), h('td', { class: 'builtin', text: 'string' }),
         h('td', { class: 'builtin', text: 'required' }), h('td', { class: 'actions builtin', text: 'built in' }));
     }) : [];
-    append(main, h('table', { class: 'grid', 'data-test': 'properties' },
+    append(main, table = h('table', { class: 'grid', 'data-test': 'properties' },
       h('thead', null, h('tr', null, h('th', { text: 'Name' }), h('th', { text: 'Type' }), h('th', { text: 'Required' }), h('th', { text: '' }))),
       h('tbody', null, builtins, rows),
       h('tfoot', null, h('tr', { class: 'new-row' },

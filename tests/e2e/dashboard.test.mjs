@@ -72,12 +72,20 @@ describe('the dashboard in Chromium', () => {
     assert.deepEqual(Object.keys(config.properties), ['title', 'done', 'priority']);
     assert.equal(config.properties.priority.type, 'number');
     assert.equal(config.properties.done.order, 1);
-    // required, reorder, a property added and deleted, a type changed.
+    // required, reorder, a property added and deleted, a type changed. The saves are slowed down so that "Move up"
+    // comes while "required" is still being saved: the second edit must not undo the first (it did, now and then).
+    const slowSaves = async (route) => {
+      if (route.request().method() === 'PUT') await new Promise((r) => setTimeout(r, 300));
+      await route.continue();
+    };
+    await page.route('**/__resources/**', slowSaves);
     await page.check('tr[data-property=title] input[type=checkbox]');
     await page.waitForFunction(() => document.querySelector('tr[data-property=title] input[type=checkbox]')?.checked);
     await page.click('tr[data-property=priority] button[title="Move up"]');
     await page.waitForFunction(() => [...document.querySelectorAll('tr[data-property]')].map((tr) => tr.dataset.property)
       .join() === 'title,priority,done');
+    await page.unroute('**/__resources/**', slowSaves);
+    assert.equal(readConfig().properties.title.required, true, 'moving a property kept the required flag just set');
     await page.fill('input[name=new-property]', 'tags');
     await page.selectOption('select[name=new-type]', 'array');
     await page.click('[data-test=add-property]');

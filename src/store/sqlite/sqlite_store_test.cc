@@ -249,8 +249,8 @@ TEST_F(SqliteStoreTest, PipelinedWritesKeepTheLogBoundedAndAreAllThereAfterReope
         [&, w]() -> asio::awaitable<void> {
           for (int i = 0; i < kEach; ++i) {
             // Random-looking ids, as Deployd makes them: each insert lands on its own index page.
-            const std::string id =
-                std::to_string((w * 100000 + i) * 7919 % 1000003) + "-" + std::to_string(w) + "-" + std::to_string(i);
+            const std::string id = std::to_string(static_cast<std::uint64_t>(w * 100000 + i) * 7919 % 1000003) + "-" +
+                                   std::to_string(w) + "-" + std::to_string(i);
             const Document d{id, json::object{{"title", std::string(600, 'x') + id}, {"score", i}}};
             Status s = co_await store->Insert("todos", d);
             EXPECT_TRUE(s.ok()) << s.message();

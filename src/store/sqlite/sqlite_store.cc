@@ -395,7 +395,6 @@ struct SqliteStore::Impl {
   std::condition_variable checkpoint_cv;
   bool checkpoint_wanted = false;    // guarded by checkpoint_mu
   bool checkpoint_stopping = false;  // guarded by checkpoint_mu
-  std::atomic<std::uint64_t> checkpoints{0};
 
   void CheckpointLoop() {
     std::unique_lock lock(checkpoint_mu);
@@ -405,7 +404,6 @@ struct SqliteStore::Impl {
       checkpoint_wanted = false;
       lock.unlock();
       sqlite3_wal_checkpoint_v2(checkpointer->db(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-      ++checkpoints;
       lock.lock();
     }
   }
@@ -770,7 +768,7 @@ struct SqliteStore::Impl {
       }
       for (const auto& op : batch) CountForStatistics(*op);
       commits.fetch_add(1, std::memory_order_release);  // held read snapshots older than this batch are dropped
-      if (pipelined && begin.ok() && results.size() == batch.size() && committed) {
+      if (pipelined && committed) {
         // Answered by the syncer once the log is on disk; this thread goes on with the next batch.
         Committed done;
         done.ops = std::move(batch);

@@ -75,6 +75,8 @@ std::vector<Named> Table(Limits& l) {
       {"realtime.handshakes_per_ip", &l.realtime.handshakes_per_ip},
       {"realtime.ping_interval_ms", &l.realtime.ping_interval},
       {"realtime.ping_timeout_ms", &l.realtime.ping_timeout},
+      {"realtime.close_drain_bytes", &l.realtime.close_drain_bytes},
+      {"realtime.close_drain_ms", &l.realtime.close_drain},
       {"realtime.bus_queue_bytes", &l.realtime.bus_queue_bytes},
       {"session.max_age_ms", &l.session.max_age},
       {"session.cache_entries", &l.session.cache_entries},

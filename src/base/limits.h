@@ -137,6 +137,11 @@ struct RealtimeLimits {
   std::size_t handshakes_per_ip = 50;  // new Engine.IO sessions per address per second (burst 50): 429
   std::chrono::milliseconds ping_interval{25000};
   std::chrono::milliseconds ping_timeout{20000};
+  // After dpd closes a WebSocket (a message over max_payload, a bad frame), what the client still sends is read and
+  // dropped until its end — at most this many bytes, for at most this long — so that the close frame reaches it
+  // (1009, 1002) instead of being lost to the reset that closing on unread bytes makes.
+  std::size_t close_drain_bytes = 4 * 1024 * 1024;
+  std::chrono::milliseconds close_drain{5000};
   // Messages waiting to be published on the Redis bus (several nodes, --bus): beyond, new ones are dropped and
   // counted (Redis slow or down) — a request never waits for the bus.
   std::size_t bus_queue_bytes = 64 * 1024 * 1024;

@@ -32,6 +32,8 @@ TEST(LimitsTest, DefaultsAreTheReliabilityTable) {
   EXPECT_EQ(l.realtime.queue_bytes_total, 256u * 1024 * 1024);
   EXPECT_EQ(l.realtime.sessions_per_ip, 256u);
   EXPECT_EQ(l.realtime.handshakes_per_ip, 50u);
+  EXPECT_EQ(l.realtime.close_drain_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(l.realtime.close_drain.count(), 5000);
   EXPECT_EQ(l.modules.upload_bytes, 256u * 1024 * 1024);
   EXPECT_EQ(l.modules.uploads_total_bytes, 1024u * 1024 * 1024);
 }
@@ -47,7 +49,7 @@ TEST(LimitsTest, SetByName) {
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "-5").ok());
   EXPECT_FALSE(SetLimit(l, "http.body_bytes", "12abc").ok());
   auto all = DescribeLimits(l);
-  EXPECT_EQ(all.size(), 75u);
+  EXPECT_EQ(all.size(), 77u);
   EXPECT_NE(std::find(all.begin(), all.end(), "http.body_bytes=2048"), all.end());
 }
 

@@ -65,11 +65,71 @@ HttpAnswer EngineError(int code, std::string_view message) {
 // copy per socket; the hub counts the bytes of live frames once (Impl::frame_bytes) against queue_bytes_total.
 using Frame = std::shared_ptr<const EnginePacket>;
 
+// The socket under a WebSocket. It differs from tcp::socket only in how Beast tears it down after a close frame:
+// Beast 1.81's teardown closes the socket after its first read of what the client still sends (it never records the
+// bytes read, so takes the read for an end). The client's unread bytes then make the kernel send a reset, which
+// throws away the close frame the client had not read yet: a client whose message was over max_payload saw 1006
+// instead of 1009. This one reads and drops what follows until the client's end — bounded in bytes and in time.
+struct DrainingSocket : tcp::socket {
+  DrainingSocket(tcp::socket s, const RealtimeLimits& l)
+      : tcp::socket(std::move(s)), drain_bytes(l.close_drain_bytes), drain_time(l.close_drain) {}
+  std::size_t drain_bytes;
+  std::chrono::milliseconds drain_time;
+};
+
+// Beast's teardown for a DrainingSocket: shuts the sending side, reads and drops until the client's end, drain_bytes
+// read or drain_time passed, then closes. Completes from a read's completion, never inline (as Beast's own).
+template <class Handler>
+class DrainTeardownOp : public beast::async_base<Handler, tcp::socket::executor_type> {
+ public:
+  DrainTeardownOp(Handler&& handler, DrainingSocket& s)
+      : beast::async_base<Handler, tcp::socket::executor_type>(std::move(handler), s.get_executor()),
+        s_(s),
+        deadline_(std::make_shared<asio::steady_timer>(s.get_executor())),
+        buf_(std::make_unique<std::array<char, 4096>>()) {
+    boost::system::error_code ignored;
+    s_.shutdown(tcp::socket::shutdown_send, ignored);
+    deadline_->expires_after(s_.drain_time);
+    // Cancelling the socket ends the pending read. The wait touches the socket only when it expired: a wait
+    // cancelled because the teardown ended (or because its timer went away with the op) does nothing.
+    deadline_->async_wait([&sock = s_](boost::system::error_code ec) {
+      boost::system::error_code ignored_cancel;
+      if (!ec) sock.cancel(ignored_cancel);
+    });
+    s_.async_read_some(asio::buffer(*buf_), std::move(*this));
+  }
+
+  void operator()(boost::system::error_code ec, std::size_t n) {
+    drained_ += n;
+    if (!ec && drained_ < s_.drain_bytes) {
+      s_.async_read_some(asio::buffer(*buf_), std::move(*this));
+      return;
+    }
+    deadline_->cancel();
+    boost::system::error_code ignored;
+    s_.close(ignored);
+    // The client's end, or the byte bound: a teardown done. A timeout or a socket error: reported.
+    this->complete_now(ec == asio::error::eof ? boost::system::error_code{} : ec);
+  }
+
+ private:
+  DrainingSocket& s_;
+  std::shared_ptr<asio::steady_timer> deadline_;
+  std::unique_ptr<std::array<char, 4096>> buf_;  // on the heap: the op moves with every read
+  std::size_t drained_ = 0;
+};
+
+// Found by Beast through argument-dependent lookup, in place of its teardown for TCP sockets (see DrainingSocket).
+template <class Handler>
+void async_teardown(beast::role_type, DrainingSocket& s, Handler&& handler) {
+  DrainTeardownOp<std::decay_t<Handler>>(std::forward<Handler>(handler), s);
+}
+
 // A WebSocket connection and its bounded send queue, drained by one writer coroutine.
 struct WsConn {
-  WsConn(tcp::socket s, asio::io_context& io, std::shared_ptr<void> l)
-      : stream(std::move(s)), signal(io), lease(std::move(l)) {}
-  websocket::stream<tcp::socket> stream;
+  WsConn(tcp::socket s, asio::io_context& io, std::shared_ptr<void> l, const RealtimeLimits& limits)
+      : stream(DrainingSocket(std::move(s), limits)), signal(io), lease(std::move(l)) {}
+  websocket::stream<DrainingSocket> stream;
   std::deque<Frame> queue;
   std::size_t bytes = 0;
   int eio = 4;
@@ -829,7 +889,7 @@ void Hub::Upgrade(HttpExchange exchange, int fd, bool ipv6, std::shared_ptr<void
       ::close(fd);
       return;
     }
-    auto conn = std::make_shared<WsConn>(std::move(socket), im->io, std::move(lease));
+    auto conn = std::make_shared<WsConn>(std::move(socket), im->io, std::move(lease), im->limits);
     conn->waiting_writers = im->waiting_writers;
     if (auto refused = im->RefuseUpgrade(ex)) {
       asio::co_spawn(im->io, Impl::Refuse(conn, std::move(*refused)), LogOnFailure{"websocket refusal"});

@@ -153,6 +153,89 @@ describe('realtime bad input', () => {
   });
 });
 
+describe('closing a WebSocket that is still sending', () => {
+  // A raw WebSocket client: the upgrade, then a text frame header announcing `len` bytes (masked with zeros).
+  async function upgradeRaw(port) {
+    // Half-open allowed: the client does not end its side when the server ends its own (after the close frame).
+    const raw = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    raw.on('error', () => {});
+    await new Promise((r) => raw.once('connect', r));
+    let got = Buffer.alloc(0);
+    raw.on('data', (d) => { got = Buffer.concat([got, d]); });
+    raw.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n' +
+      'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    while (!got.includes('maxPayload')) await new Promise((r) => setTimeout(r, 10));
+    const closed = new Promise((resolve) => raw.once('close', () => resolve(Date.now())));
+    return { raw, closed, received: () => got };
+  }
+  const header = (len) => {
+    const h = Buffer.alloc(14);
+    h[0] = 0x81; h[1] = 0x80 | 127; h.writeBigUInt64BE(BigInt(len), 2);
+    return h;
+  };
+  const closeFrame1009 = Buffer.from([0x88, 0x02, 0x03, 0xf1]);
+
+  test('a message over max_payload is answered with close code 1009, every time', async () => {
+    const server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.handshakes_per_ip=100000']);
+    try {
+      // Beast's own teardown closed after one read of the rest of the message: the reset lost the close frame and
+      // the client saw 1006 in most rounds.
+      const codes = {};
+      for (let i = 0; i < 40; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket`);
+        await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+        const code = new Promise((resolve) => ws.once('close', (c) => resolve(c)));
+        ws.send('4' + 'x'.repeat(1000001 + i * 997));
+        const c = await code;
+        codes[c] = (codes[c] || 0) + 1;
+      }
+      assert.deepEqual(codes, { 1009: 40 });
+      await assertAlive(server);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  test('what a closed client still sends is read for realtime.close_drain_ms at most', async () => {
+    const server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.close_drain_ms=300',
+      '--limit', 'realtime.close_drain_bytes=100000000']);
+    try {
+      const { raw, closed, received } = await upgradeRaw(server.port);
+      raw.write(header(2000000));
+      const start = Date.now();
+      // a byte every 50 ms, never the end: the server stops reading after its 300 ms
+      const trickle = setInterval(() => raw.write('x'), 50);
+      const end = await Promise.race([closed, new Promise((r) => setTimeout(() => r(null), 10000))]);
+      clearInterval(trickle);
+      raw.destroy();
+      assert.ok(end !== null, 'the server closed the connection');
+      assert.ok(end - start >= 250, `closed after ${end - start} ms: the drain lasted its time`);
+      assert.ok(received().includes(closeFrame1009), 'the close frame (1009) arrived');
+      await assertAlive(server);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  test('and realtime.close_drain_bytes at most', async () => {
+    const server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.close_drain_ms=600000',
+      '--limit', 'realtime.close_drain_bytes=65536']);
+    try {
+      const { raw, closed } = await upgradeRaw(server.port);
+      raw.write(header(8000000));
+      // 8 MB that the client never ends: the server stops reading after 64 KiB, well before its ten minutes
+      raw.write(Buffer.alloc(8000000, 0x78));
+      const end = await Promise.race([closed, new Promise((r) => setTimeout(() => r(null), 10000))]);
+      raw.destroy();
+      // (the close frame may be lost here: closing on unread bytes resets the connection, as the limit intends)
+      assert.ok(end !== null, 'the server closed the connection');
+      await assertAlive(server);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+});
+
 describe('realtime limits', () => {
   test('connections, rooms per socket and the send queue are bounded', async () => {
     const server = await startDpd(copyFixture('realtime'), ['--limit', 'realtime.connections=3',

@@ -180,6 +180,9 @@ struct Socket {
   std::function<void(HttpAnswer)> poll;  // a GET waiting for packets
   std::shared_ptr<WsConn> ws;            // the transport once upgraded (or a direct WebSocket)
   std::shared_ptr<WsConn> probe;         // a WebSocket probing for the upgrade
+  // The probe was answered ("3probe"): the client is pausing its polling and sends the upgrade packet only once its
+  // last GET has returned, so every GET from now on is answered at once (engine.io forces these cycles too).
+  bool upgrading = false;
   Clock::time_point last_seen;
   Clock::time_point next_ping;
   Clock::time_point pong_deadline;
@@ -548,6 +551,9 @@ struct Hub::Impl {
       }
       s->poll = std::move(reply);
       FlushPoll(*s);
+      // Held during an upgrade, this GET would stall it: the client sends the upgrade packet, and everything it
+      // emits meanwhile, only after the GET has returned.
+      if (s->poll && s->upgrading) Send(*s, EnginePacket{EngineType::kNoop, "", false});
       return;
     }
     if (ex.method != "POST") return reply(EngineError(3, "Bad request"));
@@ -698,9 +704,11 @@ struct Hub::Impl {
         // Upgrading from polling: "2probe" → "3probe", a noop ends the pending poll, then "5" switches.
         if (p->type == EngineType::kPing && p->data == "probe") {
           self->WsSend(conn, self->MakeFrame(EnginePacket{EngineType::kPong, "probe", false}), nullptr);
+          sock->upgrading = true;
           self->Send(*sock, EnginePacket{EngineType::kNoop, "", false});
         } else if (p->type == EngineType::kUpgrade) {
           sock->probe = nullptr;
+          sock->upgrading = false;
           sock->ws = conn;
           if (sock->poll) {
             self->AnswerPoll(*sock,
@@ -720,8 +728,10 @@ struct Hub::Impl {
     if (auto sock = weak.lock()) {
       if (sock->ws == conn)
         self->Close(*sock);
-      else if (sock->probe == conn)
+      else if (sock->probe == conn) {
         sock->probe = nullptr;
+        sock->upgrading = false;
+      }
     }
   }
 

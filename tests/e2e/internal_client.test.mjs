@@ -107,6 +107,11 @@ describe('internal client and async completion', () => {
     fs.writeFileSync(path.join(dir, 'get.js'), 'this.version = ;');
     const broken = await waitFor((r) => r.status === 400);
     assert.match(broken.json.message, /SyntaxError/);
+    // The reload's warm-up logs the problem from the workers' queues: the request may compile the script (and fail)
+    // first, and the line reaches this process's pipe a little later.
+    for (let i = 0; i < 50 && !/event script: resources\/chainlog\/get\.js:1: SyntaxError/.test(server.stderr()); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+    }
     assert.match(server.stderr(), /event script: resources\/chainlog\/get\.js:1: SyntaxError/);
     fs.unlinkSync(path.join(dir, 'get.js'));
     await waitFor((r) => r.status === 200 && !('version' in r.json[0]));

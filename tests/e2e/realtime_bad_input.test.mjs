@@ -119,6 +119,33 @@ describe('realtime bad input', () => {
     });
   }
 
+  for (const eio of [3, 4]) {
+    test(`EIO ${eio}: a poll that arrives while the upgrade is probed is answered at once`, async () => {
+      // A client pausing its polling for the upgrade sends the upgrade packet — and everything it emits meanwhile —
+      // only once its last GET has returned. A GET sent just before the probe's answer reached the client was held
+      // until some packet came: the upgrade stalled, and socket.io-client 1.7's emits with it.
+      const sid = await open(eio);
+      const q = `EIO=${eio}&transport=polling&sid=${sid}`;
+      const first = get(q);
+      await new Promise((r) => setTimeout(r, 50));
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=${eio}&transport=websocket&sid=${sid}`);
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      const pong = new Promise((resolve) => ws.once('message', (m) => resolve(m.toString())));
+      ws.send('2probe');
+      assert.equal(await pong, '3probe');
+      assert.equal((await first).status, 200, 'the waiting poll ends with a noop');
+      const second = await Promise.race([get(q), new Promise((r) => setTimeout(() => r(null), 3000))]);
+      assert.ok(second !== null, 'a poll during the upgrade was held');
+      assert.equal(second.status, 200);
+      assert.match(second.body, /^(1:)?6$/, 'a noop');
+      ws.send('5');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await get(q)).status, 400, 'polling after the upgrade');
+      ws.close();
+      await healthy();
+    });
+  }
+
   test('WebSocket: upgrade then polling on the same sid, bad frames, oversized messages', async () => {
     const sid = await open(4);
     const ws = new WebSocket(`ws://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
